@@ -1,0 +1,1 @@
+"""agentkit: agents that see, remember and answer with a confidence they can back up."""
