@@ -1,0 +1,44 @@
+"""Per-file cache: a video asked about directly is indexed once into a folder keyed by its content."""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from perception.errors import InputError
+
+__all__ = ["file_hash", "cache_root", "video_store_dir"]
+
+_CHUNK = 1 << 20
+
+
+def file_hash(path: str | os.PathLike, length: int = 16) -> str:
+    """SHA-256 of the file's bytes, first ``length`` hex digits (the default source id).
+
+    Raises:
+        InputError: If the file cannot be read.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError(p, "no such file")
+    if p.is_dir():
+        raise InputError(p, "is a folder, not a file")
+    digest = hashlib.sha256()
+    try:
+        with open(p, "rb") as f:
+            while block := f.read(_CHUNK):
+                digest.update(block)
+    except OSError as err:
+        raise InputError(p, f"cannot be read ({err.strerror or err})") from None
+    return digest.hexdigest()[:length]
+
+
+def cache_root() -> Path:
+    """$AGENTKIT_CACHE, else ~/.cache/agentkit."""
+    env = os.environ.get("AGENTKIT_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "agentkit"
+
+
+def video_store_dir(path: str | os.PathLike) -> Path:
+    """The store folder for one video file: <cache root>/videos/<content hash>/."""
+    return cache_root() / "videos" / file_hash(path)

@@ -1,0 +1,240 @@
+"""The `agentkit` command: index videos, ask questions, run the demo.
+
+All console output of the project happens here. Bad input and bad stores end with one red line
+on stderr and exit code 1, never a traceback.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Callable, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.text import Text
+
+from memory.errors import StoreError
+from perception.errors import InputError
+
+app = typer.Typer(
+    name="agentkit", add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    help="Agents that see, remember and answer with a confidence they can back up.",
+)
+out = Console()
+err = Console(stderr=True)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [InputError, StoreError]
+    try:
+        from agentkit.models.errors import ModelNotFoundError
+
+        errors.append(ModelNotFoundError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(Text(f"error: {message}", style="bold red"), soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def friendly(fn: Callable) -> Callable:
+    """Turn the project's user-facing errors into one red line and exit code 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except _user_errors() as e:
+            _fail(" ".join(str(e).split()))
+        except (ValueError, TypeError) as e:  # argument validation in the library names the argument
+            _fail(" ".join(str(e).split()))
+        except KeyboardInterrupt:
+            _fail("interrupted; run the same command again to resume", 130)
+
+    return wrapper
+
+
+class _RateColumn(ProgressColumn):
+    """Frames per second of wall time."""
+
+    def render(self, task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:5.1f} frames/s" if speed else "  -  frames/s", style="cyan")
+
+
+def _progress_bar() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"),
+        TimeElapsedColumn(), _RateColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+        console=err, transient=False,
+    )
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+
+
+def _check_video_path(video: Path) -> None:
+    if not video.exists():
+        raise InputError(video, "no such file")
+    if video.is_dir():
+        raise InputError(video, "is a folder, not a video file")
+    if not os.access(video, os.R_OK):
+        raise InputError(video, "cannot be read (permission denied)")
+
+
+def index_with_progress(agent, video: Path, *, fps: float, label: str | None = None):
+    """Index ``video`` with a rich progress bar (frames, elapsed, rate, ETA) on stderr."""
+    from perception.video import probe
+
+    info = probe(video)
+    duration = float(info.duration or 0.0)
+    total = max(1, int(duration * fps))
+    source = agent.toolkit.source_id(video)
+    until, done = agent.toolkit.memory.progress(source)
+    with _progress_bar() as bar:
+        task = bar.add_task(label or video.name, total=total, completed=min(total, int(until * fps)))
+
+        def on_progress(t: float, *rest) -> None:
+            bar.update(task, completed=min(total, int(round(float(t) * fps))))
+
+        report = agent.index(video, source=source, fps=fps, progress=on_progress)
+        bar.update(task, completed=total)
+    return report
+
+
+def _store_for(video: Path, store: Optional[Path]) -> Path:
+    if store is not None:
+        return store
+    from agentkit.cache import video_store_dir
+
+    return video_store_dir(video)
+
+
+@app.command()
+@friendly
+def index(
+    video: Annotated[Path, typer.Argument(help="Video file (any format PyAV can open).")],
+    store: Annotated[Optional[Path], typer.Option(help="Store folder (default: the per-file cache).")] = None,
+    fps: Annotated[float, typer.Option(help="Frames per second to sample.")] = 1.0,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
+) -> None:
+    """Index VIDEO into a store; re-running after an interruption resumes where it stopped."""
+    _setup_logging(verbose)
+    from agentkit import Agent
+
+    if not fps > 0:
+        raise ValueError(f"--fps must be positive, got {fps}")
+    _check_video_path(video)
+    folder = _store_for(video, store)
+    with Agent.default(store=folder, fps=fps) as agent:
+        started = time.perf_counter()
+        report = index_with_progress(agent, video, fps=fps)
+        took = time.perf_counter() - started
+    out.print(f"indexed [bold]{video.name}[/] as source {report.source}: {report.n_records} segments "
+              f"({report.n_new} new) up to {_mmss(report.indexed_until)} in {took:.1f} s -> {folder}")
+
+
+def _mmss(t: float) -> str:
+    from agentkit.timefmt import format_time
+
+    return format_time(max(0.0, t))
+
+
+def print_answer(answer, console: Console = out) -> None:
+    """Human output: the answer, its confidence, and the evidence with mm:ss spans."""
+    from agentkit.timefmt import format_span
+
+    style = "yellow" if answer.abstained else "green"
+    console.print(Text(answer.question, style="bold"))
+    console.print(Text(answer.text, style=style))
+    note = " (abstained: below the confidence threshold)" if answer.abstained else ""
+    console.print(f"confidence {answer.confidence:.2f}{note}")
+    for e in answer.evidence:
+        what = ", ".join(e.labels[:3])
+        line = Text(f"  {format_span(e.t0, e.t1):>13}  score {e.score:.2f}  {what}")
+        if e.text:
+            line.append(f'  text: "{" ".join(e.text.split())[:60]}"')
+        console.print(line)
+
+
+@app.command()
+@friendly
+def ask(
+    target: Annotated[str, typer.Argument(help="A video file (indexed into the per-file cache first) or a store folder.")],
+    question: Annotated[str, typer.Argument(help="The question, e.g. \"when does the cat appear?\".")],
+    option: Annotated[Optional[list[str]], typer.Option("--option", "-o", help="A multiple-choice option (repeat).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the Answer as JSON.")] = False,
+    fps: Annotated[float, typer.Option(help="Frames per second when a video must be indexed first.")] = 1.0,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
+) -> None:
+    """Answer QUESTION about TARGET (a video or a store folder)."""
+    _setup_logging(verbose)
+    from agentkit import Agent
+    from memory import is_store
+
+    path = Path(target)
+    if not question.strip():
+        raise ValueError("the question is empty")
+    if path.is_dir():
+        if not is_store(path):
+            raise StoreError(path, "is a folder but not an agentkit store (index a video into it first)")
+        with Agent.default(store=path) as agent:
+            answer = agent.ask(question, option or None)
+    else:
+        _check_video_path(path)
+        with Agent.default(store=_store_for(path, None), fps=fps) as agent:
+            source = agent.toolkit.source_id(path)
+            _, done = agent.toolkit.memory.progress(source)
+            if not done:
+                index_with_progress(agent, path, fps=fps, label=f"indexing {path.name}")
+            answer = agent.ask(question, option or None, source=source)
+    if as_json:
+        sys.stdout.write(answer.model_dump_json(indent=2) + "\n")
+    else:
+        print_answer(answer)
+
+
+@app.command()
+@friendly
+def demo(
+    workdir: Annotated[Optional[Path], typer.Option(help="Where to write the demo video and store (default: the cache).")] = None,
+    seconds: Annotated[float, typer.Option(help="Length of the demo video.")] = 60.0,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
+) -> None:
+    """Build a ~1 min video from real packaged clips, index it, and ask it questions."""
+    _setup_logging(verbose)
+    from agentkit.demo import run_demo
+
+    run_demo(workdir=workdir, seconds=seconds, console=out, index_fn=index_with_progress, print_fn=print_answer)
+
+
+def _mount_eeg() -> None:
+    try:
+        from agentkit.eeg.cli import eeg_app
+    except ModuleNotFoundError as e:  # only "not written yet" is tolerated; a broken module raises
+        if e.name and e.name.startswith("agentkit.eeg"):
+            return
+        raise
+    app.add_typer(eeg_app, name="eeg")
+
+
+_mount_eeg()
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

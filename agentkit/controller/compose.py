@@ -1,0 +1,269 @@
+"""Answer: turn findings into an `Answer` with spans, a confidence and, when weak, an abstention.
+
+Deterministic logic owns timestamps, ordering and the yes/no decision; the language model only
+phrases scene descriptions (checked against the evidence) and scores multiple-choice options.
+The confidence formulas are documented in docs/confidence.md; keep the two in step.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import re
+from dataclasses import dataclass
+
+from agentkit.controller.findings import CueFinding, Findings
+from agentkit.controller.prompts import LanguageModelLike, choice_prompt, describe_prompt
+from agentkit.schemas import Answer, Evidence
+from agentkit.timefmt import format_span
+
+__all__ = ["AnswerConfig", "compose_answer", "combine_cues", "grounded"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AnswerConfig:
+    """Thresholds of the answer step."""
+
+    abstain_below: float = 0.5
+    """Answers whose confidence is below this are marked abstained (the best guess is still shown)."""
+    no_ceiling: float = 0.9
+    """A "no" is capped at this confidence: the default perception can miss what is there."""
+    disagreement_penalty: float = 0.8
+    """Factor on confidence when two cues' best spans do not overlap."""
+    lm_weight: float = 0.3
+    """Share of the language model in multiple-choice scores (the rest is evidence)."""
+    use_lm_phrasing: bool = True
+    max_spans: int = 5
+
+
+def _spans_text(spans: list[Evidence]) -> str:
+    return ", ".join(format_span(s.t0, s.t1) for s in sorted(spans, key=lambda s: (s.source, s.t0)))
+
+
+def _overlap(a: Evidence, b: Evidence, slack: float = 1.0) -> bool:
+    return a.source == b.source and a.t0 <= b.t1 + slack and b.t0 <= a.t1 + slack
+
+
+def combine_cues(cues: list[CueFinding], config: AnswerConfig = AnswerConfig()) -> tuple[CueFinding | None, float, str]:
+    """Pick the cue to answer from and the confidence that its best span is right.
+
+    Text cues outrank the concept subject when confident; a second main cue whose best span
+    overlaps the chosen one raises confidence as independent evidence (1 - (1-a)(1-b)); one that
+    disagrees multiplies it by ``disagreement_penalty``. Single words of a multi-word subject
+    ("term" cues) that agree raise it by up to a quarter of the remaining doubt.
+
+    Returns:
+        (chosen cue or None, confidence, a short note on agreement).
+    """
+    main = [c for c in cues if c.kind != "term" and c.spans]
+    if not main:
+        return None, 0.0, "no cue matched anything in memory"
+    main.sort(key=lambda c: (c.kind != "text", -c.confidence))
+    chosen = max(main, key=lambda c: c.confidence + (0.1 if c.kind == "text" else 0.0))
+    conf = chosen.confidence
+    notes = []
+    for other in main:
+        if other is chosen:
+            continue
+        if _overlap(other.spans[0], chosen.spans[0]):
+            conf = 1 - (1 - conf) * (1 - other.confidence)
+            notes.append(f'"{other.cue}" agrees')
+        elif other.confidence >= 0.5:
+            conf *= config.disagreement_penalty
+            notes.append(f'"{other.cue}" points elsewhere')
+    terms = [c for c in cues if c.kind == "term"]
+    if terms:
+        agree = sum(1 for t in terms if t.spans and any(_overlap(t.spans[0], s) for s in chosen.spans)) / len(terms)
+        conf = conf + (1 - conf) * 0.25 * agree
+        notes.append(f"{agree:.0%} of the subject's words agree")
+    return chosen, float(min(1.0, max(0.0, conf))), "; ".join(notes)
+
+
+_WORD = re.compile(r"[a-z]+")
+_GLUE = frozenset("a an the of and with on in at some two three people person its their is are".split())
+
+
+def grounded(phrase: str, allowed: list[str]) -> bool:
+    """True when every content word of ``phrase`` occurs in ``allowed`` (labels, not screen text)."""
+    vocab = set(_WORD.findall(" ".join(allowed).lower()))
+    words = [w for w in _WORD.findall(phrase.lower()) if w not in _GLUE]
+    return bool(words) and all(w in vocab or w.rstrip("s") in vocab for w in words)
+
+
+def _describe(evidence: list[Evidence], lm: LanguageModelLike | None, config: AnswerConfig) -> str:
+    """A short description of what the evidence shows: the LM's phrase if grounded, else labels."""
+    labels: list[str] = []
+    for e in evidence:
+        for label in e.labels:
+            if label not in labels:
+                labels.append(label)
+    if not labels:
+        return "nothing recognised"
+    template = ", ".join(labels[:4])
+    if lm is None or not config.use_lm_phrasing:
+        return template
+    try:
+        phrase = lm.generate(describe_prompt(labels[:4]), max_new_tokens=12, stop=["\n", "."]).strip()
+    except Exception as err:  # a phrasing failure must not lose the answer
+        logger.warning("language model phrasing failed (%s); using labels", err)
+        return template
+    if phrase and len(phrase) <= 80 and grounded(phrase, labels):
+        return f"{phrase} ({template})"
+    logger.debug("discarded ungrounded phrase %r for labels %s", phrase, labels)
+    return template
+
+
+def _quoted_texts(evidence: list[Evidence], limit: int = 5) -> list[tuple[str, Evidence]]:
+    seen: dict[str, Evidence] = {}
+    for e in evidence:
+        key = " ".join(e.text.split()).lower()
+        if key and key not in seen:
+            seen[key] = e
+    return [(" ".join(e.text.split()), e) for e in list(seen.values())[:limit]]
+
+
+def _answer(findings: Findings, text: str, conf: float, evidence: list[Evidence], config: AnswerConfig,
+            abstain_text: str | None = None) -> Answer:
+    conf = float(min(1.0, max(0.0, conf)))
+    abstained = conf < config.abstain_below
+    if abstained and abstain_text:
+        text = abstain_text
+    return Answer(question=findings.question, text=text, confidence=round(conf, 4), abstained=abstained,
+                  evidence=evidence)
+
+
+def _when(f: Findings, config: AnswerConfig) -> Answer:
+    chosen, conf, note = combine_cues(f.cues, config)
+    subject = f.subject or (f.cues[0].cue if f.cues else "it")
+    if chosen is None:
+        return _answer(f, f'I found nothing in memory that matches "{subject}".', 0.0, [], config,
+                       f'Not sure: nothing in memory matches "{subject}".')
+    spans = chosen.spans[: config.max_spans]
+    where = _spans_text(spans)
+    text = f'"{chosen.cue}" appears at {where}.'
+    if note:
+        text += f" ({note})"
+    return _answer(f, text, conf, spans, config, f'Not sure "{chosen.cue}" appears; best guess {where}.')
+
+
+def _whether(f: Findings, config: AnswerConfig) -> Answer:
+    chosen, p, note = combine_cues(f.cues, config)
+    subject = f.subject or (f.cues[0].cue if f.cues else "it")
+    p_no = config.no_ceiling * (1.0 - p)
+    if chosen is not None and p >= p_no:
+        spans = chosen.spans[: config.max_spans]
+        text = f'Yes: "{chosen.cue}" appears at {_spans_text(spans)}.'
+        return _answer(f, text, p, spans, config, f'Not sure: "{chosen.cue}" may appear at {_spans_text(spans)}.')
+    spans = chosen.spans[:1] if chosen is not None else []
+    text = f'No: nothing in memory clearly matches "{subject}".'
+    if spans:
+        text += f" The closest match, at {_spans_text(spans)}, is weak."
+    return _answer(f, text, p_no, spans, config, f'Not sure whether "{subject}" appears.')
+
+
+def _around(f: Findings, lm, config: AnswerConfig) -> Answer:
+    if not f.context:
+        return _answer(f, "Memory holds nothing near that time.", 0.0, [], config)
+    ctx = sorted(f.context, key=lambda e: (e.source, e.t0))
+    when = format_span(min(e.t0 for e in ctx), max(e.t1 for e in ctx))
+    text = f"Around {', '.join(format_span(t, t) for t in f.times)} ({when}): {_describe(ctx, lm, config)}."
+    quoted = _quoted_texts(ctx)
+    if quoted:
+        text += " On-screen text: " + "; ".join(f'"{t}"' for t, _ in quoted) + "."
+    # Memory covers the time; how sure the description is follows the strongest label score.
+    label_strength = max((e.score for e in ctx), default=0.0)
+    conf = 0.5 + 0.5 * label_strength if any(e.labels or e.text for e in ctx) else 0.3
+    return _answer(f, text, conf, ctx, config)
+
+
+def _text(f: Findings, config: AnswerConfig) -> Answer:
+    quoted = _quoted_texts(f.context, limit=10)
+    if not quoted:
+        return _answer(f, "No on-screen text was found.", 0.6, [], config)
+    parts = [f'"{t}" ({format_span(e.t0, e.t1)})' for t, e in quoted]
+    conf = sum(e.score for _, e in quoted) / len(quoted)
+    return _answer(f, "On-screen text: " + "; ".join(parts) + ".", conf, [e for _, e in quoted], config)
+
+
+def _after(f: Findings, lm, config: AnswerConfig) -> Answer:
+    if f.anchor is None:
+        subject = f.subject or "that"
+        return _answer(f, f'I could not find "{subject}" in memory, so I cannot say what follows it.', 0.0, [], config)
+    anchor_conf = 1.0
+    if f.cues:
+        _, anchor_conf, _ = combine_cues(f.cues, config)
+    if not f.context:
+        return _answer(f, f"Nothing is stored after {format_span(f.anchor.t0, f.anchor.t1)}.",
+                       0.3 * anchor_conf, [f.anchor], config)
+    ctx = sorted(f.context, key=lambda e: (e.source, e.t0))
+    # The first following records that look different from the anchor describe "what happens".
+    anchor_labels = set(f.anchor.labels)
+    changed = [e for e in ctx if set(e.labels[:1]) - anchor_labels] or ctx
+    nxt = changed[:3]
+    what = _describe(nxt, lm, config)
+    label = f'"{f.subject}"' if f.subject else format_span(f.anchor.t0, f.anchor.t1)
+    text = (f"After {label} (first at {format_span(f.anchor.t0, f.anchor.t1)}), the video shows {what} "
+            f"at {format_span(nxt[0].t0, nxt[-1].t1)}.")
+    quoted = _quoted_texts(nxt)
+    if quoted:
+        text += " On-screen text: " + "; ".join(f'"{t}"' for t, _ in quoted) + "."
+    return _answer(f, text, anchor_conf, [f.anchor, *nxt], config)
+
+
+def _choice(f: Findings, lm, config: AnswerConfig) -> Answer:
+    options = f.options
+    ev = [of.confidence for of in f.option_findings]
+    total = sum(ev)
+    evidence_dist = [e / total for e in ev] if total > 0 else [1.0 / len(options)] * len(options)
+    lm_dist = None
+    if lm is not None:
+        block_ev = [s for of in f.option_findings for s in of.spans[:1]] + f.context
+        block_ev.sort(key=lambda e: (e.source, e.t0))
+        try:
+            cond = lm.option_logprobs(choice_prompt(f.question if not f.options else _stem(f), block_ev), [" " + o for o in options])
+            prior = lm.option_logprobs("Answer:", [" " + o for o in options])
+            pmi = [c - p for c, p in zip(cond, prior)]  # removes the options' own prior and length
+            top = max(pmi)
+            exp = [math.exp(x - top) for x in pmi]
+            lm_dist = [x / sum(exp) for x in exp]
+        except Exception as err:
+            logger.warning("language model option scoring failed (%s); using evidence only", err)
+    w = config.lm_weight if lm_dist is not None else 0.0
+    combined = [(1 - w) * e + w * (lm_dist[i] if lm_dist else 0.0) for i, e in enumerate(evidence_dist)]
+    best = max(range(len(options)), key=lambda i: combined[i])
+    # Confidence: the option's share of the combined score, times how well its own evidence holds.
+    conf = combined[best] * (0.5 + 0.5 * ev[best])
+    spans = f.option_findings[best].spans[: config.max_spans]
+    letter = chr(ord("a") + best)
+    where = f" (seen at {_spans_text(spans)})" if spans else ""
+    scores = ", ".join(f"({chr(ord('a') + i)}) {c:.2f}" for i, c in enumerate(combined))
+    text = f"({letter}) {options[best]}{where}. Scores: {scores}."
+    return _answer(f, text, conf, spans, config, f"Not sure; best guess ({letter}) {options[best]}{where}.")
+
+
+def _stem(f: Findings) -> str:
+    from agentkit.controller.cues import split_options
+
+    return split_options(f.question)[0]
+
+
+def compose_answer(findings: Findings, lm: LanguageModelLike | None = None, config: AnswerConfig = AnswerConfig()) -> Answer:
+    """Compose the answer for ``findings`` (see `recall`)."""
+    if findings.n_records == 0:
+        return Answer(question=findings.question, text="Memory is empty: index a source first.",
+                      confidence=0.0, abstained=True)
+    kind = findings.kind
+    if kind in ("when",):
+        return _when(findings, config)
+    if kind == "whether":
+        return _whether(findings, config)
+    if kind == "around":
+        return _around(findings, lm, config)
+    if kind == "text":
+        return _text(findings, config)
+    if kind == "after":
+        return _after(findings, lm, config)
+    if kind == "choice":
+        return _choice(findings, lm, config)
+    raise ValueError(f"unknown question kind {kind!r}")

@@ -1,0 +1,54 @@
+"""What recall found, as small JSON-able records that fit in graph state and checkpoints."""
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from agentkit.controller.evidence import Span
+from agentkit.controller.match import CueResult
+from agentkit.schemas import Evidence
+
+__all__ = ["CueFinding", "Findings", "span_evidence", "cue_finding"]
+
+
+class CueFinding(BaseModel):
+    """One cue (or one multiple-choice option) and the spans it matched."""
+
+    cue: str
+    kind: str = Field(description='"concept", "text" or "time"')
+    confidence: float = Field(ge=0.0, le=1.0)
+    spans: list[Evidence] = Field(default_factory=list, description="best first")
+    stats: dict[str, float] = Field(default_factory=dict)
+
+
+class Findings(BaseModel):
+    """Everything the answer step needs; produced by the recall step."""
+
+    question: str
+    kind: str
+    subject: str = ""
+    times: list[float] = Field(default_factory=list)
+    cues: list[CueFinding] = Field(default_factory=list)
+    context: list[Evidence] = Field(default_factory=list, description="records near a time, after an anchor, or with text")
+    anchor: Evidence | None = Field(None, description='the span "after X" is measured from')
+    options: list[str] = Field(default_factory=list)
+    option_findings: list[CueFinding] = Field(default_factory=list)
+    n_records: int = 0
+
+
+def span_evidence(span: Span) -> Evidence:
+    """One merged span as an Evidence record (labels and text from its best hit)."""
+    best = span.best
+    texts = list(dict.fromkeys(h.record.text for h in span.hits if h.record.text))
+    return Evidence(
+        source=span.source, t0=span.t0, t1=span.t1, score=round(float(span.score), 4),
+        labels=best.record.top_labels(3), text=" | ".join(texts)[:300], why=best.why,
+    )
+
+
+def cue_finding(result: CueResult) -> CueFinding:
+    """A matcher's result as a JSON-able finding."""
+    return CueFinding(
+        cue=result.cue, kind=result.kind, confidence=round(float(result.confidence), 4),
+        spans=[span_evidence(s) for s in result.spans],
+        stats={k: round(float(v), 4) for k, v in result.stats.items()},
+    )

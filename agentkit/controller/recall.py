@@ -1,0 +1,147 @@
+"""Recall: fetch the evidence a question's cues point to, without deciding the answer yet."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from agentkit.controller.cues import Cues, QuestionKind
+from agentkit.controller.evidence import MemoryReader, Record
+from agentkit.controller.findings import CueFinding, Findings, cue_finding
+from agentkit.controller.match import (
+    EmbedText,
+    MatchConfig,
+    match_concept,
+    match_text,
+    ocr_confidence,
+    records_near,
+)
+from agentkit.schemas import Evidence
+
+__all__ = ["RecallConfig", "recall"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RecallConfig:
+    """How wide recall looks."""
+
+    match: MatchConfig = field(default_factory=MatchConfig)
+    window: float = 2.0
+    """Seconds each side of a named time ("around 00:42")."""
+    after_window: float = 12.0
+    """Seconds after X's first span that "what happens after X" looks at."""
+    max_context: int = 12
+
+
+def record_evidence(record: Record, why: str, score: float = 1.0) -> Evidence:
+    """A single record as evidence."""
+    return Evidence(
+        source=record.source, t0=record.t0, t1=record.t1, score=round(float(score), 4),
+        labels=record.top_labels(3), text=record.text[:300], why=why,
+    )
+
+
+def _cue_results(reader, records, embed_text, cues: Cues, source, config, within=None, subject=None):
+    """Text cues first (they are precise), then the subject and its words in the concept space."""
+    out: list[CueFinding] = []
+    for cue in cues.text_cues:
+        inside = [r for r in records if within is None or (r.t0 <= within[1] and r.t1 >= within[0])]
+        out.append(cue_finding(match_text(inside, cue, config=config.match)))
+    phrase = cues.subject if subject is None else subject
+    if phrase and embed_text is not None:
+        out.append(cue_finding(match_concept(reader, embed_text, phrase, source=source, within=within, config=config.match)))
+        for term in cues.terms if subject is None else ():
+            finding = cue_finding(match_concept(reader, embed_text, term, source=source, within=within, config=config.match))
+            finding.kind = "term"
+            out.append(finding)
+    elif phrase:
+        logger.warning("no text embedder: the phrase %r is matched against on-screen text only", phrase)
+        out.append(cue_finding(match_text(records, phrase, config=config.match)))
+    return out
+
+
+def _anchor(cue_findings: list[CueFinding]) -> Evidence | None:
+    """X's first span: the earliest span of the most confident non-term cue, among its strong spans."""
+    ranked = sorted((c for c in cue_findings if c.kind != "term" and c.spans), key=lambda c: -c.confidence)
+    if not ranked:
+        return None
+    spans = ranked[0].spans
+    top = max(s.score for s in spans)
+    strong = [s for s in spans if s.score >= 0.5 * top]
+    return min(strong, key=lambda s: (s.source, s.t0))
+
+
+def recall(
+    cues: Cues,
+    reader: MemoryReader,
+    embed_text: EmbedText | None,
+    *,
+    source: str | None = None,
+    config: RecallConfig = RecallConfig(),
+) -> Findings:
+    """Fetch the evidence for ``cues`` from memory.
+
+    Args:
+        cues: Parsed question (`parse_question`).
+        reader: Memory to read.
+        embed_text: Maps phrases into the concept space of the stored records (the frame
+            encoder's ``embed_text``); None matches phrases against stored text only.
+        source: Restrict to one source id; None searches every source in memory.
+        config: Window sizes and matching knobs.
+
+    Returns:
+        JSON-able findings for the answer step.
+    """
+    records = reader.records(source)
+    findings = Findings(question=cues.question, kind=cues.kind.value, subject=cues.subject,
+                        times=list(cues.times), options=list(cues.options), n_records=len(records))
+    if not records:
+        return findings
+    kind = cues.kind
+    if kind in (QuestionKind.WHEN, QuestionKind.WHETHER):
+        findings.cues = _cue_results(reader, records, embed_text, cues, source, config)
+    elif kind is QuestionKind.AROUND:
+        for t in cues.times:
+            for r in records_near(records, t, config.window):
+                findings.context.append(record_evidence(r, f"overlaps {config.window:g} s around the asked time", max(r.labels.values(), default=0.0)))
+    elif kind is QuestionKind.TEXT:
+        pool = records
+        if cues.times:
+            pool = [r for t in cues.times for r in records_near(records, t, config.window)]
+        for r in pool:
+            if r.text.strip():
+                conf = ocr_confidence(r, config.match.default_ocr_confidence)
+                findings.context.append(record_evidence(r, "text read on screen (OCR)", conf))
+    elif kind is QuestionKind.AFTER:
+        if cues.times:
+            t = cues.times[0]
+            findings.anchor = Evidence(t0=t, t1=t, score=1.0, why="time named in the question")
+        else:
+            findings.cues = _cue_results(reader, records, embed_text, cues, source, config)
+            findings.anchor = _anchor(findings.cues)
+        if findings.anchor is not None:
+            a = findings.anchor
+            after = [r for r in records if (not a.source or r.source == a.source) and r.t0 >= a.t1 - 1e-6
+                     and r.t0 <= a.t1 + config.after_window]
+            for r in after[: config.max_context]:
+                findings.context.append(record_evidence(r, "follows the anchor span"))
+    elif kind is QuestionKind.CHOICE:
+        within = None
+        if cues.times:
+            within = (max(0.0, cues.times[0] - config.window), cues.times[0] + config.window)
+        inside = [r for r in records if within is None or (r.t0 <= within[1] and r.t1 >= within[0])]
+        for option in cues.options:
+            found = []
+            if embed_text is not None:
+                found.append(cue_finding(match_concept(reader, embed_text, option, source=source, within=within, config=config.match)))
+            # Options that look like on-screen text (codes, capitals, digits) are also read as text.
+            if embed_text is None or option.isupper() or any(ch.isdigit() for ch in option):
+                found.append(cue_finding(match_text(inside, option, config=config.match)))
+            findings.option_findings.append(max(found, key=lambda c: c.confidence))
+        if within is not None:
+            for r in records_near(records, cues.times[0], config.window):
+                findings.context.append(record_evidence(r, "overlaps the asked time"))
+    if kind is not QuestionKind.TEXT:
+        findings.context = findings.context[: config.max_context]
+    return findings

@@ -1,0 +1,95 @@
+"""The four default nodes. Each is a plain function of the state, built over a `Toolkit`.
+
+Perception streams inside its node: observations go into the store chunk by chunk, and the
+store's progress is flushed after every chunk, so a crash loses at most one chunk and a re-run
+resumes there. Only ids and counts leave the node in the state.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from itertools import islice
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+
+from agentkit.controller.compose import compose_answer
+from agentkit.controller.cues import parse_question
+from agentkit.controller.findings import Findings
+from agentkit.controller.recall import recall
+from agentkit.graph.state import AgentState
+
+if TYPE_CHECKING:
+    from agentkit.toolkit import Toolkit
+
+__all__ = ["Node", "perceive_node", "remember_node", "recall_node", "answer_node", "chunked"]
+
+logger = logging.getLogger(__name__)
+
+Node = Callable[[AgentState], dict[str, Any]]
+
+
+def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Yield lists of at most ``size`` items, streaming (never the whole iterable at once)."""
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def perceive_node(toolkit: "Toolkit") -> Node:
+    """Stream the toolkit's perceiver over ``state["path"]`` into memory, resuming where it stopped."""
+
+    def perceive(state: AgentState) -> dict[str, Any]:
+        path = state["path"]
+        source = state.get("source") or toolkit.source_id(path)
+        fps = float(state.get("fps") or toolkit.fps)
+        memory = toolkit.memory
+        until, done = memory.progress(source)
+        if done:
+            logger.info("%s is already indexed as %s", path, source)
+            return {"source": source, "indexed_until": until, "n_new": 0}
+        if until > 0:
+            logger.info("resuming %s at %.1f s", path, until)
+        n_new = 0
+        stream = toolkit.perceiver(path, source=source, start=until, fps=fps, progress=toolkit.progress)
+        for chunk in chunked(stream, toolkit.chunk_size):
+            until = memory.write_chunk(source, chunk)
+            n_new += len(chunk)
+        return {"source": source, "indexed_until": until, "n_new": n_new}
+
+    return perceive
+
+
+def remember_node(toolkit: "Toolkit") -> Node:
+    """Mark the source complete in memory and report how many records it holds."""
+
+    def remember(state: AgentState) -> dict[str, Any]:
+        source = state["source"]
+        memory = toolkit.memory
+        memory.mark_done(source, float(state.get("indexed_until") or 0.0), path=state.get("path", ""))
+        return {"n_records": memory.count(source)}
+
+    return remember
+
+
+def recall_node(toolkit: "Toolkit") -> Node:
+    """Parse the question into cues and fetch their evidence from memory."""
+
+    def recall_step(state: AgentState) -> dict[str, Any]:
+        cues = parse_question(state["question"], state.get("options") or None)
+        findings = recall(cues, toolkit.memory.reader(), toolkit.embed_text, source=state.get("ask_source") or None,
+                          config=toolkit.recall_config)
+        cue_dict = {**dataclasses.asdict(cues), "kind": cues.kind.value}
+        return {"cues": cue_dict, "findings": findings.model_dump()}
+
+    return recall_step
+
+
+def answer_node(toolkit: "Toolkit") -> Node:
+    """Compose the answer from the findings (the language model phrases and scores options)."""
+
+    def answer(state: AgentState) -> dict[str, Any]:
+        findings = Findings.model_validate(state["findings"])
+        lm = toolkit.language_model if findings.kind in toolkit.lm_kinds else None
+        result = compose_answer(findings, lm, toolkit.answer_config)
+        return {"answer": result.model_dump()}
+
+    return answer

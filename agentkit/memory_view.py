@@ -1,0 +1,90 @@
+"""The one place agentkit touches `memory.EpisodicStore`: writes with progress, reads as records."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from agentkit.controller.evidence import Record
+
+__all__ = ["MemoryView", "StoreReader"]
+
+logger = logging.getLogger(__name__)
+
+
+def _record(seg: Any) -> Record:
+    return Record(
+        id=int(seg.id), source=str(seg.source), t0=float(seg.t0), t1=float(seg.t1),
+        labels=dict(seg.labels or {}), text=str(seg.text or ""), meta=dict(getattr(seg, "meta", None) or {}),
+    )
+
+
+class StoreReader:
+    """`MemoryReader` over an episodic store (records cached per source for one question)."""
+
+    def __init__(self, store: Any):
+        self._store = store
+        self._records: dict[str | None, list[Record]] = {}
+
+    def records(self, source: str | None = None) -> list[Record]:
+        if source not in self._records:
+            segs = self._store.segments(source=source)
+            self._records[source] = sorted((_record(s) for s in segs), key=lambda r: (r.source, r.t0))
+        return self._records[source]
+
+    def similarity(self, space: str, vector: np.ndarray, source: str | None = None) -> dict[int, float]:
+        n = len(self.records(source))
+        if n == 0:
+            return {}
+        hits = self._store.search(space, np.asarray(vector, dtype=np.float32), k=n, source=source)
+        return {int(h.id): float(h.score) for h in hits}
+
+    def sources(self) -> list[str]:
+        return sorted({r.source for r in self.records(None)})
+
+
+class MemoryView:
+    """Progress-aware writes and controller reads over one store folder."""
+
+    def __init__(self, store: Any):
+        self.store = store
+
+    @classmethod
+    def open(cls, folder: str | Path) -> "MemoryView":
+        """Open (or create) the store in ``folder``."""
+        from memory import EpisodicStore
+
+        return cls(EpisodicStore(Path(folder)))
+
+    def progress(self, source: str) -> tuple[float, bool]:
+        """(seconds stored, whether the source is complete)."""
+        p = self.store.get_progress(source)
+        if p is None:
+            return 0.0, False
+        return float(p.get("until", 0.0)), bool(p.get("done", False))
+
+    def write_chunk(self, source: str, observations: Sequence[Any]) -> float:
+        """Append observations and flush progress up to the last one's end, in one transaction."""
+        until = max(float(o.t1) for o in observations)
+        self.store.add(observations, progress={"source": source, "until": until})
+        return until
+
+    def mark_done(self, source: str, until: float, *, path: str = "") -> None:
+        """Record that ``source`` is completely indexed."""
+        self.store.set_progress(source, {"until": until, "done": True, "path": path})
+
+    def count(self, source: str | None = None) -> int:
+        """Number of records of ``source`` (or of all sources)."""
+        return len(self.store.segments(source=source))
+
+    def reader(self) -> StoreReader:
+        """A fresh reader for one question."""
+        return StoreReader(self.store)
+
+    def close(self) -> None:
+        """Close the store."""
+        close = getattr(self.store, "close", None)
+        if close is not None:
+            close()

@@ -1,0 +1,131 @@
+"""What the graph's nodes work with: the store, the models (loaded on first use), and settings.
+
+Kept out of the graph state on purpose: state is checkpointed on every step and holds only small
+values; models and the store are live objects.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from agentkit.cache import file_hash
+from agentkit.controller.compose import AnswerConfig
+from agentkit.controller.recall import RecallConfig
+from agentkit.memory_view import MemoryView
+
+__all__ = ["Toolkit", "Perceiver", "ModelChoice"]
+
+logger = logging.getLogger(__name__)
+
+Perceiver = Callable[..., Iterable[Any]]
+"""``perceiver(path, *, source, start, fps, progress) -> Iterable[Observation]``."""
+
+
+@dataclass
+class ModelChoice:
+    """Which model to load for each role: None is the offline default, else a name or local path."""
+
+    frame_encoder: str | None = None
+    ocr: str | None = None
+    language_model: str | None = None
+    text_embedder: str | None = None
+
+
+@dataclass
+class Toolkit:
+    """Store, models and settings shared by the nodes of one agent."""
+
+    store_dir: Path
+    fps: float = 1.0
+    chunk_size: int = 16
+    """Observations per store write; progress is flushed after each."""
+    models: ModelChoice = field(default_factory=ModelChoice)
+    use_ocr: bool = True
+    progress: Callable[..., None] | None = None
+    """Called by perception as it goes (the CLI draws its progress bar from it)."""
+    perceiver: Perceiver | None = None
+    """Custom perception; None uses `perception.video.observe_video` with the toolkit's models."""
+    recall_config: RecallConfig = field(default_factory=RecallConfig)
+    answer_config: AnswerConfig = field(default_factory=AnswerConfig)
+    lm_kinds: frozenset[str] = frozenset({"choice", "around", "after"})
+    """Question kinds whose answer step uses the language model."""
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.store_dir = Path(self.store_dir)
+        if not isinstance(self.fps, (int, float)) or isinstance(self.fps, bool) or not self.fps > 0:
+            raise ValueError(f"fps must be a positive number, got {self.fps!r}")
+        if not isinstance(self.chunk_size, int) or self.chunk_size < 1:
+            raise ValueError(f"chunk_size must be a positive int, got {self.chunk_size!r}")
+        if self.perceiver is None:
+            self.perceiver = self._video_perceiver
+
+    # ---- memory -------------------------------------------------------------------------
+    @property
+    def memory(self) -> MemoryView:
+        """The store, opened on first use."""
+        if "memory" not in self._cache:
+            self._cache["memory"] = MemoryView.open(self.store_dir)
+        return self._cache["memory"]
+
+    def source_id(self, path: str | os.PathLike) -> str:
+        """Default source id of a file: its content hash."""
+        return file_hash(path)
+
+    # ---- models -------------------------------------------------------------------------
+    def _model(self, role: str, loader: Callable[[], Any]) -> Any:
+        if role not in self._cache:
+            logger.info("loading %s", role)
+            self._cache[role] = loader()
+        return self._cache[role]
+
+    @property
+    def frame_encoder(self) -> Any:
+        """Frame encoder (visual + concept vectors, labels); see `agentkit.models`."""
+        from agentkit import models
+
+        return self._model("frame_encoder", lambda: models.load_frame_encoder(self.models.frame_encoder))
+
+    @property
+    def ocr(self) -> Any:
+        """OCR reader, or None when OCR is off."""
+        if not self.use_ocr:
+            return None
+        from agentkit import models
+
+        return self._model("ocr", lambda: models.load_ocr(self.models.ocr))
+
+    @property
+    def language_model(self) -> Any:
+        """Causal LM used to phrase answers and score options."""
+        from agentkit import models
+
+        return self._model("language_model", lambda: models.load_language_model(self.models.language_model))
+
+    def embed_text(self, texts: list[str]) -> np.ndarray:
+        """Map phrases into the concept space of stored frames (the frame encoder's text side)."""
+        return self.frame_encoder.embed_text(list(texts))
+
+    def set_model(self, role: str, model: Any) -> None:
+        """Use an already-built model object for ``role`` (skips loading)."""
+        if role not in ("frame_encoder", "ocr", "language_model"):
+            raise ValueError(f"role must be 'frame_encoder', 'ocr' or 'language_model', got {role!r}")
+        self._cache[role] = model
+
+    # ---- perception ---------------------------------------------------------------------
+    def _video_perceiver(self, path, *, source: str, start: float, fps: float, progress=None):
+        from perception.video import observe_video
+
+        return observe_video(path, source=source, encoder=self.frame_encoder, ocr=self.ocr, fps=fps,
+                             start=start, progress=progress)
+
+    def close(self) -> None:
+        """Close the store."""
+        mem = self._cache.pop("memory", None)
+        if mem is not None:
+            mem.close()
