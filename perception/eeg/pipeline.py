@@ -1,0 +1,220 @@
+"""From a recording to features, artifacts and timed observations, in one pass of chunks.
+
+`analyze` streams the recording once: raw chunks feed the flat/clipped/missing checks,
+preprocessed chunks feed the windows (features, bursts) and the blink detector. What it keeps
+is per-window numbers, never the signal, so memory stays bounded for long recordings.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import numpy as np
+
+from perception.eeg.artifacts import (
+    Artifact, ArtifactConfig, burst_flags, detect_blinks, ica_artifacts, merge_spans, raw_window_flags,
+)
+from perception.eeg.features import FEATURE_NAMES, Windower, summary_vector, window_features
+from perception.eeg.recipe import Preprocessor, Recipe
+from perception.eeg.recording import Recording
+from perception.errors import InputError
+from perception.types import Observation
+
+logger = logging.getLogger(__name__)
+
+POSTERIOR = ("O1", "O2", "Oz", "PO3", "PO4", "PO7", "PO8", "POz", "P3", "P4", "Pz", "P7", "P8")
+"""Channels where the eyes-closed alpha rhythm is largest."""
+
+
+@dataclass
+class EEGAnalysis:
+    """Per-window numbers and artifacts of one recording (file time, seconds)."""
+
+    path: str
+    duration: float
+    sfreq_in: float
+    sfreq: float  # after resampling
+    ch_names: list[str]  # processed (EEG) channels
+    other_channels: list[str]
+    unit_labels: list[str]
+    recipe: Recipe
+    window_s: float
+    step_s: float
+    times: np.ndarray  # (n_windows,) window starts
+    features: np.ndarray  # (n_windows, n_channels, 12) float32, FEATURE_NAMES order
+    freqs: np.ndarray  # (n_freqs,)
+    mean_psd: np.ndarray  # (n_windows, n_freqs) over channels
+    posterior_psd: np.ndarray | None  # (n_windows, n_freqs) over posterior channels, if any
+    posterior_channels: list[str]
+    artifacts: list[Artifact]
+    bad_channels: list[str]
+    annotations: list = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def recipe_hash(self) -> str:
+        return self.recipe.hash
+
+    def window_artifact_mask(self) -> np.ndarray:
+        """(n_windows,) True where a window overlaps a local artifact (not whole-channel or ICA ones)."""
+        mask = np.zeros(len(self.times), bool)
+        for a in self.artifacts:
+            if a.kind.startswith("ica:") or a.kind in ("flat", "missing") and set(a.channels) <= set(self.bad_channels):
+                continue
+            mask |= (self.times < a.t1) & (self.times + self.window_s > a.t0)
+        return mask
+
+
+def analyze(
+    rec: Recording,
+    recipe: Recipe | None = None,
+    *,
+    window_s: float = 2.0,
+    step_s: float = 1.0,
+    chunk_s: float = 60.0,
+    artifacts: ArtifactConfig | None = None,
+    ica: bool = False,
+    progress: Callable[[float], None] | None = None,
+) -> EEGAnalysis:
+    """Preprocess, window and measure a recording in one pass of chunks.
+
+    Args:
+        rec: an opened recording (`open_recording`, `from_array`).
+        recipe: preprocessing recipe; resolved against `rec` here (default `Recipe()`).
+        window_s, step_s: window length and hop in seconds.
+        chunk_s: seconds read per chunk (memory bound).
+        artifacts: thresholds (default `ArtifactConfig()`).
+        ica: also fit ICA and label components with ICLabel (slower; needs a 10-05 montage).
+        progress: called with the fraction done after each chunk.
+    """
+    cfg = artifacts or ArtifactConfig()
+    recipe = (recipe or Recipe()).resolve(rec)
+    pre = Preprocessor(recipe, rec)
+    check = getattr(rec, "check", None)
+    bad = list(check.bad_channels) if check else []
+    names = pre.ch_names
+    posterior = [i for i, c in enumerate(names) if c.lower() in {p.lower() for p in POSTERIOR} and c not in bad]
+    good = [i for i, c in enumerate(names) if c not in bad] or list(range(len(names)))
+    win = Windower(pre.sfreq, window_s, step_s)
+    raw_win = Windower(rec.sfreq, window_s, step_s)
+    times, feats, mpsd, ppsd = [], [], [], []
+    raw_flags: dict[str, list[np.ndarray]] = {"flat": [], "clipped": [], "missing": []}
+    bursts, found = [], []
+    last_blink = -1.0
+
+    def raw_chunks():
+        step = pre._aligned(max(1, int(round(chunk_s * rec.sfreq))))
+        for start in range(0, rec.n_samples, step):
+            yield start / rec.sfreq, rec.read(start, min(rec.n_samples, start + step))[pre.picks]
+
+    raw_iter = raw_win.windows(raw_chunks())
+    pending_raw: list[np.ndarray] = []
+    freqs = None
+    for t_chunk, x in pre.stream(chunk_s):
+        for blink in detect_blinks(x, pre.sfreq, names, t_chunk, cfg):
+            if blink.t0 > last_blink:
+                found.append(blink)
+                last_blink = blink.t1
+        for t, w in win.windows(iter([(t_chunk, x)])):
+            f, freqs, mp, pp = window_features(w, pre.sfreq, recipe.h_freq)
+            times.append(t)
+            feats.append(f.astype(np.float32))
+            mpsd.append(pp[:, good].mean(1).astype(np.float32))
+            if posterior:
+                ppsd.append(pp[:, posterior].mean(1).astype(np.float32))
+            bursts.append(burst_flags(w, cfg))
+            need = sum(len(a) for a in times) - sum(len(r) for r in pending_raw)
+            while need > 0:  # raw windows of the same times, from the unfiltered stream
+                rt, rw = next(raw_iter)
+                flags = raw_window_flags(rw, rec.clip_range[pre.picks] if rec.clip_range is not None else None, cfg)
+                for k in raw_flags:
+                    raw_flags[k].append(flags[k])
+                pending_raw.append(rt)
+                need -= len(rt)
+        if progress:
+            progress(min(1.0, (t_chunk + chunk_s) / rec.duration))
+    if not times:
+        raise InputError(rec.path, f"recording too short ({rec.duration:.2f} s) for one {window_s} s window")
+    times = np.concatenate(times)
+    n_win = len(times)
+    feats = np.concatenate(feats)
+    flag_arr = {k: np.concatenate(v)[:n_win] for k, v in raw_flags.items()}
+    burst_arr = np.concatenate(bursts)
+    found_all: list[Artifact] = []
+    for kind, score in (("missing", 0.99), ("flat", 0.95), ("clipped", 0.9)):
+        found_all += merge_spans(times, window_s, flag_arr[kind], kind, names, score)
+    found_all += merge_spans(times, window_s, burst_arr & ~flag_arr["clipped"], "burst", names, 0.8)
+    found_all += found
+    # a channel flat, clipped or missing for more than half the windows is a bad channel
+    frac = {k: flag_arr[k].mean(0) for k in flag_arr}
+    bad_now = sorted({names[i] for k in frac for i in np.flatnonzero(frac[k] > 0.5)} | set(bad), key=names.index)
+    notes = []
+    if ica:
+        ica_found, note = ica_artifacts(rec, recipe)
+        found_all += ica_found
+        notes.append(note)
+    found_all.sort(key=lambda a: (a.t0, a.kind))
+    return EEGAnalysis(
+        path=rec.path, duration=rec.duration, sfreq_in=rec.sfreq, sfreq=pre.sfreq, ch_names=names,
+        other_channels=[c for i, c in enumerate(rec.ch_names) if i not in pre.picks],
+        unit_labels=sorted(set(rec.unit_labels)), recipe=recipe, window_s=window_s, step_s=step_s,
+        times=times, features=feats, freqs=freqs, mean_psd=np.concatenate(mpsd),
+        posterior_psd=np.concatenate(ppsd) if ppsd else None,
+        posterior_channels=[names[i] for i in posterior], artifacts=found_all, bad_channels=bad_now,
+        annotations=list(rec.annotations), notes=notes,
+    )
+
+
+ARTIFACT_TEXT = {
+    "flat": "flat channel", "clipped": "clipped channel (amplifier saturation)", "missing": "missing samples",
+    "burst": "high-amplitude burst", "blink": "eye blink artifact",
+}
+
+
+def observations(analysis: EEGAnalysis, *, source: str, offset: float = 0.0) -> Iterator[Observation]:
+    """Timed observations for memory: one per window, artifact and file annotation.
+
+    Args:
+        analysis: what `analyze` measured.
+        source: source id shared with other modalities of the same session.
+        offset: seconds added to file time, putting EEG on the caller's time axis (e.g. video).
+    """
+    h = analysis.recipe_hash
+    vec = summary_vector(analysis.features)
+    rel = np.nan_to_num(np.nanmean(analysis.features[:, :, 5:10], axis=1))
+    bands = ("delta", "theta", "alpha", "beta", "gamma")
+    art_mask = analysis.window_artifact_mask()
+    for i, t in enumerate(analysis.times):
+        labels = {b: float(np.clip(rel[i, k], 0, 1)) for k, b in enumerate(bands)}
+        dom = bands[int(np.argmax(rel[i]))]
+        yield Observation(
+            source=source, t0=float(t + offset), t1=float(t + analysis.window_s + offset), modality="eeg",
+            kind="window", vectors={"eeg_bands": vec[i]}, labels=labels,
+            text=f"EEG window, {dom} dominant" + (", artifact" if art_mask[i] else ""),
+            meta={"recipe": h, "window": i, "artifact": bool(art_mask[i]),
+                  "alpha_posterior": _posterior_alpha(analysis, i)},
+        )
+    for a in analysis.artifacts:
+        yield Observation(
+            source=source, t0=a.t0 + offset, t1=a.t1 + offset, modality="eeg", kind="artifact",
+            labels={a.kind: a.score}, text=f"{ARTIFACT_TEXT.get(a.kind, a.kind.replace('ica:', 'ICA '))}"
+            + (f" on {', '.join(a.channels[:8])}" if a.channels else ""),
+            meta={"recipe": h, "channels": a.channels, "detail": a.detail, "artifact": a.kind},
+        )
+    for ann in analysis.annotations:
+        yield Observation(
+            source=source, t0=ann.onset + offset, t1=ann.onset + ann.duration + offset, modality="eeg",
+            kind="event", labels={"annotation": 1.0}, text=ann.description,  # untrusted text from the file
+            meta={"recipe": h, "origin": "file annotation"},
+        )
+
+
+def _posterior_alpha(analysis: EEGAnalysis, i: int) -> float | None:
+    if analysis.posterior_psd is None:
+        return None
+    f = analysis.freqs
+    p = analysis.posterior_psd[i]
+    sel = (f >= 8) & (f < 13)
+    tot = (f >= 1) & (f < 30)
+    return float(p[sel].sum() / (p[tot].sum() + 1e-12))
