@@ -1,0 +1,34 @@
+"""Attention backends behind one call, with a per-call error report and module patching.
+
+``attention(q, k, v, backend=...)`` on ``[B, H, S, D]`` tensors; backends ``sdpa``,
+``block_sparse``, ``int8``, ``linear`` and ``auto``. Triton kernels run on CUDA when Triton is
+installed; every backend has a PyTorch path (used on CPU) and a float64 reference in
+``accel.attention.naive``.
+"""
+
+from accel.attention._triton import HAVE_TRITON
+from accel.attention.api import BACKENDS, attention
+from accel.attention.block_mask import BlockLayout, predict_block_mask
+from accel.attention.block_sparse import block_sparse_attention
+from accel.attention.int8 import int8_attention
+from accel.attention.linear import linear_attention
+from accel.attention.patch import AttentionConfig, apply_attention, attention_backend, remove_attention
+from accel.attention.report import ErrorMonitor, ErrorReport, error_reports
+
+__all__ = [
+    "BACKENDS",
+    "HAVE_TRITON",
+    "AttentionConfig",
+    "BlockLayout",
+    "ErrorMonitor",
+    "ErrorReport",
+    "apply_attention",
+    "attention",
+    "attention_backend",
+    "block_sparse_attention",
+    "error_reports",
+    "int8_attention",
+    "linear_attention",
+    "predict_block_mask",
+    "remove_attention",
+]

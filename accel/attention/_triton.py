@@ -1,0 +1,292 @@
+"""Triton forward kernel shared by the dense, block-sparse and int8 backends.
+
+One flash-attention style kernel with three compile-time switches:
+
+- ``SPARSE``: walk a per-query-block list of kept key blocks instead of every key block.
+- ``INT8``: Q and K arrive as int8 with one scale per block; Q·Kᵀ runs in int8 with int32
+  accumulation, P·V in V's dtype (fp16/bf16).
+- ``CAUSAL``: top-left aligned causal mask (query ``i`` sees keys ``j <= i``), as SDPA.
+
+Each query block runs two loops: first the key blocks that need no mask (fully inside the
+sequence and fully below the diagonal), then the few that do. The softmax works in base 2;
+the caller folds ``scale * log2(e)`` into Q (int8) or passes it as ``qk_scale``.
+
+Triton is optional: when it is missing ``HAVE_TRITON`` is False and the backends use their
+PyTorch paths. With ``TRITON_INTERPRET=1`` the kernel also runs on CPU tensors (slowly), which
+is how the tests check it on machines without a GPU.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+try:  # Triton is an optional accelerator: never required to import accel.
+    import triton
+    import triton.language as tl
+
+    HAVE_TRITON = True
+except Exception:  # noqa: BLE001 - any import failure means "no triton here"
+    triton = None
+    tl = None
+    HAVE_TRITON = False
+
+__all__ = ["HAVE_TRITON", "interpreting", "triton_usable", "launch_attention"]
+
+
+def interpreting() -> bool:
+    """True when Triton runs kernels in its CPU interpreter (``TRITON_INTERPRET=1``)."""
+    return os.environ.get("TRITON_INTERPRET", "0") == "1"
+
+
+def triton_usable(t: torch.Tensor) -> bool:
+    """Whether the Triton kernel can run on ``t``'s device (CUDA, or CPU under the interpreter)."""
+    if not HAVE_TRITON:
+        return False
+    return t.is_cuda or interpreting()
+
+
+if HAVE_TRITON:
+
+    @triton.jit
+    def _attend_blocks(
+        acc, l_i, m_i, q, q_scale,
+        K, V, KS, IDX,
+        t_lo, t_hi, start_m, k_scale_row,
+        offs_m, offs_n, offs_d,
+        stride_kn, stride_kd, stride_vn, stride_vd,
+        SK, qk_scale,
+        BLOCK_N: tl.constexpr, MASKED: tl.constexpr, CAUSAL: tl.constexpr,
+        SPARSE: tl.constexpr, INT8: tl.constexpr, EVEN_D: tl.constexpr, D: tl.constexpr,
+        PREC: tl.constexpr,
+    ):
+        for t in range(t_lo, t_hi):
+            if SPARSE:
+                kb = tl.load(IDX + t)
+            else:
+                kb = t
+            cols = kb * BLOCK_N + offs_n  # (BLOCK_N,)
+            k_ptrs = K + cols[:, None] * stride_kn + offs_d[None, :] * stride_kd
+            v_ptrs = V + cols[:, None] * stride_vn + offs_d[None, :] * stride_vd
+            if MASKED:
+                ld_mask = cols[:, None] < SK
+                if not EVEN_D:
+                    ld_mask = ld_mask & (offs_d[None, :] < D)
+                k = tl.load(k_ptrs, mask=ld_mask, other=0)
+            else:
+                if EVEN_D:
+                    k = tl.load(k_ptrs)
+                else:
+                    k = tl.load(k_ptrs, mask=offs_d[None, :] < D, other=0)
+            if INT8:
+                k_scale = tl.load(KS + k_scale_row + kb)
+                qk = tl.dot(q, tl.trans(k), out_dtype=tl.int32).to(tl.float32) * (q_scale * k_scale)
+            else:
+                qk = tl.dot(q, tl.trans(k), input_precision=PREC) * qk_scale
+            if MASKED:
+                valid = cols[None, :] < SK
+                if CAUSAL:
+                    valid = valid & (offs_m[:, None] >= cols[None, :])
+                qk = tl.where(valid, qk, float("-inf"))
+            m_ij = tl.maximum(m_i, tl.max(qk, 1))
+            p = tl.math.exp2(qk - m_ij[:, None])
+            alpha = tl.math.exp2(m_i - m_ij)
+            l_i = l_i * alpha + tl.sum(p, 1)
+            acc = acc * alpha[:, None]
+            if MASKED:
+                v = tl.load(v_ptrs, mask=ld_mask, other=0)
+            else:
+                if EVEN_D:
+                    v = tl.load(v_ptrs)
+                else:
+                    v = tl.load(v_ptrs, mask=offs_d[None, :] < D, other=0)
+            acc = tl.dot(p.to(v.dtype), v, acc, input_precision=PREC)
+            m_i = m_ij
+        return acc, l_i, m_i
+
+    @triton.jit
+    def _attention_fwd(
+        Q, K, V, O, QS, KS, KV_IDX, KV_CNT, KV_FULL,
+        stride_qb, stride_qh, stride_qm, stride_qd,
+        stride_kb, stride_kh, stride_kn, stride_kd,
+        stride_vb, stride_vh, stride_vn, stride_vd,
+        stride_ob, stride_oh, stride_om, stride_od,
+        H, GROUP, SQ, SK, NQB, NKB, MAXK, qk_scale,
+        BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, D: tl.constexpr,
+        CAUSAL: tl.constexpr, SPARSE: tl.constexpr, INT8: tl.constexpr, PREC: tl.constexpr,
+    ):
+        EVEN_D: tl.constexpr = BLOCK_D == D
+        if CAUSAL:  # heaviest query blocks first
+            pid_m = tl.num_programs(0) - 1 - tl.program_id(0)
+        else:
+            pid_m = tl.program_id(0)
+        off_bh = tl.program_id(1)
+        off_b = off_bh // H
+        off_h = off_bh % H
+        off_hk = off_h // GROUP
+        start_m = pid_m * BLOCK_M
+        offs_m = start_m + tl.arange(0, BLOCK_M)
+        offs_n = tl.arange(0, BLOCK_N)
+        offs_d = tl.arange(0, BLOCK_D)
+
+        q_ptrs = Q + off_b * stride_qb + off_h * stride_qh + offs_m[:, None] * stride_qm + offs_d[None, :] * stride_qd
+        q_mask = offs_m[:, None] < SQ
+        if not EVEN_D:
+            q_mask = q_mask & (offs_d[None, :] < D)
+        q = tl.load(q_ptrs, mask=q_mask, other=0)
+        if INT8:
+            q_scale = tl.load(QS + off_bh * NQB + pid_m)
+        else:
+            q_scale = 1.0
+        k_scale_row = (off_b * (H // GROUP) + off_hk) * NKB
+        Kh = K + off_b * stride_kb + off_hk * stride_kh
+        Vh = V + off_b * stride_vb + off_hk * stride_vh
+
+        m_i = tl.zeros([BLOCK_M], dtype=tl.float32) - 1.0e30
+        l_i = tl.zeros([BLOCK_M], dtype=tl.float32)
+        acc = tl.zeros([BLOCK_M, BLOCK_D], dtype=tl.float32)
+
+        if SPARSE:
+            row = off_bh * NQB + pid_m
+            n_full = tl.load(KV_FULL + row)
+            n_end = tl.load(KV_CNT + row)
+            idx = KV_IDX + row * MAXK
+        else:
+            if CAUSAL:
+                n_full = tl.minimum((start_m + 1) // BLOCK_N, SK // BLOCK_N)
+                n_end = tl.cdiv(tl.minimum(start_m + BLOCK_M, SK), BLOCK_N)
+            else:
+                n_full = SK // BLOCK_N
+                n_end = tl.cdiv(SK, BLOCK_N)
+            idx = KV_IDX
+
+        acc, l_i, m_i = _attend_blocks(
+            acc, l_i, m_i, q, q_scale, Kh, Vh, KS, idx, 0, n_full, start_m, k_scale_row,
+            offs_m, offs_n, offs_d, stride_kn, stride_kd, stride_vn, stride_vd, SK, qk_scale,
+            BLOCK_N, False, CAUSAL, SPARSE, INT8, EVEN_D, D, PREC,
+        )
+        acc, l_i, m_i = _attend_blocks(
+            acc, l_i, m_i, q, q_scale, Kh, Vh, KS, idx, n_full, n_end, start_m, k_scale_row,
+            offs_m, offs_n, offs_d, stride_kn, stride_kd, stride_vn, stride_vd, SK, qk_scale,
+            BLOCK_N, True, CAUSAL, SPARSE, INT8, EVEN_D, D, PREC,
+        )
+        l_safe = tl.where(l_i > 0, l_i, 1.0)
+        out = acc / l_safe[:, None]
+        o_ptrs = O + off_b * stride_ob + off_h * stride_oh + offs_m[:, None] * stride_om + offs_d[None, :] * stride_od
+        o_mask = offs_m[:, None] < SQ
+        if not EVEN_D:
+            o_mask = o_mask & (offs_d[None, :] < D)
+        tl.store(o_ptrs, out.to(O.dtype.element_ty), mask=o_mask)
+
+
+_INTERPRETER_SHIM = False
+
+
+def _fix_interpreter_index() -> None:
+    """Let Triton's CPU interpreter use loaded scalars as loop bounds under numpy >= 2.4.
+
+    The interpreter holds scalars as 1-element arrays and converts them with ``int(array)``,
+    which numpy 2.4 refuses for 1-d arrays. We re-patch ``__index__`` after triton's own patch
+    (its scope restores both in order). Interpreter only; compiled kernels are untouched.
+    """
+    global _INTERPRETER_SHIM
+    if _INTERPRETER_SHIM:
+        return
+    try:
+        from triton.runtime import interpreter as _interp
+    except Exception:  # noqa: BLE001
+        return
+    original = getattr(_interp, "_patch_lang_tensor", None)
+    if original is None:
+        return
+
+    def patched(tensor, scope):
+        original(tensor, scope)
+        scope.set_attr(tensor, "__index__", lambda self: int(self.handle.data.reshape(-1)[0]))
+
+    _interp._patch_lang_tensor = patched
+    _INTERPRETER_SHIM = True
+
+
+def _next_pow2(n: int) -> int:
+    return 1 << max(4, (n - 1).bit_length())
+
+
+def _launch_config(block_d: int, int8: bool) -> tuple[int, int]:
+    """(num_warps, num_stages); ``ACCEL_ATTN_WARPS`` / ``ACCEL_ATTN_STAGES`` override for tuning."""
+    warps = 8 if block_d >= 128 else 4
+    stages = 3 if block_d <= 128 else 2
+    warps = int(os.environ.get("ACCEL_ATTN_WARPS", warps))
+    stages = int(os.environ.get("ACCEL_ATTN_STAGES", stages))
+    return warps, stages
+
+
+def launch_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    causal: bool,
+    block_q: int,
+    block_k: int,
+    qk_scale: float = 1.0,
+    q_scale: torch.Tensor | None = None,
+    k_scale: torch.Tensor | None = None,
+    kv_idx: torch.Tensor | None = None,
+    kv_cnt: torch.Tensor | None = None,
+    kv_full: torch.Tensor | None = None,
+    out_dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    """Run the forward kernel.
+
+    Args:
+        q: ``[B, H, Sq, D]`` (int8 when ``q_scale`` is given; its scale already holds the
+            softmax scale times log2(e)).
+        k: ``[B, Hk, Sk, D]`` with ``H % Hk == 0`` (grouped-query attention without copies).
+        v: ``[B, Hk, Sk, D]`` in fp16/bf16/fp32.
+        causal: top-left causal mask.
+        block_q: rows per query block (power of two >= 16); also Q's quantisation block.
+        block_k: keys per key block (power of two >= 16); also K's quantisation block.
+        qk_scale: factor on Q·Kᵀ for float inputs (softmax scale times log2(e)).
+        q_scale: ``[B, H, ceil(Sq/block_q)]`` float32 scales of int8 Q.
+        k_scale: ``[B, Hk, ceil(Sk/block_k)]`` float32 scales of int8 K.
+        kv_idx: ``[B, H, nq, maxk]`` int32 kept key blocks per query block, ascending.
+        kv_cnt: ``[B, H, nq]`` int32 number of valid entries in ``kv_idx``.
+        kv_full: ``[B, H, nq]`` int32 leading entries that need no mask.
+        out_dtype: output dtype (default: V's dtype).
+
+    Returns:
+        ``[B, H, Sq, D]`` attention output.
+    """
+    if not HAVE_TRITON:
+        raise RuntimeError("launch_attention needs triton, which is not installed")
+    if interpreting():
+        _fix_interpreter_index()
+    B, H, SQ, D = q.shape
+    Hk, SK = k.shape[1], k.shape[2]
+    int8 = q_scale is not None
+    sparse = kv_idx is not None
+    block_d = _next_pow2(D)
+    out = torch.empty((B, H, SQ, D), device=q.device, dtype=out_dtype or v.dtype)
+    nqb = triton.cdiv(SQ, block_q)
+    nkb = triton.cdiv(SK, block_k)
+    dummy_i = torch.zeros(1, device=q.device, dtype=torch.int32)
+    dummy_f = torch.zeros(1, device=q.device, dtype=torch.float32)
+    prec = "ieee" if v.dtype == torch.float32 else "tf32"
+    warps, stages = _launch_config(block_d, int8)
+    grid = (nqb, B * H)
+    _attention_fwd[grid](
+        q, k, v, out,
+        q_scale if int8 else dummy_f, k_scale if int8 else dummy_f,
+        kv_idx if sparse else dummy_i, kv_cnt if sparse else dummy_i, kv_full if sparse else dummy_i,
+        *q.stride(), *k.stride(), *v.stride(), *out.stride(),
+        H, H // Hk, SQ, SK, nqb, nkb, kv_idx.shape[-1] if sparse else 0, float(qk_scale),
+        BLOCK_M=block_q, BLOCK_N=block_k, BLOCK_D=block_d, D=D,
+        CAUSAL=causal, SPARSE=sparse, INT8=int8, PREC=prec,
+        num_warps=warps, num_stages=stages,
+    )
+    return out

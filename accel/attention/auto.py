@@ -1,0 +1,94 @@
+"""``backend="auto"``: time the candidates once per problem and keep the fastest.
+
+The key is (q shape, k shape, dtype, device, causal, allowed extra backends). Candidates are
+SDPA's own kernels (default dispatch, flash, cuDNN, memory-efficient) plus any lossy backends
+the caller allows explicitly (``auto_allow=("int8",)``); auto never switches to a lossy backend
+on its own. On CPU, while compiling or capturing a CUDA graph, or when timing fails, the choice
+is plain ``sdpa``. A candidate must beat default SDPA by more than ``margin`` to replace it, so
+noise cannot make auto slower than what torch already picks.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from collections.abc import Callable
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["choose_backend", "clear_cache", "cached_choices", "SDPA_KERNELS"]
+
+SDPA_KERNELS = ("sdpa:flash", "sdpa:cudnn", "sdpa:efficient")
+_CACHE: dict[tuple, str] = {}
+
+
+def clear_cache() -> None:
+    """Forget every cached choice (e.g. after changing GPU clocks or library versions)."""
+    _CACHE.clear()
+
+
+def cached_choices() -> dict[tuple, str]:
+    """A copy of the cache: key -> chosen backend."""
+    return dict(_CACHE)
+
+
+def _time_ms(fn: Callable[[], object], reps: int = 7) -> float:
+    for _ in range(2):
+        fn()
+    times = []
+    for _ in range(reps):
+        start = torch.cuda.Event(enable_timing=True)
+        end = torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    return statistics.median(times)
+
+
+def _capturing() -> bool:
+    try:
+        if torch.compiler.is_compiling():
+            return True
+    except AttributeError:
+        pass
+    return torch.cuda.is_available() and torch.cuda.is_current_stream_capturing()
+
+
+def choose_backend(q, k, *, causal: bool, allow: tuple[str, ...], run: Callable[[str], object],
+                   margin: float = 0.01) -> str:
+    """Pick a backend for this problem, timing the candidates on first sight.
+
+    Args:
+        q, k: the call's query and key (only shapes, dtype and device are used for the key).
+        causal: the call's causal flag.
+        allow: extra (lossy) backends auto may pick, e.g. ``("int8",)``.
+        run: ``run(name)`` computes the attention with backend ``name``.
+        margin: relative speed a candidate must gain over default SDPA to be chosen.
+
+    Returns:
+        ``"sdpa"``, one of ``SDPA_KERNELS`` or a name from ``allow``.
+    """
+    if q.device.type != "cuda" or _capturing():
+        return "sdpa"
+    key = (tuple(q.shape), tuple(k.shape), q.dtype, str(q.device), bool(causal), tuple(allow))
+    if key in _CACHE:
+        return _CACHE[key]
+    timings: dict[str, float] = {}
+    for name in ("sdpa", *SDPA_KERNELS, *allow):
+        try:
+            timings[name] = _time_ms(lambda n=name: run(n))
+        except Exception as exc:  # noqa: BLE001 - a kernel that cannot run this shape is skipped
+            logger.debug("auto: %s unavailable for %s: %s", name, key, exc)
+    if "sdpa" not in timings:
+        choice = "sdpa"
+    else:
+        best = min(timings, key=timings.get)
+        choice = best if timings[best] < timings["sdpa"] * (1.0 - margin) else "sdpa"
+    _CACHE[key] = choice
+    logger.info("auto attention for %s: %s (timings ms: %s)", key, choice,
+                {n: round(t, 4) for n, t in timings.items()})
+    return choice

@@ -1,0 +1,126 @@
+"""int8 attention: Q·Kᵀ in int8 with per-block scales, P·V in fp16/bf16.
+
+SageAttention's smoothing idea, re-derived: subtracting K's mean over the sequence from every
+key shifts all scores of a query row by the same constant, which softmax ignores, yet it removes
+the large shared channel offsets that otherwise eat int8's range. Q (pre-multiplied by the
+softmax scale and log2(e)) and smoothed K are then rounded to int8 with one scale per block of
+rows (``amax / 127``). Scores are dequantised in float32, the softmax runs in float32, and P·V
+runs in V's dtype (fp32 inputs keep fp32).
+
+GPU: the Triton kernel in ``_triton.py`` (int8 tensor-core products, int32 accumulation).
+CPU: the same quantised values multiplied in float32 (exact: every product sum stays below
+2**24), chunked over query rows. The CPU path is a reference, not a speed-up.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from accel.attention import _triton
+from accel.attention._checks import check_block, default_scale, expand_kv
+
+__all__ = ["int8_attention", "quantise_blocks", "smooth_keys"]
+
+_LOG2E = 1.4426950408889634
+_SCORE_BUDGET = 1 << 25  # float32 scores per chunk on the PyTorch path
+
+
+def smooth_keys(k: torch.Tensor) -> torch.Tensor:
+    """Subtract each head's channel mean over the sequence (softmax-invariant)."""
+    return k - k.mean(dim=2, keepdim=True, dtype=torch.float32).to(k.dtype)
+
+
+def quantise_blocks(x: torch.Tensor, block: int, *, factor: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric int8 with one scale per block of ``block`` rows.
+
+    Args:
+        x: ``[B, H, S, D]`` float tensor.
+        block: rows per scale.
+        factor: multiplied into ``x`` first (the softmax scale for Q).
+
+    Returns:
+        ``(values, scales)``: int8 ``[B, H, S, D]`` and float32 ``[B, H, ceil(S/block)]``.
+    """
+    b, h, s, d = x.shape
+    nb = math.ceil(s / block)
+    xf = x.float() * factor
+    pad = nb * block - s
+    if pad:
+        xf = torch.nn.functional.pad(xf, (0, 0, 0, pad))
+    xb = xf.view(b, h, nb, block, d)
+    amax = xb.abs().amax(dim=(-1, -2))
+    scales = torch.where(amax > 0, amax / 127.0, torch.ones_like(amax))
+    vals = torch.clamp(torch.round(xb / scales[..., None, None]), -127, 127).to(torch.int8)
+    return vals.view(b, h, nb * block, d)[:, :, :s], scales.contiguous()
+
+
+def _torch_int8(qv, qs, kv, ks, v, *, block_q, block_k, causal) -> torch.Tensor:
+    """Attention from quantised Q/K in PyTorch; scores are in log2 units."""
+    b, h, sq, d = qv.shape
+    sk = kv.shape[2]
+    kd = (kv.float() * ks.repeat_interleave(block_k, dim=2)[:, :, :sk, None])
+    kd = expand_kv(qv, kd)
+    pv_dtype = v.dtype if v.dtype in (torch.float16, torch.bfloat16) else torch.float32
+    vv = expand_kv(qv, v.to(pv_dtype)).float()
+    out = torch.empty(b, h, sq, v.shape[-1], dtype=torch.float32, device=qv.device)
+    rows = max(block_q, (_SCORE_BUDGET // max(b * h * sk, 1)) // block_q * block_q)
+    for start in range(0, sq, rows):
+        stop = min(sq, start + rows)
+        qs_rows = qs.repeat_interleave(block_q, dim=2)[:, :, start:stop]
+        qd = qv[:, :, start:stop].float() * qs_rows[..., None]
+        scores = qd @ kd.transpose(-1, -2)
+        if causal:
+            i = torch.arange(start, stop, device=qv.device)[:, None]
+            j = torch.arange(sk, device=qv.device)[None, :]
+            scores = scores.masked_fill(j > i, float("-inf"))
+        m = scores.amax(dim=-1, keepdim=True).clamp(min=-1e30)
+        p = torch.exp2(scores - m)
+        l_sum = p.sum(dim=-1, keepdim=True)
+        p = p.to(pv_dtype).float()  # P is rounded to V's dtype, as in the kernel
+        out[:, :, start:stop] = (p @ vv) / torch.where(l_sum > 0, l_sum, torch.ones_like(l_sum))
+    return out.to(v.dtype)
+
+
+def int8_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    causal: bool = False,
+    scale: float | None = None,
+    block_q: int = 128,
+    block_k: int = 64,
+    smooth: bool = True,
+    use_triton: bool | None = None,
+) -> torch.Tensor:
+    """int8 Q·Kᵀ attention with K smoothing and per-block scales.
+
+    Args:
+        q: ``[B, H, Sq, D]``; k, v: ``[B, Hk, Sk, D]`` (Hk divides H).
+        causal: top-left causal mask.
+        scale: softmax scale, default ``1/sqrt(D)``.
+        block_q: query rows per quantisation block (power of two >= 16).
+        block_k: keys per quantisation block (power of two >= 16).
+        smooth: subtract K's channel mean before quantising (recommended).
+        use_triton: force (True) or forbid (False) the Triton kernel; default: on CUDA when usable.
+
+    Returns:
+        ``[B, H, Sq, D]`` output in q's dtype.
+    """
+    check_block("block_q", block_q)
+    check_block("block_k", block_k)
+    s = default_scale(q, scale)
+    ks_in = smooth_keys(k) if smooth else k
+    qv, qs = quantise_blocks(q, block_q, factor=s * _LOG2E)
+    kv, ks = quantise_blocks(ks_in, block_k)
+    triton_ok = _triton.triton_usable(q) and q.dtype != torch.float64
+    if use_triton is None:
+        use_triton = triton_ok and q.is_cuda
+    if use_triton and not triton_ok:
+        raise RuntimeError("use_triton=True but triton is unavailable for this device/dtype")
+    if use_triton:
+        return _triton.launch_attention(qv, kv, v, causal=causal, block_q=block_q, block_k=block_k,
+                                        q_scale=qs, k_scale=ks)
+    return _torch_int8(qv, qs, kv, ks, v, block_q=block_q, block_k=block_k, causal=causal)
