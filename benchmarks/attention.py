@@ -1,0 +1,312 @@
+"""Attention backends: check each Triton kernel, then time them against PyTorch's own kernels.
+
+One script, one GPU call. First it validates every kernel variant against its reference on
+fresh random inputs (printing the errors), then it times a grid (S = 4k/16k/32k, H = 32,
+D = 128 and 64, bf16, batch 1, causal and not; linear also at 128k) against SDPA's flash and
+cuDNN kernels and FlexAttention (dense and block-sparse), and prints one table. Our timings
+include mask prediction (block_sparse) and quantisation (int8). TFLOP/s are dense-equivalent:
+``4 * S * S * D * H`` (halved when causal) over the measured time.
+
+Usage::
+
+    python benchmarks/attention.py              # on a CUDA machine; writes JSON to $OUT if set
+    python benchmarks/attention.py --smoke      # tiny shapes, any machine (checks the script)
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from accel.attention import _triton, attention, naive  # noqa: E402
+from accel.attention.api import _sdpa  # noqa: E402
+from accel.attention.block_mask import block_layout, predict_block_mask  # noqa: E402
+from accel.attention.block_sparse import block_sparse_attention  # noqa: E402
+from accel.attention.int8 import int8_attention  # noqa: E402
+from accel.attention.linear import linear_attention  # noqa: E402
+from accel.attention.report import exact_attention, make_report  # noqa: E402
+
+LOG2E = 1.4426950408889634
+RESULTS: dict = {"validation": [], "grid": [], "linear": [], "notes": []}
+T0 = time.time()
+
+
+def log(msg: str) -> None:
+    print(f"[{time.time() - T0:6.1f}s] {msg}", flush=True)
+
+
+def bench_ms(fn, smoke: bool) -> float:
+    """Median milliseconds of ``fn`` (CUDA events through triton's do_bench)."""
+    if smoke:
+        t = time.perf_counter()
+        fn()
+        return (time.perf_counter() - t) * 1e3
+    import triton
+
+    return float(triton.testing.do_bench(fn, warmup=20, rep=80, return_mode="median"))
+
+
+def flops(s: int, d: int, h: int, causal: bool) -> float:
+    return 4.0 * s * s * d * h * (0.5 if causal else 1.0)
+
+
+def structured(b, h, s, d, device, dtype, gen):
+    """Smooth keys and queries (a random walk along the sequence plus noise): real block structure."""
+    steps = torch.randn(b, h, s, d, device=device, generator=gen) * 0.15
+    walk = torch.cumsum(steps, dim=2)
+    walk = walk - walk.mean(dim=2, keepdim=True)
+    q = walk + 0.3 * torch.randn(b, h, s, d, device=device, generator=gen)
+    k = walk + 0.3 * torch.randn(b, h, s, d, device=device, generator=gen)
+    v = torch.randn(b, h, s, d, device=device, generator=gen)
+    return q.to(dtype), k.to(dtype), v.to(dtype)
+
+
+# ----------------------------------------------------------------------------- validation
+def validate(device, smoke: bool) -> bool:
+    seed = int(torch.randint(0, 2**31 - 1, (1,)).item())
+    gen = torch.Generator(device=device).manual_seed(seed)
+    log(f"validation seed {seed}")
+    ok = True
+    shapes = [(1, 4, 200 if smoke else 1000, 64), (1, 4, 130 if smoke else 2048, 128)]
+    for (b, h, s, d) in shapes:
+        for causal in (False, True):
+            q = torch.randn(b, h, s, d, device=device, generator=gen, dtype=torch.float32).to(torch.bfloat16)
+            k = torch.randn(b, h, s, d, device=device, generator=gen, dtype=torch.float32).to(torch.bfloat16)
+            v = torch.randn(b, h, s, d, device=device, generator=gen, dtype=torch.float32).to(torch.bfloat16)
+            use_tri = _triton.triton_usable(q)
+            # dense Triton path (all blocks kept) against float64 exact
+            full = torch.ones(b, h, math.ceil(s / 128), math.ceil(s / 64), dtype=torch.bool, device=device)
+            o_dense, _ = block_sparse_attention(q, k, v, causal=causal, block_mask=full, use_triton=use_tri)
+            ref = naive.dense_reference(q, k, v, causal=causal)
+            r_dense = make_report(o_dense, ref, backend="triton-dense")
+            # block sparse vs its kept-block reference
+            o_bs, lay = block_sparse_attention(q, k, v, causal=causal, sparsity=0.5, use_triton=use_tri)
+            ref_bs = naive.block_sparse_reference(q, k, v, lay.mask, block_q=128, block_k=64, causal=causal)
+            r_bs = make_report(o_bs, ref_bs, backend="block_sparse-vs-kept")
+            # int8 vs its own reference and vs exact
+            o_i8 = int8_attention(q, k, v, causal=causal, use_triton=use_tri)
+            ref_i8 = naive.int8_reference(q, k, v, block_q=128, block_k=64, causal=causal)
+            r_i8 = make_report(o_i8, ref_i8, backend="int8-vs-own-ref")
+            r_i8x = make_report(o_i8, ref, backend="int8-vs-exact")
+            for r, tol in ((r_dense, 0.999), (r_bs, 0.999), (r_i8, 0.999), (r_i8x, 0.999)):
+                good = r.ok(tol) and r.max_abs < 0.05
+                ok &= good
+                RESULTS["validation"].append({"shape": [b, h, s, d], "causal": causal, **r.__dict__, "pass": good})
+                log(f"  {r.backend:22s} S={s:5d} D={d:3d} causal={causal!s:5}: cos={r.cosine:.6f} "
+                    f"relL1={r.rel_l1:.2e} max={r.max_abs:.2e} nan={r.nan_count} {'ok' if good else 'FAIL'}")
+    # block-sparse accuracy on structured inputs, dense-exact comparison
+    s = 512 if smoke else 4096
+    q, k, v = structured(1, 8, s, 128, device, torch.bfloat16, gen)
+    exact = exact_attention(q, k, v, causal=False, scale=None)
+    for sp in (0.5, 0.75, 0.9):
+        out, rep = attention(q, k, v, backend="block_sparse", sparsity=sp, report=True)
+        RESULTS["validation"].append({"structured": True, "target_sparsity": sp, **rep.__dict__})
+        log(f"  structured S={s} target sparsity {sp}: used {rep.sparsity:.3f}, cos vs exact {rep.cosine:.5f}")
+    del exact
+    return ok
+
+
+# ----------------------------------------------------------------------------- flex attention
+def make_flex(device):
+    try:
+        from torch.nn.attention.flex_attention import BlockMask, create_block_mask, flex_attention
+    except Exception as exc:  # noqa: BLE001
+        RESULTS["notes"].append(f"flex attention unavailable: {exc}")
+        return None
+    compiled = torch.compile(flex_attention, dynamic=False)
+
+    def causal_mod(b, h, qi, kv):
+        return qi >= kv
+
+    def dense(q, k, v, causal):
+        bm = create_block_mask(causal_mod if causal else (lambda b, h, qi, kv: qi >= 0), 1, 1,
+                               q.shape[2], k.shape[2], device=device)
+        return lambda: compiled(q, k, v, block_mask=bm)
+
+    def sparse(q, k, v, causal, layout, block_q=128, block_k=64):
+        cnt, full, idx = layout.kv_cnt, layout.kv_full, layout.kv_idx
+        nk = idx.shape[-1]
+        shift = (torch.arange(nk, device=device) + full[..., None].long()).clamp(max=nk - 1)
+        partial_idx = torch.gather(idx, -1, shift).to(torch.int32)
+        bm = BlockMask.from_kv_blocks(
+            (cnt - full).to(torch.int32), partial_idx.contiguous(), full.to(torch.int32), idx,
+            BLOCK_SIZE=(block_q, block_k), mask_mod=causal_mod if causal else None,
+            seq_lengths=(q.shape[2], k.shape[2]))
+        opts = {"BLOCK_M": block_q, "BLOCK_N": block_k}
+        return lambda: compiled(q, k, v, block_mask=bm, kernel_options=opts)
+
+    return dense, sparse
+
+
+# ----------------------------------------------------------------------------- grid
+def run_grid(device, smoke: bool, deadline: float) -> None:
+    flex = None if smoke else make_flex(device)
+    h = 4 if smoke else 32
+    seqs = (256, 512) if smoke else (4096, 16384, 32768)
+    for d in (128, 64):
+        for s in seqs:
+            for causal in (False, True):
+                if time.time() - T0 > deadline:
+                    RESULTS["notes"].append(f"deadline reached: skipped S={s} D={d} causal={causal}")
+                    log(f"deadline: skip S={s} D={d} causal={causal}")
+                    continue
+                row = {"S": s, "D": d, "H": h, "causal": causal}
+                q = torch.randn(1, h, s, d, device=device, dtype=torch.bfloat16)
+                k = torch.randn(1, h, s, d, device=device, dtype=torch.bfloat16)
+                v = torch.randn(1, h, s, d, device=device, dtype=torch.bfloat16)
+                cands = {}
+                if not smoke:
+                    for name in ("sdpa:flash", "sdpa:cudnn"):
+                        try:
+                            cands[name] = bench_ms(lambda n=name: _sdpa(q, k, v, causal=causal, scale=None, kernel=n), smoke)
+                        except Exception as exc:  # noqa: BLE001
+                            RESULTS["notes"].append(f"{name} failed at S={s} D={d}: {exc}")
+                else:
+                    cands["sdpa"] = bench_ms(lambda: _sdpa(q, k, v, causal=causal, scale=None), smoke)
+                row.update({f"{n}_ms": t for n, t in cands.items()})
+                best_builtin = min(cands.values())
+                row["best_builtin_ms"] = best_builtin
+                scale = d ** -0.5
+                # our kernel, dense (all blocks), as a yardstick for the sparse one
+                use_tri = _triton.triton_usable(q)
+                if use_tri:
+                    row["ours_dense_ms"] = bench_ms(lambda: _triton.launch_attention(
+                        q, k, v, causal=causal, block_q=128, block_k=64, qk_scale=scale * LOG2E), smoke)
+                # block sparse at two sparsities, mask prediction included
+                for sp in (0.5, 0.9):
+                    fn = lambda sp=sp: block_sparse_attention(q, k, v, causal=causal, sparsity=sp)  # noqa: E731
+                    row[f"bs{int(sp*100)}_ms"] = bench_ms(fn, smoke)
+                    _, lay = fn()
+                    row[f"bs{int(sp*100)}_sparsity"] = float(lay.sparsity.item())
+                    pred = lambda sp=sp: block_layout(  # noqa: E731
+                        predict_block_mask(q, k, block_q=128, block_k=64, causal=causal, scale=scale, sparsity=sp),
+                        sq=s, sk=s, block_q=128, block_k=64, causal=causal)
+                    row[f"bs{int(sp*100)}_predict_ms"] = bench_ms(pred, smoke)
+                    if flex is not None and d == 128 and s == seqs[-1]:
+                        try:
+                            row[f"flex_bs{int(sp*100)}_ms"] = bench_ms(flex[1](q, k, v, causal, lay), smoke)
+                        except Exception as exc:  # noqa: BLE001
+                            RESULTS["notes"].append(f"flex sparse failed S={s} causal={causal}: {str(exc)[:300]}")
+                if flex is not None and d == 128 and s == seqs[-1]:
+                    try:
+                        row["flex_dense_ms"] = bench_ms(flex[0](q, k, v, causal), smoke)
+                    except Exception as exc:  # noqa: BLE001
+                        RESULTS["notes"].append(f"flex dense failed S={s} causal={causal}: {str(exc)[:300]}")
+                # int8, quantisation included
+                row["int8_ms"] = bench_ms(lambda: int8_attention(q, k, v, causal=causal), smoke)
+                exact = exact_attention(q, k, v, causal=causal, scale=None)
+                row["int8_cos"] = make_report(int8_attention(q, k, v, causal=causal), exact, backend="int8").cosine
+                del exact
+                # auto: first call measures and caches, then time the cached choice
+                attention(q, k, v, backend="auto", causal=causal)
+                from accel.attention.auto import cached_choices
+
+                row["auto_choice"] = list(cached_choices().values())[-1] if cached_choices() else "sdpa"
+                row["auto_ms"] = bench_ms(lambda: attention(q, k, v, backend="auto", causal=causal), smoke)
+                RESULTS["grid"].append(row)
+                log(json.dumps({k_: (round(v_, 4) if isinstance(v_, float) else v_) for k_, v_ in row.items()}))
+                del q, k, v
+                if device == "cuda":
+                    torch.cuda.empty_cache()
+
+
+def run_linear(device, smoke: bool, deadline: float) -> None:
+    h, d = (4, 64) if smoke else (32, 128)
+    seqs = (256, 1024) if smoke else (4096, 16384, 32768, 131072)
+    for s in seqs:
+        if time.time() - T0 > deadline:
+            RESULTS["notes"].append(f"deadline reached: skipped linear S={s}")
+            continue
+        q = torch.randn(1, h, s, d, device=device, dtype=torch.bfloat16)
+        k = torch.randn(1, h, s, d, device=device, dtype=torch.bfloat16)
+        v = torch.randn(1, h, s, d, device=device, dtype=torch.bfloat16)
+        row = {"S": s, "D": d, "H": h, "causal": True}
+        kernel = None if smoke else "sdpa:cudnn"
+        try:
+            row["sdpa_ms"] = bench_ms(lambda: _sdpa(q, k, v, causal=True, scale=None, kernel=kernel), smoke)
+        except Exception:  # noqa: BLE001
+            row["sdpa_ms"] = bench_ms(lambda: _sdpa(q, k, v, causal=True, scale=None), smoke)
+        for chunk in (64, 128):
+            row[f"linear_c{chunk}_ms"] = bench_ms(lambda c=chunk: linear_attention(q, k, v, causal=True, chunk=c), smoke)
+        RESULTS["linear"].append(row)
+        log(json.dumps(row))
+        del q, k, v
+        if device == "cuda":
+            torch.cuda.empty_cache()
+
+
+def table() -> str:
+    lines = ["| S | D | causal | flash ms | cuDNN ms | flex dense ms | flex bs50/bs90 ms | ours dense ms | "
+             "bs50 ms (sparsity, speed-up, pred %) | bs90 ms (sparsity, speed-up, pred %) | int8 ms (speed-up, cos) | "
+             "auto (choice, vs best) | best built-in TFLOP/s | bs90 TFLOP/s eq. |",
+             "|---" * 14 + "|"]
+    for r in RESULTS["grid"]:
+        best = r["best_builtin_ms"]
+        f = flops(r["S"], r["D"], r["H"], r["causal"])
+
+        def g(key, fmt="{:.2f}"):
+            return fmt.format(r[key]) if key in r else "-"
+
+        def bs(tag):
+            if f"{tag}_ms" not in r:
+                return "-"
+            t = r[f"{tag}_ms"]
+            return (f"{t:.2f} ({r[tag + '_sparsity']:.2f}, {best / t:.2f}x, "
+                    f"{100 * r[tag + '_predict_ms'] / t:.1f}%)")
+
+        flex_bs = f"{g('flex_bs50_ms')}/{g('flex_bs90_ms')}"
+        lines.append(
+            f"| {r['S']} | {r['D']} | {r['causal']} | {g('sdpa:flash_ms')} | {g('sdpa:cudnn_ms')} | "
+            f"{g('flex_dense_ms')} | {flex_bs} | {g('ours_dense_ms')} | {bs('bs50')} | {bs('bs90')} | "
+            f"{r['int8_ms']:.2f} ({best / r['int8_ms']:.2f}x, {r['int8_cos']:.5f}) | "
+            f"{r['auto_choice']} ({r['auto_ms'] / best:.3f}) | {f / best / 1e9:.0f} | "
+            f"{f / r['bs90_ms'] / 1e9:.0f} |")
+    lines.append("")
+    lines.append("| linear S | sdpa ms (cuDNN, causal) | linear chunk 64 ms | linear chunk 128 ms | speed-up (best chunk) |")
+    lines.append("|---|---|---|---|---|")
+    for r in RESULTS["linear"]:
+        best_lin = min(r["linear_c64_ms"], r["linear_c128_ms"])
+        lines.append(f"| {r['S']} | {r['sdpa_ms']:.2f} | {r['linear_c64_ms']:.2f} | {r['linear_c128_ms']:.2f} | "
+                     f"{r['sdpa_ms'] / best_lin:.2f}x |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny shapes on any device")
+    parser.add_argument("--deadline", type=float, default=420.0, help="seconds after which grid rows are skipped")
+    args = parser.parse_args()
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu" and not args.smoke:
+        print("no CUDA device: run with --smoke for a script check", file=sys.stderr)
+        return 2
+    info = {"device": torch.cuda.get_device_name() if device == "cuda" else "cpu", "torch": torch.__version__,
+            "triton": getattr(_triton.triton, "__version__", None), "date": datetime.date.today().isoformat()}
+    RESULTS["info"] = info
+    log(f"info {info}")
+    ok = validate(device, args.smoke)
+    log(f"validation {'passed' if ok else 'FAILED'}")
+    run_grid(device, args.smoke, args.deadline)
+    run_linear(device, args.smoke, args.deadline + 60)
+    text = table()
+    print(text)
+    out_dir = os.environ.get("OUT")
+    if out_dir:
+        Path(out_dir, "attention_results.json").write_text(json.dumps(RESULTS, indent=1, default=str))
+        Path(out_dir, "attention_table.md").write_text(text + "\n\nnotes:\n" + "\n".join(RESULTS["notes"]))
+    print("notes:", *RESULTS["notes"], sep="\n  ")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
