@@ -25,7 +25,7 @@ class ArtifactConfig:
     Args:
         flat_uv: a channel whose standard deviation in a window is below this is flat.
         clip_fraction: a channel with at least this fraction of a window's samples at the
-            converter's rails (or at its own extreme value, for arrays) is clipped.
+            converter's rails or exactly at its own extreme value (a plateau) is clipped.
         burst_uv: peak-to-peak amplitude (µV, after filtering) above which a window is a burst.
         blink_uv: smallest blink peak on the frontal mean (µV); the threshold used is the larger
             of this and 6 robust SDs of that signal.
@@ -57,12 +57,12 @@ def raw_window_flags(raw: np.ndarray, clip_range: np.ndarray | None, cfg: Artifa
     missing = ~finite.all(-1)
     x = np.where(finite, raw, 0.0)
     flat = (x.std(-1) < cfg.flat_uv) & ~missing
-    if clip_range is not None:
+    # samples sitting exactly on the window's own extreme, many times over (a clipped plateau) ...
+    at_rail = (x == x.max(-1, keepdims=True)) | (x == x.min(-1, keepdims=True))
+    if clip_range is not None:  # ... or on the converter's rails
         lo, hi = clip_range[None, :, 0:1], clip_range[None, :, 1:2]
         tol = (hi - lo) * 1e-4
-        at_rail = (x <= lo + tol) | (x >= hi - tol)
-    else:  # arrays: samples sitting exactly on the window's own extreme, many times over
-        at_rail = (x == x.max(-1, keepdims=True)) | (x == x.min(-1, keepdims=True))
+        at_rail |= (x <= lo + tol) | (x >= hi - tol)
     clipped = (at_rail.mean(-1) >= cfg.clip_fraction) & ~flat & ~missing
     return {"flat": flat, "clipped": clipped, "missing": missing}
 

@@ -113,22 +113,36 @@ class Windower:
         if self.n < 4:
             raise ValueError(f"window_s: {self.window_s} s at {self.sfreq} Hz is under 4 samples")
 
+    def reset(self) -> None:
+        """Forget carried samples; the next push starts a new stream at time 0."""
+        self._buf = None
+        self._buf_start = 0  # sample index of _buf[:, 0]
+        self._next = 0  # sample index of the next window start
+
+    def push(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Add the next (n_channels, n) block; return (start times (k,), windows (k, n_channels, n))."""
+        if not hasattr(self, "_buf"):
+            self.reset()
+        self._buf = x if self._buf is None else np.concatenate([self._buf, x], axis=1)
+        starts = []
+        while self._next + self.n <= self._buf_start + self._buf.shape[1]:
+            starts.append(self._next)
+            self._next += self.hop
+        if starts:
+            idx = np.array(starts) - self._buf_start
+            win = np.stack([self._buf[:, i:i + self.n] for i in idx])
+        else:
+            win = np.zeros((0, self._buf.shape[0], self.n))
+        drop = min(self._next - self._buf_start, self._buf.shape[1])
+        if drop > 0:
+            self._buf = self._buf[:, drop:]
+            self._buf_start += drop
+        return np.array(starts, dtype=np.float64) / self.sfreq, win
+
     def windows(self, chunks: Iterator[tuple[float, np.ndarray]]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Yield (start times (k,), windows (k, n_channels, n)) per incoming chunk."""
-        buf = None
-        buf_start = 0  # sample index of buf[:, 0]
-        next_start = 0
+        """Yield (start times (k,), windows (k, n_channels, n)) per incoming (t, chunk) pair."""
+        self.reset()
         for _, x in chunks:
-            buf = x if buf is None else np.concatenate([buf, x], axis=1)
-            starts = []
-            while next_start + self.n <= buf_start + buf.shape[1]:
-                starts.append(next_start)
-                next_start += self.hop
-            if starts:
-                idx = np.array(starts) - buf_start
-                win = np.stack([buf[:, i:i + self.n] for i in idx])
-                yield np.array(starts) / self.sfreq, win
-            keep = next_start - buf_start
-            if keep > 0:
-                buf = buf[:, keep:]
-                buf_start = next_start
+            t, w = self.push(x)
+            if len(t):
+                yield t, w

@@ -59,9 +59,12 @@ class EEGAnalysis:
     def window_artifact_mask(self) -> np.ndarray:
         """(n_windows,) True where a window overlaps a local artifact (not whole-channel or ICA ones)."""
         mask = np.zeros(len(self.times), bool)
+        bad = set(self.bad_channels)
         for a in self.artifacts:
-            if a.kind.startswith("ica:") or a.kind in ("flat", "missing") and set(a.channels) <= set(self.bad_channels):
+            if a.kind.startswith("ica:"):
                 continue
+            if a.kind in ("flat", "clipped", "missing") and set(a.channels) <= bad:
+                continue  # a bad channel is excluded, not a reason to drop the window
             mask |= (self.times < a.t1) & (self.times + self.window_s > a.t0)
         return mask
 
@@ -116,7 +119,8 @@ def analyze(
             if blink.t0 > last_blink:
                 found.append(blink)
                 last_blink = blink.t1
-        for t, w in win.windows(iter([(t_chunk, x)])):
+        t, w = win.push(x)
+        if len(t):
             f, freqs, mp, pp = window_features(w, pre.sfreq, recipe.h_freq)
             times.append(t)
             feats.append(f.astype(np.float32))
@@ -126,7 +130,9 @@ def analyze(
             bursts.append(burst_flags(w, cfg))
             need = sum(len(a) for a in times) - sum(len(r) for r in pending_raw)
             while need > 0:  # raw windows of the same times, from the unfiltered stream
-                rt, rw = next(raw_iter)
+                rt, rw = next(raw_iter, (None, None))
+                if rt is None:
+                    break
                 flags = raw_window_flags(rw, rec.clip_range[pre.picks] if rec.clip_range is not None else None, cfg)
                 for k in raw_flags:
                     raw_flags[k].append(flags[k])
@@ -139,16 +145,20 @@ def analyze(
     times = np.concatenate(times)
     n_win = len(times)
     feats = np.concatenate(feats)
-    flag_arr = {k: np.concatenate(v)[:n_win] for k, v in raw_flags.items()}
+    flag_arr = {}
+    for k, v in raw_flags.items():
+        arr = np.concatenate(v)[:n_win] if v else np.zeros((0, len(names)), bool)
+        flag_arr[k] = np.concatenate([arr, np.zeros((n_win - len(arr), len(names)), bool)])
     burst_arr = np.concatenate(bursts)
     found_all: list[Artifact] = []
     for kind, score in (("missing", 0.99), ("flat", 0.95), ("clipped", 0.9)):
         found_all += merge_spans(times, window_s, flag_arr[kind], kind, names, score)
-    found_all += merge_spans(times, window_s, burst_arr & ~flag_arr["clipped"], "burst", names, 0.8)
-    found_all += found
     # a channel flat, clipped or missing for more than half the windows is a bad channel
     frac = {k: flag_arr[k].mean(0) for k in flag_arr}
     bad_now = sorted({names[i] for k in frac for i in np.flatnonzero(frac[k] > 0.5)} | set(bad), key=names.index)
+    bad_cols = np.array([c in bad_now for c in names])
+    found_all += merge_spans(times, window_s, burst_arr & ~flag_arr["clipped"] & ~bad_cols, "burst", names, 0.8)
+    found_all += found
     notes = []
     if ica:
         ica_found, note = ica_artifacts(rec, recipe)
@@ -181,6 +191,17 @@ def observations(analysis: EEGAnalysis, *, source: str, offset: float = 0.0) -> 
         offset: seconds added to file time, putting EEG on the caller's time axis (e.g. video).
     """
     h = analysis.recipe_hash
+    from perception.eeg.artifacts import frontal_picks
+
+    yield Observation(  # one record of facts about the whole recording, for questions about it
+        source=source, t0=offset, t1=analysis.duration + offset, modality="eeg", kind="event",
+        labels={"recording": 1.0},
+        text=f"EEG recording, {len(analysis.ch_names)} channels at {analysis.sfreq_in:g} Hz, {analysis.duration:.0f} s",
+        meta={"recipe": h, "summary": True, "channels": analysis.ch_names, "bad_channels": analysis.bad_channels,
+              "frontal": [analysis.ch_names[i] for i in frontal_picks(analysis.ch_names)],
+              "posterior": analysis.posterior_channels, "ica": bool(analysis.notes and "ICA (" in analysis.notes[0]),
+              "sfreq": analysis.sfreq_in, "duration": analysis.duration, "recipe_json": analysis.recipe.to_json()},
+    )
     vec = summary_vector(analysis.features)
     rel = np.nan_to_num(np.nanmean(analysis.features[:, :, 5:10], axis=1))
     bands = ("delta", "theta", "alpha", "beta", "gamma")

@@ -3,7 +3,7 @@
 Each token is one group of neighbouring channels over one time patch, linearly embedded, plus a
 learned group embedding and a learned patch-position embedding; a class token reads out the
 trial. Attention goes through `accel.attention` when the accel package provides it, and through
-`torch.nn.functional.scaled_dot_product_attention` otherwise. Small enough to train on a CPU in
+`torch.nn.functional.scaled_dot_product_attention` otherwise (import guarded). Small enough to train on a CPU in
 minutes; saved as safetensors plus a JSON config.
 """
 from __future__ import annotations
@@ -38,10 +38,10 @@ def _find_accel_attention():
 _accel_attention = _find_accel_attention()
 
 
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """[B, H, T, D] attention: accel's when present, else torch SDPA (the reference path)."""
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, backend: str = "auto") -> torch.Tensor:
+    """[B, H, T, D] attention: accel's (with `backend`) when present, else torch SDPA (the reference path)."""
     if _accel_attention is not None:
-        return _accel_attention(q, k, v)
+        return _accel_attention(q, k, v, backend=backend)
     return F.scaled_dot_product_attention(q, k, v)
 
 
@@ -79,6 +79,7 @@ class EEGTransformerConfig:
     sfreq: float | None = None
     input_scale: float = 1.0
     temperature: float = 1.0
+    attn_backend: str = "auto"  # accel.attention backend; ignored when accel is absent (SDPA)
 
     def __post_init__(self):
         for name in ("n_channels", "n_samples", "patch", "group", "d_model", "depth", "heads"):
@@ -103,13 +104,14 @@ class SelfAttention(nn.Module):
     def __init__(self, cfg: EEGTransformerConfig):
         super().__init__()
         self.heads = cfg.heads
+        self.backend = cfg.attn_backend
         self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
         self.proj = nn.Linear(cfg.d_model, cfg.d_model)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, C = x.shape
         q, k, v = self.qkv(x).view(B, T, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)  # (B, H, T, D) each
-        y = attention(q, k, v)  # (B, H, T, D)
+        y = attention(q, k, v, self.backend)  # (B, H, T, D)
         return self.proj(y.transpose(1, 2).reshape(B, T, C))
 
 

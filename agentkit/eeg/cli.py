@@ -1,0 +1,103 @@
+"""`agentkit eeg report FILE` and `agentkit eeg ask FILE "question"` (mounted by agentkit.cli)."""
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+import warnings
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from perception.errors import InputError
+
+eeg_app = typer.Typer(help="EEG: a report on a recording, and questions about it.", no_args_is_help=True)
+
+_Units = Annotated[Optional[str], typer.Option(help="Override the units the file states (uV, mV, V): the fix for a mislabelled file.")]
+
+
+def _friendly(fn):
+    """Bad input -> one line on stderr and exit code 2; warnings as one line each."""
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                return fn(*args, **kwargs)
+            except InputError as err:
+                typer.echo(f"error: {err}", err=True)
+                raise typer.Exit(2) from None
+            finally:
+                for w in caught:
+                    if w.category.__name__ == "EEGWarning":
+                        typer.echo(f"warning: {w.message}", err=True)
+    return run
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+
+
+@eeg_app.command()
+@_friendly
+def report(
+    file: Annotated[Path, typer.Argument(help="EDF/EDF+, BDF, FIF or BrainVision (.vhdr) file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    png: Annotated[Optional[Path], typer.Option(help="Also write a band-power timeline with artifact marks.")] = None,
+    units: _Units = None,
+    ica: Annotated[bool, typer.Option("--ica", help="Also run ICA + ICLabel (slower; needs 10-05 channel names).")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Recording facts, data quality, rhythms over time and notable events, each with a confidence."""
+    _logging(verbose)
+    from agentkit.eeg.report import build_report, render_text
+    from agentkit.eeg.session import analyze_file
+
+    analysis = analyze_file(file, units=units, ica=ica)
+    rep = build_report(analysis)
+    if png is not None:
+        from agentkit.eeg.plots import plot_timeline
+
+        plot_timeline(analysis, png)
+    if as_json:
+        sys.stdout.write(rep.model_dump_json(indent=2) + "\n")
+    else:
+        typer.echo(render_text(rep))
+        if png is not None:
+            typer.echo(f"\ntimeline written to {png}")
+
+
+@eeg_app.command()
+@_friendly
+def ask(
+    file: Annotated[Path, typer.Argument(help="EEG file.")],
+    question: Annotated[str, typer.Argument(help='e.g. "when was alpha power highest?"')],
+    store: Annotated[Optional[Path], typer.Option(help="Episodic store folder shared with video (default: none kept).")] = None,
+    offset: Annotated[float, typer.Option(help="Seconds added to EEG time: its start on the shared (video) clock.")] = 0.0,
+    source: Annotated[Optional[str], typer.Option(help="Source id (default: the file's content hash).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
+    units: _Units = None,
+    ica: Annotated[bool, typer.Option("--ica", help="Also run ICA + ICLabel.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Answer a question about the recording with evidence time spans and a confidence."""
+    _logging(verbose)
+    from agentkit.eeg.ask import answer_eeg
+    from agentkit.eeg.report import mmss
+    from agentkit.eeg.session import open_session
+    from agentkit.schemas import Answer
+
+    session = open_session(file, store=store, source=source, offset=offset, units=units, ica=ica)
+    answer = answer_eeg(question, session.reader, session.source)
+    if answer is None:
+        answer = Answer(question=question, confidence=0.0, abstained=True,
+                        text="Not an EEG question I can answer. Try: when was alpha power highest? were there "
+                             "blink artifacts? which channels were bad? is 00:30-00:40 eyes-open or eyes-closed?")
+    if as_json:
+        sys.stdout.write(answer.model_dump_json(indent=2) + "\n")
+        return
+    mark = "abstains" if answer.abstained else f"confidence {answer.confidence:.2f}"
+    typer.echo(f"{answer.text}  ({mark})")
+    for ev in answer.evidence:
+        typer.echo(f"  {mmss(ev.t0)}-{mmss(ev.t1)}  {ev.why}")

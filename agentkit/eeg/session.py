@@ -1,0 +1,71 @@
+"""Open, analyse and remember one EEG file; the glue the CLI and Python callers share."""
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from perception.eeg import ArtifactConfig, EEGAnalysis, Recipe, analyze, observations, open_recording
+
+logger = logging.getLogger(__name__)
+
+
+def file_source_id(path: str | Path) -> str:
+    """'eeg:' + the first 16 hex digits of the file's sha256 (read in 1 MB blocks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return "eeg:" + h.hexdigest()[:16]
+
+
+@dataclass
+class EEGSession:
+    """A file's analysis and the memory it was written to."""
+
+    analysis: EEGAnalysis
+    source: str
+    offset: float
+    reader: Any  # a controller MemoryReader
+
+
+def analyze_file(path: str | Path, *, units: str | None = None, recipe: Recipe | None = None, ica: bool = False,
+                 window_s: float = 2.0, step_s: float = 1.0) -> EEGAnalysis:
+    """Open (with checks) and analyse an EEG file in chunks."""
+    rec = open_recording(path, units=units)
+    return analyze(rec, recipe, window_s=window_s, step_s=step_s, artifacts=ArtifactConfig(), ica=ica)
+
+
+def remember(analysis: EEGAnalysis, *, source: str, offset: float = 0.0, store: str | Path | None = None) -> Any:
+    """Write the analysis' observations to memory and return a reader over it.
+
+    With `store` (a folder), they go to the shared `memory.EpisodicStore` through
+    `agentkit.memory_view.MemoryView` (video and EEG on one time axis: pass the EEG start's
+    `offset` in seconds on the video's clock). A source already complete in the store is not
+    written twice. Without `store`, an in-process reader holds them.
+    """
+    obs = list(observations(analysis, source=source, offset=offset))
+    if store is None:
+        from agentkit.eeg.ask import ListReader
+
+        return ListReader(obs)
+    from agentkit.memory_view import MemoryView
+
+    view = MemoryView.open(store)
+    until, done = view.progress(source)
+    if not done:
+        view.write_chunk(source, obs)
+        view.mark_done(source, max(o.t1 for o in obs), path=analysis.path)
+    else:
+        logger.info("%s already in %s; not written again", source, store)
+    return view.reader()
+
+
+def open_session(path: str | Path, *, store: str | Path | None = None, source: str | None = None,
+                 offset: float = 0.0, units: str | None = None, ica: bool = False) -> EEGSession:
+    """Analyse `path` and remember it; the source id defaults to the file's content hash."""
+    analysis = analyze_file(path, units=units, ica=ica)
+    source = source or file_source_id(path)
+    return EEGSession(analysis, source, offset, remember(analysis, source=source, offset=offset, store=store))
