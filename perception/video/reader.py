@@ -90,6 +90,11 @@ class TimedFrame:
         return _rotate(self._frame.reformat(width=nw, height=nh, format="rgb24").to_ndarray(),
                        self._rotation)
 
+    def short_side(self, size: int) -> np.ndarray:
+        """RGB uint8 array scaled (by the decoder) so its shorter side is ``size`` pixels."""
+        w, h = self._frame.width, self._frame.height
+        return self.resized(int(round(size * max(w, h) / min(w, h))))
+
     def thumbnail(self, width: int = 32, height: int = 18, fmt: str = "rgb24") -> np.ndarray:
         """A tiny array scaled by the decoder (``fmt`` "gray" or "rgb24"); for signatures."""
         arr = self._frame.reformat(width=width, height=height, format=fmt,
