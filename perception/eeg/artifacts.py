@@ -142,7 +142,8 @@ def ica_artifacts(rec, recipe, *, seconds: float = 180.0, n_components: int = 15
         from mne_icalabel import label_components
     except ImportError as err:
         return [], f"ICA skipped: {err.name} is not installed"
-    montage = mne.channels.make_standard_montage("standard_1005")
+    builtin = mne.channels.get_builtin_montages()
+    montage = mne.channels.make_standard_montage("colin27_1005" if "colin27_1005" in builtin else "standard_1005")
     known = {c.lower(): c for c in montage.ch_names}
     picks = [i for i in rec.eeg_picks if rec.ch_names[i].lower() in known
              and rec.ch_names[i] not in getattr(getattr(rec, "check", None), "bad_channels", [])]

@@ -283,6 +283,13 @@ class EdfReader:
         return out
 
 
+def _pack(values: np.ndarray, width: int) -> bytes:
+    """Little-endian int16 or int24 bytes of integer samples."""
+    if width == 2:
+        return values.astype("<i2").tobytes()
+    return _int24_bytes(values)
+
+
 def _int24_bytes(values: np.ndarray) -> bytes:
     v = values.astype(np.int64) & 0xFFFFFF
     return np.stack([v & 0xFF, (v >> 8) & 0xFF, (v >> 16) & 0xFF], axis=1).astype(np.uint8).tobytes()
@@ -322,8 +329,9 @@ def write_edf(
     phys_range: tuple[float, float] = (-3276.8, 3276.7),
     annotations: list[tuple[float, float, str]] = (),
     record_duration: float = 1.0,
+    bdf: bool = False,
 ) -> Path:
-    """Write EDF+C from an array or an iterator of (n_channels, n) chunks, in bounded memory.
+    """Write EDF+C (or 24-bit BDF+C with `bdf=True`) from an array or an iterator of (n_channels, n) chunks, in bounded memory.
 
     Values outside `phys_range` are clipped to it (as an amplifier would). The file is written
     to a temporary name beside `path` and renamed when complete.
@@ -337,6 +345,7 @@ def write_edf(
         phys_range: physical values mapped to the int16 range.
         annotations: (onset s, duration s, text) written as EDF+ annotations.
         record_duration: seconds per data record.
+        bdf: write BDF (int24 samples, 'BIOSEMI' version field) instead of EDF.
     """
     if sfreq <= 0:
         raise ValueError(f"sfreq must be positive, got {sfreq}")
@@ -352,9 +361,11 @@ def write_edf(
         tal = f"+{onset:g}" + (f"\x15{duration:g}" if duration else "") + f"\x14{text}\x14\x00"
         ann_by_record.setdefault(int(onset // record_duration), []).append(tal.encode("utf-8"))
     ann_samples = max(32, max((sum(len(t) for t in v) + 24 for v in ann_by_record.values()), default=0) // 2 + 1)
-    labels = list(ch_names) + ["EDF Annotations"]
+    labels = list(ch_names) + ["BDF Annotations" if bdf else "EDF Annotations"]
     ns = n_ch + 1
-    dmin, dmax = -32768, 32767
+    dmin, dmax = (-8388608, 8388607) if bdf else (-32768, 32767)
+    width = 3 if bdf else 2
+    ann_samples = ann_samples * 2 // width + 1
     pmin, pmax = phys_range
     gain = (pmax - pmin) / (dmax - dmin)
     path = Path(path)
@@ -367,14 +378,13 @@ def write_edf(
         def flush(block: np.ndarray) -> None:
             nonlocal n_records
             n_blocks = block.shape[1] // n_rec_samples
-            dig = np.clip(np.round((block - pmin) / gain + dmin), dmin, dmax).astype("<i2")
+            dig = np.clip(np.round((block - pmin) / gain + dmin), dmin, dmax).astype("<i4")
             dig = dig[:, : n_blocks * n_rec_samples].reshape(n_ch, n_blocks, n_rec_samples).transpose(1, 0, 2)
             for b in range(n_blocks):
                 r = n_records + b
                 tal = f"+{r * record_duration:g}\x14\x14\x00".encode() + b"".join(ann_by_record.get(r, []))
-                ann = np.frombuffer(tal[: 2 * ann_samples].ljust(2 * ann_samples, b"\0"), dtype="<i2")
-                fh.write(dig[b].tobytes())
-                fh.write(ann.tobytes())
+                fh.write(_pack(dig[b].reshape(-1), width))
+                fh.write(tal[: width * ann_samples].ljust(width * ann_samples, b"\0"))
             n_records += n_blocks
 
         for chunk in chunks:
@@ -389,9 +399,9 @@ def write_edf(
         if buf.shape[1]:
             pad = np.zeros((n_ch, n_rec_samples - buf.shape[1]))
             flush(np.concatenate([buf, pad], axis=1))
-        fixed = (_field("0", 8) + _field("X X X X", 80) + _field("Startdate X X X X", 80)
+        fixed = ((b"\xffBIOSEMI" if bdf else _field("0", 8)) + _field("X X X X", 80) + _field("Startdate X X X X", 80)
                  + _field("01.01.00", 8) + _field("00.00.00", 8) + _field(256 * (ns + 1), 8)
-                 + _field("EDF+C", 44) + _field(n_records, 8) + _field(float(record_duration), 8)
+                 + _field("BDF+C" if bdf else "EDF+C", 44) + _field(n_records, 8) + _field(float(record_duration), 8)
                  + _field(ns, 4))
         sig = b""
         units = [unit] * n_ch + [""]

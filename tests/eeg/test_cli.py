@@ -1,0 +1,82 @@
+"""`agentkit eeg report` and `agentkit eeg ask` end to end, and answers over memory records."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from agentkit.eeg.ask import ListReader, answer_eeg
+from agentkit.eeg.cli import eeg_app
+from perception.eeg import observations
+
+runner = CliRunner()
+
+
+def test_report_json_and_png(synth_edf, tmp_path):
+    png = tmp_path / "t.png"
+    res = runner.invoke(eeg_app, ["report", str(synth_edf), "--json", "--png", str(png)])
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.stdout)
+    assert rep["duration_s"] == 120.0 and rep["sfreq_hz"] == 256.0 and len(rep["channels"]) == 12
+    assert rep["recipe"]["mains"] == 60.0 and len(rep["recipe_hash"]) == 64
+    assert set(rep["bad_channels"]) == {"F4", "C4"}
+    assert all(0 <= s["confidence"] <= 1 for s in rep["statements"])
+    events = [s for s in rep["statements"] if s["section"] == "events" and "Alpha rhythm" in s["text"]]
+    assert events and abs(events[0]["spans"][0][0] - 47.0) <= 1.0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_text_on_real_pyedflib_file(pyedflib_edf):
+    res = runner.invoke(eeg_app, ["report", str(pyedflib_edf)])
+    assert res.exit_code == 0, res.output
+    assert "600.0 s recorded at 200 Hz" in res.stdout
+    assert "[abstains] Blinks cannot be assessed: no frontal channel" in res.stdout
+
+
+def test_bad_file_is_one_line_exit_2(tmp_path):
+    bad = tmp_path / "x.edf"
+    bad.write_bytes(b"garbage" * 100)
+    res = runner.invoke(eeg_app, ["report", str(bad)])
+    assert res.exit_code == 2
+    assert res.stderr.strip().splitlines() == [f"error: {bad}: not an EDF/BDF file (the version field must be '0' or '\\xffBIOSEMI')"]
+
+
+@pytest.fixture(scope="module")
+def reader(synth_analysis):
+    return ListReader(observations(synth_analysis, source="eeg1", offset=0.0))
+
+
+@pytest.mark.parametrize("question,expect", [
+    ("were there blink artifacts?", "Yes: 3 blink"),
+    ("which channels were bad?", "Bad channels: F4, C4."),
+    ("is 01:10-01:20 eyes-open or eyes-closed?", "Most likely eyes closed"),
+    ("is 00:10 to 00:20 eyes open or eyes closed?", "Most likely eyes open"),
+    ("when was the 'stimulus' marker?", "1 annotation(s), first at 01:00"),
+])
+def test_answers(reader, question, expect):
+    ans = answer_eeg(question, reader, "eeg1")
+    assert ans is not None and ans.text.startswith(expect), ans.text
+    assert not ans.abstained and ans.evidence
+
+
+def test_alpha_highest_points_inside_the_alpha_episode(reader):
+    ans = answer_eeg("when was alpha power highest?", reader, "eeg1")
+    assert ans.evidence and all(ev.t0 >= 46.0 for ev in ans.evidence)
+
+
+def test_non_eeg_question_falls_through(reader):
+    assert answer_eeg("what colour is the car?", reader, "eeg1") is None
+
+
+def test_ask_cli_with_offset_shares_the_time_axis(synth_edf):
+    res = runner.invoke(eeg_app, ["ask", str(synth_edf), "were there blink artifacts?", "--offset", "100", "--json"])
+    assert res.exit_code == 0, res.output
+    ans = json.loads(res.stdout)
+    assert abs(ans["evidence"][0]["t0"] - 119.9) < 0.2 and ans["evidence"][0]["source"].startswith("eeg:")
+
+
+def test_abstains_without_frontal_channels(pyedflib_edf):
+    res = runner.invoke(eeg_app, ["ask", str(pyedflib_edf), "were there blink artifacts?", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["abstained"] is True
