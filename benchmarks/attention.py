@@ -98,8 +98,9 @@ def validate(device, smoke: bool) -> bool:
             ref_i8 = naive.int8_reference(q, k, v, block_q=128, block_k=64, causal=causal)
             r_i8 = make_report(o_i8, ref_i8, backend="int8-vs-own-ref")
             r_i8x = make_report(o_i8, ref, backend="int8-vs-exact")
-            for r, tol in ((r_dense, 0.999), (r_bs, 0.999), (r_i8, 0.999), (r_i8x, 0.999)):
-                good = r.ok(tol) and r.max_abs < 0.05
+            for r, max_abs in ((r_dense, 0.02), (r_bs, 0.02), (r_i8, 0.05), (r_i8x, None)):
+                # bf16 output rounding bounds the first three; int8 vs exact is judged by cosine/relL1
+                good = r.ok(0.999) and (r.max_abs < max_abs if max_abs else r.rel_l1 < 0.03)
                 ok &= good
                 RESULTS["validation"].append({"shape": [b, h, s, d], "causal": causal, **r.__dict__, "pass": good})
                 log(f"  {r.backend:22s} S={s:5d} D={d:3d} causal={causal!s:5}: cos={r.cosine:.6f} "
@@ -213,6 +214,11 @@ def run_grid(device, smoke: bool, deadline: float) -> None:
 
                 row["auto_choice"] = list(cached_choices().values())[-1] if cached_choices() else "sdpa"
                 row["auto_ms"] = bench_ms(lambda: attention(q, k, v, backend="auto", causal=causal), smoke)
+                # re-time the built-ins right after auto: the baseline is the better of both runs
+                for name in [n for n in cands if n.startswith("sdpa:")]:
+                    again = bench_ms(lambda n=name: _sdpa(q, k, v, causal=causal, scale=None, kernel=n), smoke)
+                    row[f"{name}_ms"] = min(row[f"{name}_ms"], again)
+                row["best_builtin_ms"] = min([row[f"{n}_ms"] for n in cands] + [row["best_builtin_ms"]])
                 RESULTS["grid"].append(row)
                 log(json.dumps({k_: (round(v_, 4) if isinstance(v_, float) else v_) for k_, v_ in row.items()}))
                 del q, k, v
@@ -243,6 +249,27 @@ def run_linear(device, smoke: bool, deadline: float) -> None:
         del q, k, v
         if device == "cuda":
             torch.cuda.empty_cache()
+
+
+def sweep(device) -> None:
+    """Time our kernel under a few (num_warps, num_stages) settings at S=16k, D=128 and 64."""
+    for d in (128, 64):
+        q = torch.randn(1, 32, 16384, d, device=device, dtype=torch.bfloat16)
+        k, v = torch.randn_like(q), torch.randn_like(q)
+        for warps in (4, 8):
+            for stages in (2, 3, 4):
+                os.environ["ACCEL_ATTN_WARPS"], os.environ["ACCEL_ATTN_STAGES"] = str(warps), str(stages)
+                row = {"D": d, "warps": warps, "stages": stages}
+                try:
+                    row["dense_ms"] = bench_ms(lambda: _triton.launch_attention(
+                        q, k, v, causal=False, block_q=128, block_k=64, qk_scale=d ** -0.5 * LOG2E), False)
+                    row["int8_ms"] = bench_ms(lambda: int8_attention(q, k, v), False)
+                except Exception as exc:  # noqa: BLE001
+                    row["error"] = str(exc)[:200]
+                RESULTS.setdefault("sweep", []).append(row)
+                log(f"sweep {row}")
+        os.environ.pop("ACCEL_ATTN_WARPS", None)
+        os.environ.pop("ACCEL_ATTN_STAGES", None)
 
 
 def table() -> str:
@@ -284,6 +311,7 @@ def table() -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny shapes on any device")
+    parser.add_argument("--sweep", action="store_true", help="also time kernel launch settings")
     parser.add_argument("--deadline", type=float, default=420.0, help="seconds after which grid rows are skipped")
     args = parser.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -296,6 +324,8 @@ def main() -> int:
     log(f"info {info}")
     ok = validate(device, args.smoke)
     log(f"validation {'passed' if ok else 'FAILED'}")
+    if args.sweep and device == "cuda":
+        sweep(device)
     run_grid(device, args.smoke, args.deadline)
     run_linear(device, args.smoke, args.deadline + 60)
     text = table()

@@ -34,19 +34,23 @@ def cached_choices() -> dict[tuple, str]:
     return dict(_CACHE)
 
 
-def _time_ms(fn: Callable[[], object], reps: int = 7) -> float:
-    for _ in range(2):
+def _time_round_robin(fns: dict[str, Callable[[], object]], rounds: int = 5, per_round: int = 3) -> dict[str, float]:
+    """Median ms per candidate, timing them in turn so that clock drift hits all alike."""
+    for fn in fns.values():  # warm-up: compilation, autotuning, handle creation
         fn()
-    times = []
-    for _ in range(reps):
-        start = torch.cuda.Event(enable_timing=True)
-        end = torch.cuda.Event(enable_timing=True)
-        start.record()
         fn()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end))
-    return statistics.median(times)
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            start = torch.cuda.Event(enable_timing=True)
+            end = torch.cuda.Event(enable_timing=True)
+            start.record()
+            for _ in range(per_round):
+                fn()
+            end.record()
+            end.synchronize()
+            samples[name].append(start.elapsed_time(end) / per_round)
+    return {name: statistics.median(ts) for name, ts in samples.items()}
 
 
 def _capturing() -> bool:
@@ -77,12 +81,18 @@ def choose_backend(q, k, *, causal: bool, allow: tuple[str, ...], run: Callable[
     key = (tuple(q.shape), tuple(k.shape), q.dtype, str(q.device), bool(causal), tuple(allow))
     if key in _CACHE:
         return _CACHE[key]
-    timings: dict[str, float] = {}
+    runnable: dict[str, Callable[[], object]] = {}
     for name in ("sdpa", *SDPA_KERNELS, *allow):
         try:
-            timings[name] = _time_ms(lambda n=name: run(n))
+            run(name)
+            runnable[name] = lambda n=name: run(n)
         except Exception as exc:  # noqa: BLE001 - a kernel that cannot run this shape is skipped
             logger.debug("auto: %s unavailable for %s: %s", name, key, exc)
+    try:
+        timings = _time_round_robin(runnable)
+    except Exception as exc:  # noqa: BLE001 - timing must never break the call
+        logger.warning("auto: timing failed (%s); using sdpa", exc)
+        timings = {}
     if "sdpa" not in timings:
         choice = "sdpa"
     else:

@@ -44,17 +44,63 @@ class BlockLayout:
 
 
 def _pool(x: torch.Tensor, block: int) -> torch.Tensor:
-    """Mean over each block of ``block`` rows along dim 2 (the last block may be short)."""
+    """Mean over each block of ``block`` rows along dim 2 (the last block may be short).
+
+    One pass over ``x`` in its own dtype with float32 accumulation (no float32 copy of x).
+    """
     b, h, s, d = x.shape
-    nb = math.ceil(s / block)
-    pad = nb * block - s
-    xf = x.float()
-    if pad:
-        xf = torch.nn.functional.pad(xf, (0, 0, 0, pad))
-    sums = xf.view(b, h, nb, block, d).sum(dim=3)
-    counts = torch.full((nb,), float(block), device=x.device)
-    counts[-1] = block - pad
-    return sums / counts[:, None], counts
+    n_full = s // block
+    parts = []
+    if n_full:
+        full = x[:, :, : n_full * block].reshape(b, h, n_full, block, d)
+        parts.append(full.sum(dim=3, dtype=torch.float32) / block)
+    if s > n_full * block:
+        tail = x[:, :, n_full * block:]
+        parts.append(tail.sum(dim=2, keepdim=True, dtype=torch.float32) / tail.shape[2])
+    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=2)
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    """Shape-only tensors of a block grid, cached per (sq, sk, blocks, causal, device)."""
+
+    valid: torch.Tensor  # (nq, nk) bool
+    forced: torch.Tensor  # (nq, nk) bool: diagonal blocks
+    n_valid: torch.Tensor  # (nq, 1) float
+    log_kcount: torch.Tensor  # (nk,) float: log of real keys per block
+    needs_mask: torch.Tensor  # (nq, nk) bool: ragged or crossing the causal diagonal
+    rank: torch.Tensor  # (nk,) long
+
+
+_GEOMETRY: dict[tuple, _Geometry] = {}
+
+
+def _geometry(sq: int, sk: int, block_q: int, block_k: int, causal: bool, device) -> _Geometry:
+    key = (sq, sk, block_q, block_k, causal, str(device))
+    geo = _GEOMETRY.get(key)
+    if geo is not None:
+        return geo
+    nq, nk = math.ceil(sq / block_q), math.ceil(sk / block_k)
+    valid = valid_blocks(sq, sk, block_q, block_k, causal, device)
+    counts = torch.full((nk,), float(block_k), device=device)
+    counts[-1] = sk - block_k * (nk - 1)
+    kb_end = (torch.arange(nk, device=device) + 1) * block_k  # exclusive
+    needs = (kb_end > sk)[None, :].expand(nq, nk)
+    if causal:
+        first_row = torch.arange(nq, device=device) * block_q
+        needs = needs | (kb_end[None, :] - 1 > first_row[:, None])
+    geo = _Geometry(
+        valid=valid,
+        forced=_diagonal_blocks(sq, sk, block_q, block_k, device),
+        n_valid=valid.sum(-1, keepdim=True).float(),
+        log_kcount=counts.log(),
+        needs_mask=needs.contiguous(),
+        rank=torch.arange(nk, device=device),
+    )
+    if len(_GEOMETRY) > 64:  # bounded: shapes seen by one process are few
+        _GEOMETRY.clear()
+    _GEOMETRY[key] = geo
+    return geo
 
 
 def valid_blocks(sq: int, sk: int, block_q: int, block_k: int, causal: bool, device=None) -> torch.Tensor:
@@ -93,7 +139,7 @@ def predict_block_mask(
 
     Args:
         q: ``[B, H, Sq, D]``.
-        k: ``[B, Hk, Sk, D]``.
+        k: ``[B, Hk, Sk, D]`` (Hk divides H).
         block_q: query rows per block.
         block_k: keys per block.
         causal: top-left causal mask (blocks above the diagonal are never kept).
@@ -105,59 +151,49 @@ def predict_block_mask(
     Returns:
         ``[B, H, nq, nk]`` bool mask.
     """
-    k = expand_kv(q, k)
     sq, sk = q.shape[2], k.shape[2]
-    pq, _ = _pool(q, block_q)
-    pk, kcount = _pool(k, block_k)
-    scores = (pq @ pk.transpose(-1, -2)) * scale + kcount.log()  # a block's mass grows with its size
-    valid = valid_blocks(sq, sk, block_q, block_k, causal, q.device)
-    scores = scores.masked_fill(~valid, float("-inf"))
+    geo = _geometry(sq, sk, block_q, block_k, causal, q.device)
+    pq = _pool(q, block_q)
+    pk = expand_kv(q, _pool(k, block_k))
+    scores = torch.matmul(pq, pk.transpose(-1, -2))
+    scores = scores * scale + geo.log_kcount  # a block's mass grows with its size
+    scores = scores.masked_fill(~geo.valid, float("-inf"))
     probs = torch.softmax(scores, dim=-1)
-    order = torch.argsort(probs, dim=-1, descending=True)
-    sorted_p = torch.gather(probs, -1, order)
-    rank = torch.arange(order.shape[-1], device=q.device)
+    sorted_p, order = torch.sort(probs, dim=-1, descending=True)
     keep_sorted = sorted_p > 0
     if sparsity is not None:
-        n_valid = valid.sum(-1, keepdim=True)  # (nq, 1)
-        budget = torch.clamp(torch.ceil((1.0 - sparsity) * n_valid), min=1)
-        keep_sorted = keep_sorted & (rank < budget)
+        budget = torch.clamp(torch.ceil((1.0 - sparsity) * geo.n_valid), min=1)  # (nq, 1)
+        keep_sorted = keep_sorted & (geo.rank < budget)
     if mass is not None:
         before = torch.cumsum(sorted_p, dim=-1) - sorted_p
         keep_sorted = keep_sorted & (before < mass)
-    keep = torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
-    forced = _diagonal_blocks(sq, sk, block_q, block_k, q.device)
+    keep = torch.zeros_like(keep_sorted).scatter_(-1, order, keep_sorted)
+    keep = keep | geo.forced
     if keep_sink:
-        forced = forced.clone()
-        forced[:, 0] = True
-    return (keep | forced) & valid
+        keep[..., 0] = True
+    return keep & geo.valid
 
 
 def block_layout(mask: torch.Tensor, *, sq: int, sk: int, block_q: int, block_k: int, causal: bool) -> BlockLayout:
-    """Turn a ``[B, H, nq, nk]`` bool mask into the kernel's sorted index lists."""
+    """Turn a ``[B, H, nq, nk]`` bool mask into the kernel's ascending index lists.
+
+    Compaction by prefix sum (no sort): kept block ``kb`` goes to slot ``cumsum(mask)[kb] - 1``.
+    Slots past ``kv_cnt`` hold zeros and are never read.
+    """
     b, h, nq, nk = mask.shape
-    valid = valid_blocks(sq, sk, block_q, block_k, causal, mask.device)
-    mask = mask & valid
-    cnt = mask.sum(-1)
-    maxk = nk  # no host sync: the list is as long as a full row, the kernel reads kv_cnt entries
-    # stable sort puts kept blocks first, in ascending key-block order
-    idx = torch.argsort((~mask).to(torch.int8), dim=-1, stable=True)[..., :maxk]
-    last = torch.gather(idx, -1, torch.clamp(cnt - 1, min=0)[..., None])
-    slot = torch.arange(maxk, device=mask.device)
-    idx = torch.where(slot < cnt[..., None], idx, last)
-    # a key block needs the element mask if it is ragged or (causal) reaches past the block's first row
-    kb_end = (torch.arange(nk, device=mask.device) + 1) * block_k  # exclusive
-    needs = kb_end > sk
-    if causal:
-        first_row = torch.arange(nq, device=mask.device) * block_q
-        needs = needs[None, :] | (kb_end[None, :] - 1 > first_row[:, None])
-    else:
-        needs = needs[None, :].expand(nq, nk)
-    full = (mask & ~needs).sum(-1)
-    sparsity = 1.0 - cnt.sum() / (valid.sum() * b * h).clamp(min=1)
+    geo = _geometry(sq, sk, block_q, block_k, causal, mask.device)
+    mask = mask & geo.valid
+    slot = torch.cumsum(mask, dim=-1, dtype=torch.int32) - 1
+    cnt = slot[..., -1] + 1
+    target = torch.where(mask, slot, torch.full_like(slot, nk))
+    idx = torch.zeros(b, h, nq, nk + 1, dtype=torch.int32, device=mask.device)
+    idx.scatter_(-1, target.long(), geo.rank.to(torch.int32).expand(b, h, nq, nk))
+    full = (mask & ~geo.needs_mask).sum(-1, dtype=torch.int32)
+    sparsity = 1.0 - cnt.sum() / (geo.valid.sum() * b * h).clamp(min=1)
     return BlockLayout(
         mask=mask,
-        kv_idx=idx.to(torch.int32).contiguous(),
+        kv_idx=idx[..., :nk].contiguous(),
         kv_cnt=cnt.to(torch.int32).contiguous(),
-        kv_full=full.to(torch.int32).contiguous(),
+        kv_full=full.contiguous(),
         sparsity=sparsity,
     )

@@ -28,8 +28,10 @@ _SCORE_BUDGET = 1 << 25  # float32 scores per chunk on the PyTorch path
 
 
 def smooth_keys(k: torch.Tensor) -> torch.Tensor:
-    """Subtract each head's channel mean over the sequence (softmax-invariant)."""
-    return k - k.mean(dim=2, keepdim=True, dtype=torch.float32).to(k.dtype)
+    """Subtract each head's channel mean over the sequence (softmax-invariant); float32 out."""
+    work = torch.float64 if k.dtype == torch.float64 else torch.float32
+    kf = k.to(work)
+    return kf - kf.mean(dim=2, keepdim=True)
 
 
 def quantise_blocks(x: torch.Tensor, block: int, *, factor: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -112,15 +114,18 @@ def int8_attention(
     check_block("block_q", block_q)
     check_block("block_k", block_k)
     s = default_scale(q, scale)
-    ks_in = smooth_keys(k) if smooth else k
-    qv, qs = quantise_blocks(q, block_q, factor=s * _LOG2E)
-    kv, ks = quantise_blocks(ks_in, block_k)
     triton_ok = _triton.triton_usable(q) and q.dtype != torch.float64
     if use_triton is None:
         use_triton = triton_ok and q.is_cuda
     if use_triton and not triton_ok:
         raise RuntimeError("use_triton=True but triton is unavailable for this device/dtype")
-    if use_triton:
+    if use_triton:  # one fused pass per tensor: (smooth,) scale, round, store int8 + scales
+        mean = k.mean(dim=2, dtype=torch.float32) if smooth else None
+        qv, qs = _triton.launch_quantise(q, block_q, factor=s * _LOG2E)
+        kv, ks = _triton.launch_quantise(k, block_k, mean=mean)
         return _triton.launch_attention(qv, kv, v, causal=causal, block_q=block_q, block_k=block_k,
                                         q_scale=qs, k_scale=ks)
+    ks_in = smooth_keys(k) if smooth else k
+    qv, qs = quantise_blocks(q, block_q, factor=s * _LOG2E)
+    kv, ks = quantise_blocks(ks_in, block_k)
     return _torch_int8(qv, qs, kv, ks, v, block_q=block_q, block_k=block_k, causal=causal)
