@@ -38,7 +38,9 @@ def to_batch(images: Sequence[np.ndarray], size: int = 224) -> torch.Tensor:
         if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
             raise ValueError(f"images[{i}] must be an RGB uint8 (H, W, 3) array, got "
                              f"{arr.dtype} {arr.shape}")
-        x = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float().div_(255.0)
+        if not arr.flags.writeable or not arr.flags.c_contiguous:
+            arr = np.array(arr, order="C")
+        x = torch.from_numpy(arr).permute(2, 0, 1).float().div_(255.0)
         h, w = x.shape[1:]
         s = size / min(h, w)
         nh, nw = max(size, round(h * s)), max(size, round(w * s))

@@ -1,0 +1,120 @@
+"""Redundancy skipping, segments, OCR and resume on real (composed and generated) videos."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from perception.errors import InputError
+from perception.video import (IndexStats, RedundancyFilter, iter_frames, observe_video,
+                              signature_of)
+from perception_media import write_video
+
+
+def test_static_video_gives_one_segment(media_dir, encoder):
+    rng = np.random.default_rng(3)
+    base = rng.integers(0, 255, (90, 160, 3), dtype=np.uint8)
+    frames = [np.clip(base.astype(int) + rng.integers(-3, 4, base.shape), 0, 255)
+              .astype(np.uint8) for _ in range(100)]  # 20 s of a still with sensor noise
+    path = write_video(media_dir / "static.mp4", frames, fps=5)
+    stats = IndexStats()
+    obs = list(observe_video(path, source="static", encoder=encoder, stats=stats))
+    assert stats.sampled == 20 and stats.kept == 1 and len(obs) == 1
+    assert obs[0].t0 == 0.0 and obs[0].t1 == pytest.approx(20.0)
+    assert obs[0].meta["frames"] == 20
+    # Skipping off: every sampled frame becomes its own segment.
+    obs_all = list(observe_video(path, source="static", encoder=encoder, skip=False))
+    assert len(obs_all) == 20
+    assert [o.t0 for o in obs_all] == pytest.approx([float(i) for i in range(20)])
+
+
+def test_every_cut_starts_a_new_segment(composed):
+    filt = RedundancyFilter()
+    kept = {f.t for f in iter_frames(composed.path, fps=1.0)
+            if filt.keep(signature_of(f.thumbnail()), f.t)}
+    cuts = {t0 for t0, _, _ in composed.scenes}
+    assert cuts <= {round(t) for t in kept}, sorted(cuts - {round(t) for t in kept})
+    assert len(kept) < 60  # and it skips something: within-shot seconds are merged
+
+
+def test_signature_distance_orders_similarity(clips):
+    frames = list(iter_frames(clips["bikes"], fps=1.0))
+    a, b = signature_of(frames[0].thumbnail()), signature_of(frames[1].thumbnail())
+    c = signature_of(next(iter(iter_frames(clips["world"], fps=1.0))).thumbnail())
+    assert a.distance(a) == 0.0
+    assert a.distance(b) < a.distance(c)
+    with pytest.raises(ValueError, match="threshold"):
+        RedundancyFilter(threshold=2.0)
+
+
+def test_composed_video_segments_cover_time_in_order(composed, composed_observations):
+    obs, stats = composed_observations
+    assert stats.sampled == 60 and 0 < stats.kept < 60
+    assert obs[0].t0 == 0.0 and obs[-1].t1 == pytest.approx(composed.duration)
+    for a, b in zip(obs, obs[1:]):
+        assert a.t1 == b.t0 and a.t0 < a.t1
+    assert sum(o.meta["frames"] for o in obs) == 60
+    for o in obs:
+        assert o.modality == "video" and o.kind == "segment" and o.source == "composed"
+        assert set(o.vectors) == {"visual", "concept"} and len(o.labels) == 5
+        assert o.vectors["visual"].shape == (1280,) and o.vectors["concept"].shape == (384,)
+
+
+def test_needles_are_found_where_they_are(composed, composed_observations, encoder):
+    obs, stats = composed_observations
+    img_truth = next(n for n in composed.needles if n.kind == "image")
+    txt_truth = next(n for n in composed.needles if n.kind == "text")
+    # Text needle: OCR on the segment overlapping the sign reads the code word.
+    hits = [o for o in obs if "KUMQUAT" in o.text.replace(" ", "")]
+    assert hits and all(o.t0 < txt_truth.t1 and txt_truth.t0 < o.t1 for o in hits)
+    assert hits[0].meta["ocr"] and hits[0].meta["ocr_run"]
+    # OCR ran on a minority of kept frames (the detector gates it).
+    assert stats.ocr_calls < stats.kept / 2
+    # Image needle: a segment starts exactly at the needle (a cut), and its visual vector is
+    # the nearest to the encoded needle picture.
+    import skimage.data
+
+    from perception.video.compose import _fit
+    probe_vec = encoder.encode([_fit(skimage.data.astronaut(), (320, 180))]).visual[0]
+    best = max(obs, key=lambda o: float(o.vectors["visual"] @ probe_vec))
+    assert best.t0 == img_truth.t0 and best.t1 <= img_truth.t1 + 1
+
+
+def test_resume_reproduces_the_uninterrupted_run(composed, composed_observations, encoder,
+                                                 ocr_reader):
+    obs, _ = composed_observations
+    cut = obs[len(obs) // 2].t1
+    resumed = list(observe_video(composed.path, source="composed", encoder=encoder,
+                                 ocr=ocr_reader, start=cut))
+    tail = [o for o in obs if o.t0 >= cut]
+    assert [(o.t0, o.t1, o.text) for o in resumed] == [(o.t0, o.t1, o.text) for o in tail]
+    np.testing.assert_allclose(resumed[0].vectors["visual"], tail[0].vectors["visual"],
+                               atol=1e-4)
+
+
+def test_progress_callback_and_offset(media_dir, encoder):
+    frames = [np.full((36, 64, 3), 40 * (i // 10), np.uint8) for i in range(50)]
+    path = write_video(media_dir / "steps.mp4", frames, fps=10)
+    seen = []
+    obs = list(observe_video(path, source="s", encoder=encoder, time_offset=100.0,
+                             progress=lambda t, d: seen.append((t, d))))
+    assert [t for t, _ in seen] == pytest.approx([0, 1, 2, 3, 4])
+    assert all(d == pytest.approx(5.0) for _, d in seen)
+    assert [o.t0 for o in obs] == pytest.approx([100, 101, 102, 103, 104])
+
+
+def test_corrupt_tail_yields_completed_segments_then_raises(faststart_mp4, tmp_path, encoder):
+    p = tmp_path / "cut.mp4"
+    data = faststart_mp4.read_bytes()
+    p.write_bytes(data[: int(len(data) * 0.6)])
+    got = []
+    with pytest.raises(InputError):
+        for o in observe_video(p, source="cut", encoder=encoder, skip=False):
+            got.append(o)
+    assert got and all(o.t1 <= 8.0 for o in got)
+
+
+def test_bad_arguments(composed, encoder):
+    with pytest.raises(ValueError, match="source"):
+        next(observe_video(composed.path, source="", encoder=encoder))
+    with pytest.raises(TypeError, match="encoder"):
+        next(observe_video(composed.path, source="x", encoder=object()))
