@@ -18,7 +18,9 @@ Example:
 """
 from __future__ import annotations
 
+import copy
 import fcntl
+import inspect
 import logging
 import os
 import shutil
@@ -28,7 +30,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from agentkit.models.cache import model_cache_dir
-from agentkit.models.errors import ModelNotFoundError
+from agentkit.models.errors import NOT_CACHED, ModelNotFoundError
+from agentkit.models.sources import looks_like_path
 
 logger = logging.getLogger(__name__)
 
@@ -135,30 +138,40 @@ class LanguageModel:
         if isinstance(options, str) or not options:
             raise ValueError("options must be a non-empty sequence of strings")
         prompt_ids = self._encode_prompt(prompt)
-        rows, spans = [], []
+        option_ids = []
         for opt in options:
             if not isinstance(opt, str):
                 raise TypeError(f"options must hold str, got {type(opt).__name__}")
-            opt_ids = self.tokenizer(opt, add_special_tokens=False)["input_ids"]
-            if not opt_ids:
+            ids = list(self.tokenizer(opt, add_special_tokens=False)["input_ids"])
+            if not ids:
                 raise ValueError(f"option {opt!r} encodes to no tokens")
-            rows.append(prompt_ids + list(opt_ids))
-            spans.append((len(prompt_ids), len(prompt_ids) + len(opt_ids)))
-        width = max(len(r) for r in rows)
-        pad = self.tokenizer.pad_token_id
-        ids = torch.full((len(rows), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, r in enumerate(rows):  # right padding: positions of real tokens stay 0..n-1
-            ids[i, : len(r)] = torch.tensor(r)
-            mask[i, : len(r)] = 1
+            option_ids.append(ids)
+        # The prompt runs once; each option continues from a copy of its key/value cache, so a
+        # long evidence prompt costs one forward pass, not one per option.
         with torch.inference_mode():
-            logits = self.model(input_ids=ids, attention_mask=mask).logits.float()  # (B, T, V)
-        logp = torch.log_softmax(logits, dim=-1)
-        scores = []
-        for i, (a, b) in enumerate(spans):
-            targets = ids[i, a:b]  # token t is predicted at position t-1
-            scores.append(float(logp[i, a - 1 : b - 1].gather(-1, targets[:, None]).sum()))
+            out = self.model(input_ids=torch.tensor([prompt_ids]), use_cache=True)
+            cache_arg, cache = _cache_of(self.model, out)
+            first = torch.log_softmax(out.logits[0, -1].float(), dim=-1)  # (V,)
+            scores = []
+            for ids in option_ids:
+                score = float(first[ids[0]])
+                if len(ids) > 1:
+                    cont = self.model(input_ids=torch.tensor([ids[:-1]]), use_cache=True,
+                                      **{cache_arg: copy.deepcopy(cache)})
+                    logp = torch.log_softmax(cont.logits[0].float(), dim=-1)  # (L-1, V): predicts ids[1:]
+                    score += float(logp.gather(-1, torch.tensor(ids[1:])[:, None]).sum())
+                scores.append(score)
         return scores
+
+
+def _cache_of(model, out) -> tuple[str, object]:
+    """The key/value cache of a forward output and the keyword that passes it back in.
+
+    transformers 5.x renamed ``past_key_values`` to ``cache``; accept both.
+    """
+    if "cache" in inspect.signature(model.forward).parameters and getattr(out, "cache", None) is not None:
+        return "cache", out.cache
+    return "past_key_values", out.past_key_values
 
 
 def load_language_model(name_or_path: str | os.PathLike | None = None) -> LanguageModel:
@@ -167,7 +180,7 @@ def load_language_model(name_or_path: str | os.PathLike | None = None) -> Langua
     Args:
         name_or_path: ``None`` or ``"gemma-3-270m"`` for the offline Gemma 3 270M default; a local
             folder saved with ``save_pretrained``; a ``.gguf`` file; or a Hugging Face model name
-            already in the local cache (no download is attempted when offline).
+            already in the local cache (never downloaded here).
 
     Returns:
         The loaded :class:`LanguageModel` (a new one per call; the registry caches per process).
@@ -183,14 +196,10 @@ def load_language_model(name_or_path: str | os.PathLike | None = None) -> Langua
         if path.is_file() and path.suffix == ".gguf":
             return _from_pretrained(str(path.parent), text, gguf_file=path.name)
         return _from_pretrained(str(path), text)
-    if _looks_like_path(text):
+    if looks_like_path(text):
         raise ModelNotFoundError(text, "no such file or folder")
-    return _from_pretrained(text, text)
+    return _from_pretrained(text, text, local_files_only=True)
 
-
-def _looks_like_path(text: str) -> bool:
-    """Hub names look like ``org/name``; anything else with a separator is meant as a path."""
-    return text.startswith((".", "/", "~")) or text.count("/") > 1 or "\\" in text
 
 
 def _from_pretrained(source: str, name: str, **kwargs) -> LanguageModel:
@@ -204,9 +213,7 @@ def _from_pretrained(source: str, name: str, **kwargs) -> LanguageModel:
     except (OSError, ValueError) as err:
         if Path(source).exists():
             raise ModelNotFoundError(name, f"{source} is not a loadable causal LM ({type(err).__name__}: {err})".splitlines()[0]) from err
-        raise ModelNotFoundError(
-            name, "not a local path and not in the local Hugging Face cache (no download offline)"
-        ) from err
+        raise ModelNotFoundError(name, NOT_CACHED) from err
     logger.info("loaded language model %s in %.1f s", name, time.perf_counter() - start)
     return LanguageModel(model, tokenizer, name)
 
