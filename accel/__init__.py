@@ -1,10 +1,11 @@
 """Efficient attention, token reduction and step caching: tensors in, tensors out (torch only)."""
 
+from accel import attention  # a callable package: accel.attention(q, k, v, backend=...)
 from accel.attention import (
     ErrorReport,
     apply_attention,
-    attention,
     attention_backend,
     error_reports,
     remove_attention,
 )
+

@@ -4,7 +4,13 @@
 ``block_sparse``, ``int8``, ``linear`` and ``auto``. Triton kernels run on CUDA when Triton is
 installed; every backend has a PyTorch path (used on CPU) and a float64 reference in
 ``accel.attention.naive``.
+
+``accel.attention`` is both this package and callable: ``accel.attention(q, k, v)`` is
+``accel.attention.attention(q, k, v)``.
 """
+
+import sys as _sys
+import types as _types
 
 from accel.attention._triton import HAVE_TRITON
 from accel.attention.api import BACKENDS, attention
@@ -32,3 +38,15 @@ __all__ = [
     "predict_block_mask",
     "remove_attention",
 ]
+
+
+class _CallableModule(_types.ModuleType):
+    """Lets ``accel.attention(q, k, v, ...)`` call the function while ``accel.attention.naive``,
+    ``import accel.attention.patch as p`` and friends keep naming the package."""
+
+    def __call__(self, *args, **kwargs):
+        return attention(*args, **kwargs)
+
+
+_CallableModule.__call__.__doc__ = attention.__doc__
+_sys.modules[__name__].__class__ = _CallableModule
