@@ -80,7 +80,7 @@ class ConSEFrameEncoder:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         if threads is not None:
             torch.set_num_threads(int(threads))
-        self.model = model if model is not None else load_mobilenet_v2(weights)
+        self.model = model if model is not None else load_mobilenet_v2(weights).fuse_for_inference()
         self.model.eval()
         self.labels = tuple(labels) if labels is not None else imagenet_labels()
         n_out = self.model.classifier[-1].out_features
@@ -108,6 +108,8 @@ class ConSEFrameEncoder:
         visual, probs = [], []
         for i in range(0, len(images), self.batch_size):
             x = to_batch(images[i:i + self.batch_size])
+            if getattr(self.model, "fused", False):
+                x = x.contiguous(memory_format=torch.channels_last)
             feats = self.model.forward_features(x)            # (b, 1280)
             p = self.model.forward_head(feats).softmax(dim=1)  # (b, C)
             visual.append(feats.numpy())

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -64,7 +66,8 @@ def observe_video(path: str | os.PathLike, *, source: str, encoder: FrameEncoder
                   threshold: float = DEFAULT_THRESHOLD, max_gap: float | None = 60.0,
                   text_detector: Callable[[np.ndarray], bool] | None = None,
                   ocr_all: bool = False, ocr_max_side: int = 960, mode: str = "all",
-                  batch_size: int = 8, threads: int | None = None, time_offset: float = 0.0,
+                  batch_size: int = 8, threads: int | None = None, pipeline: bool = True,
+                  time_offset: float = 0.0,
                   progress: Callable[[float, float], None] | None = None,
                   stats: IndexStats | None = None) -> Iterator[Observation]:
     """Yield one observation per closed segment of ``path``, in time order.
@@ -90,6 +93,9 @@ def observe_video(path: str | os.PathLike, *, source: str, encoder: FrameEncoder
         mode: Decode mode, see :data:`perception.video.reader.DECODE_MODES`.
         batch_size: Kept frames encoded per batch (latency of a yield vs throughput).
         threads: Decoder threads (None: FFmpeg decides).
+        pipeline: Decode (and sign, detect text) on a background thread while the caller's
+            thread encodes and reads text; PyAV, torch and onnxruntime release the GIL, so on
+            two cores indexing approaches max(decode, encode) instead of their sum.
         time_offset: Added to every time (place a file on a longer time axis).
         progress: Optional callback(t_seconds, duration_seconds) after each sampled frame.
         stats: Optional :class:`IndexStats` updated in place.
@@ -118,7 +124,6 @@ def observe_video(path: str | os.PathLike, *, source: str, encoder: FrameEncoder
         detect = text_detector if text_detector is not None else TextDetector(TEXT_THUMB_WIDTH)
     step = 1.0 / fps
     pending: list[_Kept] = []
-    last_flag = False
 
     def segment(k: _Kept, t1: float, feats, i: int) -> Observation:
         lines = []
@@ -151,32 +156,49 @@ def observe_video(path: str | os.PathLike, *, source: str, encoder: FrameEncoder
             yield segment(k, nxt, feats, i)
         del pending[:n]
 
-    error: InputError | None = None
-    try:
+    def select() -> Iterator[tuple]:
+        """Decode side: sample, sign, detect text, decide. Yields ("keep", _Kept) or
+        ("extend", t); runs on the prefetch thread when ``pipeline`` is on."""
+        last_flag = False
         for tf in iter_frames(path, fps=fps, start=start, mode=mode, threads=threads):
-            st.sampled += 1
-            st.last_t = tf.t
             flag = False
             if detect is not None:
                 flag = bool(detect(tf.resized(TEXT_THUMB_WIDTH)))
-                st.text_frames += flag
             sig = signature_of(tf.thumbnail())
             if filt.keep(sig, tf.t, force=(flag != last_flag)):
                 last_flag = flag
                 want_ocr = ocr is not None and (ocr_all or flag)
-                pending.append(_Kept(t=tf.t, enc_img=tf.short_side(ENCODER_SHORT_SIDE),
+                yield ("keep", _Kept(t=tf.t, enc_img=tf.short_side(ENCODER_SHORT_SIDE),
                                      ocr_img=tf.resized(ocr_max_side) if want_ocr else None,
                                      text_flag=flag, last_t=tf.t))
+            else:
+                yield ("extend", tf.t)
+
+    events = _prefetch(select(), maxsize=4 * batch_size) if pipeline else select()
+    error: InputError | None = None
+    try:
+        for kind, item in events:
+            st.sampled += 1
+            if kind == "keep":
+                pending.append(item)
                 st.kept += 1
+                st.text_frames += item.text_flag
+                st.last_t = item.t
                 if len(pending) > batch_size:
                     yield from flush(batch_size, None)
-            elif pending:
-                pending[-1].frames += 1
-                pending[-1].last_t = tf.t
+            else:
+                st.last_t = item
+                if pending:
+                    pending[-1].frames += 1
+                    pending[-1].last_t = item
             if progress is not None:
-                progress(tf.t, duration)
+                progress(st.last_t, duration)
     except InputError as err:
         error = err
+    finally:
+        close = getattr(events, "close", None)
+        if close is not None:
+            close()
     if pending:
         end = pending[-1].last_t + step
         if duration > pending[-1].last_t:
@@ -186,3 +208,65 @@ def observe_video(path: str | os.PathLike, *, source: str, encoder: FrameEncoder
                 st.kept, st.ocr_calls, st.segments)
     if error is not None:
         raise error
+
+
+_DONE = object()
+
+
+class _prefetch:
+    """Runs a generator on a daemon thread, handing items over through a bounded queue.
+
+    Exceptions raised by the generator are re-raised in the consumer at the same point of the
+    stream. ``close()`` (also on garbage collection of the consumer) stops the producer.
+    """
+
+    def __init__(self, gen: Iterator, maxsize: int):
+        self._q: queue.Queue = queue.Queue(maxsize=maxsize)
+        self._stop = threading.Event()
+        self._gen = gen
+        self._thread = threading.Thread(target=self._run, name="video-decode", daemon=True)
+        self._thread.start()
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            for item in self._gen:
+                if not self._put((True, item)):
+                    break
+        except BaseException as err:  # noqa: BLE001 - handed to the consumer
+            self._put((False, err))
+        else:
+            self._put((True, _DONE))
+        finally:
+            self._gen.close()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        ok, item = self._q.get()
+        if not ok:
+            self._stop.set()
+            raise item
+        if item is _DONE:
+            self._stop.set()
+            raise StopIteration
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+        try:  # unblock a producer waiting on a full queue
+            while True:
+                self._q.get_nowait()
+        except queue.Empty:
+            pass
+        self._thread.join(timeout=5.0)
+

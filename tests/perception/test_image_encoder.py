@@ -96,3 +96,18 @@ def test_missing_weights_file_names_it(tmp_path):
     bad.write_bytes(b"not a state dict")
     with pytest.raises(ValueError, match="bad.pth"):
         load_mobilenet_v2(bad)
+
+
+def test_fused_network_matches_the_plain_one():
+    torch.manual_seed(1)
+    x = torch.randn(2, 3, 224, 224)
+    plain = load_mobilenet_v2()
+    with torch.inference_mode():
+        ref_f = plain.forward_features(x)
+        ref_l = plain(x)
+        fused = plain.fuse_for_inference()
+        xf = x.contiguous(memory_format=torch.channels_last)
+        got_f, got_l = fused.forward_features(xf), fused(xf)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    torch.testing.assert_close(got_f, ref_f, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(got_l, ref_l, atol=1e-3, rtol=1e-4)

@@ -118,3 +118,18 @@ def test_bad_arguments(composed, encoder):
         next(observe_video(composed.path, source="", encoder=encoder))
     with pytest.raises(TypeError, match="encoder"):
         next(observe_video(composed.path, source="x", encoder=object()))
+
+
+def test_pipeline_thread_gives_the_same_segments(media_dir, encoder):
+    frames = [np.full((36, 64, 3), 30 * (i // 15), np.uint8) for i in range(60)]
+    path = write_video(media_dir / "steps2.mp4", frames, fps=10)
+    a = list(observe_video(path, source="p", encoder=encoder, pipeline=True))
+    b = list(observe_video(path, source="p", encoder=encoder, pipeline=False))
+    assert [(o.t0, o.t1, o.meta["frames"]) for o in a] == [(o.t0, o.t1, o.meta["frames"])
+                                                           for o in b]
+    assert len(a) == 4
+    # Stopping early closes the decode thread cleanly.
+    gen = observe_video(path, source="p", encoder=encoder, batch_size=1)
+    first = next(gen)
+    gen.close()
+    assert first.t0 == 0.0
