@@ -1,0 +1,192 @@
+"""Bipartite soft matching: merge the ``r`` most redundant tokens of a sequence.
+
+The idea is ToMe's (Bolya et al., 2023, https://arxiv.org/abs/2210.09461): split the tokens
+into two alternating sets A and B, connect each A token to its most similar B token, keep the
+``r`` strongest edges and fold those A tokens into their B partners. This file is pure tensor
+code with no model dependency; the adapters in ``accel.tokens.patch`` call it.
+
+Shapes are ``[B, N, C]`` (batch, tokens, channels) throughout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+__all__ = [
+    "MergePlan",
+    "bipartite_soft_matching",
+    "merge_weighted",
+    "merge_source",
+    "CROSS_REGION_PENALTY",
+]
+
+# Cosine similarity lives in [-1, 1]; subtracting 4 puts every cross-region pair below every
+# same-region pair, so a region-guided plan crosses a boundary only when it has to.
+CROSS_REGION_PENALTY = 4.0
+
+
+@dataclass(frozen=True)
+class MergePlan:
+    """Which tokens go where in one merge step; apply it to any ``[B, N, C]`` tensor.
+
+    Attributes:
+        num_tokens: ``N``, the sequence length the plan was made for.
+        r: number of tokens removed (the output has ``N - r`` tokens).
+        kept_a: ``[B, Na - r]`` indices into set A of the A tokens that stay, ascending.
+        merged_a: ``[B, r]`` indices into set A of the A tokens folded into B.
+        dst_b: ``[B, r]`` index into set B of the partner of each ``merged_a`` token.
+    """
+
+    num_tokens: int
+    r: int
+    kept_a: torch.Tensor
+    merged_a: torch.Tensor
+    dst_b: torch.Tensor
+
+    @property
+    def num_out(self) -> int:
+        """Sequence length after merging."""
+        return self.num_tokens - self.r
+
+    def merge(self, x: torch.Tensor, mode: str = "sum") -> torch.Tensor:
+        """Fold the merged A tokens into their B partners.
+
+        Args:
+            x: ``[B, N, C]`` tensor aligned with the tokens the plan was made from.
+            mode: ``"sum"``, ``"mean"``, ``"amax"`` or ``"amin"``: how a B token combines
+                with the A tokens folded into it (``torch.scatter_reduce`` semantics,
+                self included).
+
+        Returns:
+            ``[B, N - r, C]``: the kept A tokens (original order) followed by set B.
+        """
+        if x.dim() != 3 or x.shape[1] != self.num_tokens:
+            raise ValueError(f"x must be [B, {self.num_tokens}, C], got {tuple(x.shape)}")
+        if self.r == 0:
+            return x
+        a, b = x[:, ::2], x[:, 1::2]
+        c = x.shape[-1]
+        kept = a.gather(1, self.kept_a[..., None].expand(-1, -1, c))  # [B, Na - r, C]
+        src = a.gather(1, self.merged_a[..., None].expand(-1, -1, c))  # [B, r, C]
+        b = b.scatter_reduce(1, self.dst_b[..., None].expand(-1, -1, c), src, reduce=mode)
+        return torch.cat([kept, b], dim=1)
+
+    def unmerge(self, x: torch.Tensor) -> torch.Tensor:
+        """Spread merged tokens back to the original positions (each member gets its group's value).
+
+        Args:
+            x: ``[B, N - r, C]`` tensor in the layout ``merge`` produces.
+
+        Returns:
+            ``[B, N, C]``.
+        """
+        if x.dim() != 3 or x.shape[1] != self.num_out:
+            raise ValueError(f"x must be [B, {self.num_out}, C], got {tuple(x.shape)}")
+        if self.r == 0:
+            return x
+        bsz, _, c = x.shape
+        n_kept = self.kept_a.shape[1]
+        kept, b = x[:, :n_kept], x[:, n_kept:]
+        src = b.gather(1, self.dst_b[..., None].expand(-1, -1, c))  # [B, r, C]
+        out = x.new_empty(bsz, self.num_tokens, c)
+        out[:, 1::2] = b
+        a_full = x.new_empty(bsz, (self.num_tokens + 1) // 2, c)
+        a_full.scatter_(1, self.kept_a[..., None].expand(-1, -1, c), kept)
+        a_full.scatter_(1, self.merged_a[..., None].expand(-1, -1, c), src)
+        out[:, ::2] = a_full
+        return out
+
+
+def bipartite_soft_matching(
+    metric: torch.Tensor,
+    r: int,
+    *,
+    protect_first: bool = False,
+    regions: torch.Tensor | None = None,
+) -> MergePlan:
+    """Plan the removal of ``r`` tokens by merging each into its most similar partner.
+
+    Args:
+        metric: ``[B, N, C]`` features to compare (ToMe uses the attention keys); cosine
+            similarity decides the pairs.
+        r: tokens to remove; clamped to what set A can give (``ceil(N / 2)``, less one when
+            ``protect_first``).
+        protect_first: never merge token 0 away (a class token), and keep it first.
+        regions: optional ``[B, N]`` integer region label per token (superpixels, a caller's
+            mask). Pairs in different regions are ranked below every same-region pair, so
+            merges respect region boundaries whenever the budget allows.
+
+    Returns:
+        A :class:`MergePlan`. ``r == 0`` gives the identity plan.
+    """
+    if metric.dim() != 3:
+        raise ValueError(f"metric must be [B, N, C], got shape {tuple(metric.shape)}")
+    if isinstance(r, bool) or not isinstance(r, int) or r < 0:
+        raise ValueError(f"r must be a non-negative int, got {r!r}")
+    bsz, n, _ = metric.shape
+    n_a = (n + 1) // 2
+    r = min(r, n_a - (1 if protect_first else 0)) if n > 1 else 0
+    device = metric.device
+    if r <= 0:
+        kept = torch.arange(n_a, device=device).expand(bsz, n_a)
+        empty = torch.zeros(bsz, 0, dtype=torch.long, device=device)
+        return MergePlan(n, 0, kept, empty, empty)
+
+    with torch.no_grad():
+        m = metric.float()
+        m = m / m.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+        scores = m[:, ::2] @ m[:, 1::2].transpose(1, 2)  # [B, Na, Nb]
+        if regions is not None:
+            if regions.shape != (bsz, n):
+                raise ValueError(f"regions must be [B, N] = {(bsz, n)}, got {tuple(regions.shape)}")
+            same = regions[:, ::2, None] == regions[:, None, 1::2]
+            scores = torch.where(same, scores, scores - CROSS_REGION_PENALTY)
+        if protect_first:
+            scores[:, 0, :] = -torch.inf
+        best, partner = scores.max(dim=-1)  # [B, Na]
+        order = best.argsort(dim=-1, descending=True)
+        merged_a = order[:, :r]
+        kept_a = order[:, r:].sort(dim=-1).values
+        dst_b = partner.gather(1, merged_a)
+    return MergePlan(n, r, kept_a, merged_a, dst_b)
+
+
+def merge_weighted(
+    plan: MergePlan, x: torch.Tensor, size: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Merge by size-weighted mean and track sizes (how many original tokens each one holds).
+
+    Args:
+        plan: the merge plan.
+        x: ``[B, N, C]`` token features.
+        size: ``[B, N, 1]`` sizes, ones when ``None``.
+
+    Returns:
+        ``(x, size)`` merged: ``x`` is the size-weighted mean of its members, so
+        ``sum(x * size)`` over tokens is unchanged, and ``size`` sums to the original count.
+    """
+    if size is None:
+        size = x.new_ones(x.shape[0], x.shape[1], 1)
+    both = plan.merge(torch.cat([x * size, size], dim=-1), mode="sum")  # one gather/scatter pass
+    total, size = both[..., :-1], both[..., -1:]
+    return total / size, size
+
+
+def merge_source(plan: MergePlan, source: torch.Tensor | None, num_tokens: int | None = None) -> torch.Tensor:
+    """Track which original tokens each current token holds.
+
+    Args:
+        plan: the merge plan.
+        source: ``[B, N, N0]`` 0/1 membership matrix, identity when ``None``.
+        num_tokens: ``N0`` when ``source`` is ``None`` (defaults to ``plan.num_tokens``).
+
+    Returns:
+        ``[B, N - r, N0]`` membership after the merge.
+    """
+    if source is None:
+        n0 = num_tokens or plan.num_tokens
+        bsz = plan.kept_a.shape[0]
+        source = torch.eye(n0, device=plan.kept_a.device).expand(bsz, n0, n0)
+    return plan.merge(source, mode="amax")

@@ -1,0 +1,108 @@
+"""Patch token merging into vision transformers without editing them.
+
+Example:
+    >>> from transformers import ViTConfig, ViTModel
+    >>> import accel.tokens
+    >>> model = ViTModel(ViTConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
+    ...                            intermediate_size=128, image_size=32, patch_size=8))
+    >>> accel.tokens.patch(model, r=2)        # 17 tokens -> 15 -> 13
+    >>> accel.tokens.unpatch(model)           # the exact original module again
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from torch import nn
+
+from ._core import STATE_ATTR, TokenMergeState, install, parse_r, uninstall
+from .hf import attn_implementation, hf_layer_specs, is_hf_vision_model
+from .timm import is_timm_vit, timm_layer_specs
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["patch", "unpatch", "set_regions", "merge_state", "TokenMergeState"]
+
+
+def patch(
+    model: nn.Module,
+    r: int | list[int],
+    *,
+    prop_attn: bool = True,
+    trace_source: bool = False,
+    protect_first: bool | None = None,
+) -> nn.Module:
+    """Merge ``r`` tokens after every layer of a ViT/CLIP/SigLIP (transformers) or timm ViT.
+
+    The model keeps its class, parameters and state-dict keys; only each layer's ``forward``
+    is wrapped (instance attribute) and a forward hook reads its attention keys.
+
+    Args:
+        model: a transformers ``ViTModel``/``ViTForImageClassification``, ``CLIPModel``/
+            ``CLIPVisionModel``, ``SiglipModel``/``SiglipVisionModel``, or a timm
+            ``VisionTransformer``. Only the vision tower is patched.
+        r: tokens removed per layer (int), or one value per layer.
+        prop_attn: proportional attention (log-size bias in the attention mask). Needs an
+            attention implementation that honours float masks (eager, sdpa); with
+            flash-attention it is switched off and a warning logged.
+        trace_source: record which input tokens each output token holds
+            (:func:`merge_state` ``.source``), for visualisation and tests.
+        protect_first: keep token 0 unmerged; default: True when the model has a class token.
+
+    Returns:
+        ``model``, patched in place.
+
+    Raises:
+        RuntimeError: the model is already patched.
+        ValueError: no supported layers, or a bad ``r``.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if is_timm_vit(model):
+        specs, has_cls = timm_layer_specs(model)
+    elif is_hf_vision_model(model):
+        specs, has_cls = hf_layer_specs(model)
+        impl = attn_implementation(model) or ""
+        if prop_attn and "flash" in impl:
+            logger.warning("attention implementation %r ignores float masks: proportional attention is off", impl)
+            prop_attn = False
+    else:
+        raise ValueError(
+            f"{type(model).__name__} is not a supported vision transformer "
+            "(transformers ViT/CLIP/SigLIP, timm VisionTransformer)"
+        )
+    state = TokenMergeState(
+        r=parse_r(r, len(specs)),
+        protect_first=has_cls if protect_first is None else bool(protect_first),
+        prop_attn=prop_attn,
+        trace_source=trace_source,
+    )
+    install(model, specs, state)
+    return model
+
+
+def unpatch(model: nn.Module) -> nn.Module:
+    """Remove token merging: restores every layer's forward and removes the hooks."""
+    uninstall(model)
+    return model
+
+
+def merge_state(model: nn.Module) -> TokenMergeState:
+    """The patched model's state: settings, and sizes/source of the last forward."""
+    state = getattr(model, STATE_ATTR, None)
+    if state is None:
+        raise RuntimeError("token merging is not applied to this model; call accel.tokens.patch first")
+    return state
+
+
+def set_regions(model: nn.Module, regions: torch.Tensor | None) -> None:
+    """Give region labels (``[B, N]``, one per input token) for the next forwards.
+
+    Merges then stay inside regions whenever the budget allows (segmentation-guided
+    reduction); ``None`` returns to plain matching. See :mod:`accel.tokens.segment`.
+    """
+    state = merge_state(model)
+    if regions is not None and (not isinstance(regions, torch.Tensor) or regions.dim() != 2):
+        raise ValueError("regions must be a [B, N] integer tensor or None")
+    state.regions = regions

@@ -1,0 +1,181 @@
+"""Framework-neutral machinery that wraps a stack of transformer layers with token merging.
+
+Each wrapped layer runs its own, unmodified ``forward``. Around it we (1) add the log-size
+bias to the attention mask (proportional attention: a token standing for ``s`` originals gets
+``s`` times the attention weight) and (2) after the layer, merge ``r`` tokens with bipartite
+soft matching on the attention keys the layer just computed (captured by a forward hook on
+its key projection).
+
+Merging at the end of a layer, not between its attention and MLP as ToMe does, keeps every
+layer's code untouched (so ``r = 0`` is bit-identical and nothing is copied); it costs the
+MLP of each layer running on ``r`` more tokens than ToMe's placement.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..merge import bipartite_soft_matching, merge_source, merge_weighted
+
+logger = logging.getLogger(__name__)
+
+STATE_ATTR = "_accel_token_merge"
+
+
+@dataclass
+class LayerSpec:
+    """How to wrap one layer.
+
+    Attributes:
+        layer: the transformer layer module.
+        key_module: submodule whose forward output holds the attention keys.
+        key_slice: ``(start, stop)`` channel slice of that output that is the key
+            (``None``: all of it).
+        mask_arg: name of the layer's attention-mask argument (``None``: it has none, so
+            proportional attention is off for it).
+        mask_pos: its position among the arguments after the hidden states
+            (``None``: keyword only).
+    """
+
+    layer: nn.Module
+    key_module: nn.Module
+    key_slice: tuple[int, int] | None
+    mask_arg: str | None
+    mask_pos: int | None
+
+
+@dataclass
+class TokenMergeState:
+    """Settings and per-forward bookkeeping of a patched model.
+
+    Attributes:
+        r: tokens merged away after each layer (one entry per layer).
+        protect_first: never merge token 0 (class token).
+        prop_attn: add the log-size bias to attention.
+        trace_source: keep a ``[B, N, N0]`` membership matrix in ``source``.
+        regions: optional ``[B, N0]`` region labels for the next forward (see
+            :func:`accel.tokens.set_regions`); merging then stays inside regions when it can.
+        size: ``[B, N, 1]`` tokens each current token stands for (after the last forward).
+        source: membership matrix when ``trace_source``.
+    """
+
+    r: list[int]
+    protect_first: bool
+    prop_attn: bool = True
+    trace_source: bool = False
+    regions: torch.Tensor | None = None
+    size: torch.Tensor | None = None
+    source: torch.Tensor | None = None
+    cur_regions: torch.Tensor | None = None
+    metric: torch.Tensor | None = None
+    handles: list = field(default_factory=list)
+    layers: list[nn.Module] = field(default_factory=list)
+    had_forward: list = field(default_factory=list)
+
+
+def parse_r(r: int | list[int] | tuple[int, ...], num_layers: int) -> list[int]:
+    """Turn ``r`` (one int for every layer, or one per layer) into a per-layer list."""
+    if isinstance(r, bool):
+        raise TypeError("r must be an int or a list of ints, got bool")
+    if isinstance(r, int):
+        if r < 0:
+            raise ValueError(f"r must be >= 0, got {r}")
+        return [r] * num_layers
+    if isinstance(r, (list, tuple)):
+        if len(r) != num_layers or any(isinstance(x, bool) or not isinstance(x, int) or x < 0 for x in r):
+            raise ValueError(f"r as a list needs {num_layers} non-negative ints (one per layer), got {r!r}")
+        return list(r)
+    raise TypeError(f"r must be an int or a list of ints, got {type(r).__name__}")
+
+
+def _size_bias(size: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    return size[..., 0].log().to(dtype)[:, None, None, :]  # [B, 1, 1, N]
+
+
+def _combine_mask(mask: torch.Tensor | None, bias: torch.Tensor) -> torch.Tensor:
+    if mask is None:
+        return bias
+    if mask.shape[-1] != bias.shape[-1]:
+        raise ValueError(
+            f"token merging cannot follow a padding attention mask over {mask.shape[-1]} keys "
+            f"once tokens are merged ({bias.shape[-1]} left); pass attention_mask=None"
+        )
+    if mask.dtype == torch.bool:
+        return torch.where(mask, bias, torch.full_like(bias, -torch.inf))
+    return mask + bias
+
+
+def _wrap_layer(state: TokenMergeState, spec: LayerSpec, index: int) -> Callable:
+    original = spec.layer.forward  # bound method (or an instance attribute set by someone else)
+
+    def forward(hidden_states, *args, **kwargs):
+        if index == 0:
+            state.size = None
+            state.source = None
+            state.cur_regions = state.regions
+        if state.prop_attn and state.size is not None and spec.mask_arg is not None:
+            bias = _size_bias(state.size, hidden_states.dtype)
+            if spec.mask_pos is not None and len(args) > spec.mask_pos:
+                args = list(args)
+                args[spec.mask_pos] = _combine_mask(args[spec.mask_pos], bias)
+            else:
+                kwargs[spec.mask_arg] = _combine_mask(kwargs.get(spec.mask_arg), bias)
+        out = original(hidden_states, *args, **kwargs)
+        r = state.r[index]
+        if r <= 0:
+            return out
+        x = out[0] if isinstance(out, tuple) else out
+        metric, state.metric = state.metric, None
+        if metric is None or metric.shape[:2] != x.shape[:2]:
+            raise RuntimeError(f"token merging found no attention keys for layer {index}; the model layout is not supported")
+        plan = bipartite_soft_matching(metric, r, protect_first=state.protect_first, regions=state.cur_regions)
+        if state.trace_source:
+            state.source = merge_source(plan, state.source, x.shape[1])
+        if state.cur_regions is not None:
+            state.cur_regions = plan.merge(state.cur_regions[..., None], mode="amax")[..., 0]
+        x, state.size = merge_weighted(plan, x, state.size)
+        return (x, *out[1:]) if isinstance(out, tuple) else x
+
+    return forward
+
+
+def install(model: nn.Module, specs: list[LayerSpec], state: TokenMergeState) -> None:
+    """Wrap the layers in ``specs`` and attach ``state`` to ``model``."""
+    if getattr(model, STATE_ATTR, None) is not None:
+        raise RuntimeError("token merging is already applied to this model; call accel.tokens.unpatch(model) first")
+    if not specs:
+        raise ValueError(f"found no supported transformer layers in {type(model).__name__}")
+
+    def capture(key_slice):
+        def hook(_module, _inputs, output):
+            state.metric = output if key_slice is None else output[..., key_slice[0] : key_slice[1]]
+
+        return hook
+
+    for i, spec in enumerate(specs):
+        state.handles.append(spec.key_module.register_forward_hook(capture(spec.key_slice)))
+        state.had_forward.append(spec.layer.__dict__.get("forward"))
+        state.layers.append(spec.layer)
+        spec.layer.forward = _wrap_layer(state, spec, i)
+    setattr(model, STATE_ATTR, state)
+    logger.debug("token merging on %d layers of %s, r=%s", len(specs), type(model).__name__, state.r)
+
+
+def uninstall(model: nn.Module) -> None:
+    """Undo :func:`install`: restore every layer's forward and remove the hooks."""
+    state: TokenMergeState | None = getattr(model, STATE_ATTR, None)
+    if state is None:
+        raise RuntimeError("token merging is not applied to this model")
+    for handle in state.handles:
+        handle.remove()
+    for layer, previous in zip(state.layers, state.had_forward):
+        if previous is None:
+            del layer.forward
+        else:
+            layer.forward = previous
+    delattr(model, STATE_ATTR)

@@ -1,0 +1,70 @@
+"""Find the vision-encoder layers of HF transformers ViT, CLIP and SigLIP models.
+
+Nothing here imports transformers: layers are recognised by class name and layout, so the
+adapter costs nothing when transformers is absent. Text towers of CLIP/SigLIP are skipped
+(merging text tokens under a causal or padding mask would be wrong).
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from torch import nn
+
+from ._core import LayerSpec
+
+# class name -> (attention submodule attribute, class token present)
+_LAYER_KINDS = {
+    "ViTLayer": ("attention", True),
+    "CLIPEncoderLayer": ("self_attn", True),
+    "SiglipEncoderLayer": ("self_attn", False),
+}
+
+
+def is_hf_vision_model(model: nn.Module) -> bool:
+    """True when ``model`` holds ViT/CLIP/SigLIP vision layers."""
+    return any(type(m).__name__ in _LAYER_KINDS for m in model.modules())
+
+
+def hf_layer_specs(model: nn.Module) -> tuple[list[LayerSpec], bool]:
+    """Specs of the vision layers in forward order, and whether token 0 is a class token."""
+    specs: list[LayerSpec] = []
+    protect = None
+    for name, module in model.named_modules():
+        kind = _LAYER_KINDS.get(type(module).__name__)
+        if kind is None or "text" in name.split("."):
+            continue
+        if any(part.startswith("text") for part in name.split(".")):
+            continue
+        key = _key_projection(getattr(module, kind[0]))
+        if key is None:
+            raise ValueError(f"{type(module).__name__} at {name!r} has no key projection; this transformers version is not supported")
+        pos = _mask_position(module)
+        specs.append(LayerSpec(module, key, None, "attention_mask" if pos is not None else None, pos))
+        protect = kind[1] if protect is None else protect
+    return specs, bool(protect)
+
+
+def _key_projection(attn: nn.Module) -> nn.Module | None:
+    for name, sub in attn.named_modules():
+        if name.split(".")[-1] in ("k_proj", "key") and isinstance(sub, nn.Linear):
+            return sub
+    return None
+
+
+def _mask_position(layer: nn.Module) -> int | None:
+    """Position of ``attention_mask`` after the hidden states in the layer's forward."""
+    params = list(inspect.signature(layer.forward).parameters)
+    if "attention_mask" not in params:
+        return None
+    return params.index("attention_mask") - 1
+
+
+def attn_implementation(model: nn.Module) -> str | None:
+    """The model's attention implementation name, when it has a transformers config."""
+    config = getattr(model, "config", None)
+    for cfg in (config, getattr(config, "vision_config", None)):
+        impl = getattr(cfg, "_attn_implementation", None)
+        if impl:
+            return impl
+    return None
