@@ -10,7 +10,8 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import signal
+
+from perception.eeg import dsp
 
 logger = logging.getLogger(__name__)
 
@@ -108,17 +109,19 @@ def detect_blinks(x: np.ndarray, sfreq: float, ch_names: list[str], t_start: flo
     if not picks or x.shape[1] < int(sfreq):
         return []
     y = x[picks].mean(axis=0)
-    sos = signal.butter(4, min(10.0, sfreq / 2 * 0.9), "lowpass", fs=sfreq, output="sos")
-    y = signal.sosfiltfilt(sos, y)
+    y = y - np.median(y)
+    h = min(10.0, sfreq / 2 * 0.9)
+    pad = int(sfreq)
+    y = dsp.fft_filter(dsp.odd_pad(y[None], pad, pad), sfreq,
+                       lambda f: dsp.zero_phase_gain(f, l_freq=None, h_freq=h, order=4))[0][0, pad:pad + len(y)]
     mad = np.median(np.abs(y - np.median(y))) * 1.4826
     thr = max(cfg.blink_uv, 6 * mad)
     polarity = 1.0 if np.percentile(y, 99.9) >= -np.percentile(y, 0.1) else -1.0
-    peaks, props = signal.find_peaks(polarity * y, height=thr, distance=int(0.3 * sfreq),
-                                     width=(cfg.blink_width_s[0] * sfreq, cfg.blink_width_s[1] * sfreq),
-                                     rel_height=0.5)
     out = []
     names = [ch_names[i] for i in picks]
-    for p, h, left, right in zip(peaks, props["peak_heights"], props["left_ips"], props["right_ips"]):
+    for p, h, left, right in dsp.find_peaks(polarity * y, thr, int(0.3 * sfreq)):
+        if not cfg.blink_width_s[0] * sfreq <= right - left <= cfg.blink_width_s[1] * sfreq:
+            continue
         score = float(min(0.99, 0.5 + 0.5 * (1 - thr / h))) if h > 0 else 0.5
         out.append(Artifact(t_start + left / sfreq, t_start + right / sfreq, "blink", names, score,
                             f"peak {polarity * h:.0f} µV on the frontal mean"))

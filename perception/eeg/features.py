@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
-from scipy import signal
+
+from perception.eeg import dsp
 
 BANDS: dict[str, tuple[float, float]] = {
     "delta": (1.0, 4.0), "theta": (4.0, 8.0), "alpha": (8.0, 13.0), "beta": (13.0, 30.0), "gamma": (30.0, 45.0),
@@ -43,8 +44,7 @@ def psd(windows: np.ndarray, sfreq: float, *, resolution: float = 0.5) -> tuple[
     n = windows.shape[-1]
     nper = int(min(n, sfreq))  # 1 s segments: ~1 Hz true resolution, robust estimate
     nfft = max(nper, int(round(sfreq / resolution)))
-    f, p = signal.welch(windows, sfreq, nperseg=nper, noverlap=nper // 2, nfft=nfft, axis=-1)
-    return f, p
+    return dsp.welch(windows, sfreq, nper, nfft)
 
 
 def band_features(freqs: np.ndarray, p: np.ndarray, sfreq: float, h_freq: float | None = None) -> np.ndarray:
@@ -128,9 +128,10 @@ class Windower:
         while self._next + self.n <= self._buf_start + self._buf.shape[1]:
             starts.append(self._next)
             self._next += self.hop
-        if starts:
-            idx = np.array(starts) - self._buf_start
-            win = np.stack([self._buf[:, i:i + self.n] for i in idx])
+        if starts:  # a strided view, no copy: (k, n_channels, n)
+            i0 = starts[0] - self._buf_start
+            view = np.lib.stride_tricks.sliding_window_view(self._buf, self.n, axis=1)
+            win = view[:, i0:i0 + self.hop * (len(starts) - 1) + 1:self.hop].transpose(1, 0, 2)
         else:
             win = np.zeros((0, self._buf.shape[0], self.n))
         drop = min(self._next - self._buf_start, self._buf.shape[1])

@@ -79,6 +79,7 @@ def analyze(
     artifacts: ArtifactConfig | None = None,
     ica: bool = False,
     progress: Callable[[float], None] | None = None,
+    batch: int = 16,
 ) -> EEGAnalysis:
     """Preprocess, window and measure a recording in one pass of chunks.
 
@@ -90,6 +91,7 @@ def analyze(
         artifacts: thresholds (default `ArtifactConfig()`).
         ica: also fit ICA and label components with ICLabel (slower; needs a 10-05 montage).
         progress: called with the fraction done after each chunk.
+        batch: windows measured at once (bounds the working memory).
     """
     cfg = artifacts or ArtifactConfig()
     recipe = (recipe or Recipe()).resolve(rec)
@@ -119,8 +121,10 @@ def analyze(
             if blink.t0 > last_blink:
                 found.append(blink)
                 last_blink = blink.t1
-        t, w = win.push(x)
-        if len(t):
+        t_all, w_all = win.push(x)
+        del x
+        for b in range(0, len(t_all), batch):  # a few windows at a time: bounded working memory
+            t, w = t_all[b:b + batch], w_all[b:b + batch]
             f, freqs, mp, pp = window_features(w, pre.sfreq, recipe.h_freq)
             times.append(t)
             feats.append(f.astype(np.float32))
@@ -128,16 +132,21 @@ def analyze(
             if posterior:
                 ppsd.append(pp[:, posterior].mean(1).astype(np.float32))
             bursts.append(burst_flags(w, cfg))
-            need = sum(len(a) for a in times) - sum(len(r) for r in pending_raw)
-            while need > 0:  # raw windows of the same times, from the unfiltered stream
-                rt, rw = next(raw_iter, (None, None))
-                if rt is None:
-                    break
-                flags = raw_window_flags(rw, rec.clip_range[pre.picks] if rec.clip_range is not None else None, cfg)
+            del f, mp, pp, w
+        del w_all
+        need = sum(len(a) for a in times) - sum(len(r) for r in pending_raw)
+        while need > 0:  # raw windows of the same times, from the unfiltered stream
+            rt, rw = next(raw_iter, (None, None))
+            if rt is None:
+                break
+            clip = rec.clip_range[pre.picks] if rec.clip_range is not None else None
+            for b in range(0, len(rt), batch):
+                flags = raw_window_flags(rw[b:b + batch], clip, cfg)
                 for k in raw_flags:
                     raw_flags[k].append(flags[k])
-                pending_raw.append(rt)
-                need -= len(rt)
+            pending_raw.append(rt)
+            need -= len(rt)
+            del rw
         if progress:
             progress(min(1.0, (t_chunk + chunk_s) / rec.duration))
     if not times:

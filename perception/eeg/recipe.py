@@ -4,10 +4,12 @@ The recipe is a frozen dataclass. Once resolved against a recording (mains frequ
 rates checked) it is written as canonical JSON, and the sha256 of that JSON goes into every
 observation's `meta["recipe"]`, so a stored observation says exactly how it was made.
 
-Filtering is zero-phase (forward-backward Butterworth and notch), run chunk by chunk with
-overlap-discard: each chunk is read with `pad` seconds on both sides, filtered, and the pad is
-dropped. The pad is long enough for the filters' transients to die out, so the chunk seams
-match a whole-recording run to within numerical noise (tests hold the two together).
+Filtering is zero-phase (the gain of a forward-backward Butterworth band-pass and of the mains
+notches, applied in the frequency domain, `perception.eeg.dsp`), run chunk by chunk with
+overlap-discard: each chunk is read with `pad` seconds of its neighbours on both sides (odd
+reflection at the recording's ends), filtered and resampled, and the pad is dropped. The pad is
+long enough for the filters' impulse responses to die out, so chunk seams match a
+whole-recording run to within numerical noise (tests hold the two together).
 """
 from __future__ import annotations
 
@@ -20,7 +22,8 @@ from fractions import Fraction
 from typing import Iterator
 
 import numpy as np
-from scipy import signal
+
+from perception.eeg import dsp
 
 from perception.eeg.recording import Recording
 
@@ -115,7 +118,7 @@ def detect_mains(rec: Recording, *, seconds: float = 120.0, picks: list[int] | N
     nper = int(min(n, 2 * rec.sfreq))  # 0.5 Hz bins
     x = rec.read(0, n)[picks]
     x = np.nan_to_num(x - x.mean(axis=1, keepdims=True))
-    f, p = signal.welch(x, rec.sfreq, nperseg=nper)
+    f, p = dsp.welch(x, rec.sfreq, nperseg=nper)
     scores = {}
     for f0 in (50.0, 60.0):
         if f0 + 8 >= rec.sfreq / 2:
@@ -149,17 +152,7 @@ class Preprocessor:
         self.picks = rec.eeg_picks or list(range(len(rec.ch_names)))
         self.ch_names = [rec.ch_names[i] for i in self.picks]
         fs = self.sfreq_in
-        self._sos = []
-        if recipe.l_freq:
-            self._sos.append(signal.butter(recipe.order, recipe.l_freq, "highpass", fs=fs, output="sos"))
-        if recipe.h_freq:
-            self._sos.append(signal.butter(recipe.order, recipe.h_freq, "lowpass", fs=fs, output="sos"))
-        if recipe.mains:
-            for k in (1, 2, 3):
-                f0 = recipe.mains * k
-                if f0 < fs / 2 - 1:
-                    b, a = signal.iirnotch(f0, recipe.notch_q, fs=fs)
-                    self._sos.append(signal.tf2sos(b, a))
+        self._notches = tuple(recipe.mains * k for k in (1, 2, 3) if recipe.mains and recipe.mains * k < fs / 2 - 1)
         if recipe.resample:
             frac = Fraction(recipe.resample / fs).limit_denominator(1000)
             self.up, self.down = frac.numerator, frac.denominator
@@ -178,8 +171,8 @@ class Preprocessor:
             self._ref = [self.ch_names.index(c) for c in ref]
         else:
             self._ref = []
-        # transients of the forward-backward filters die out within ~8 time constants of the
-        # lowest edge; that is the overlap each chunk is read with.
+        # impulse responses of the filters die out within ~8 periods of the lowest edge (or of
+        # the notch bandwidth); that is the overlap each chunk is read with.
         low = min([recipe.l_freq or fs / 4] + ([recipe.mains / recipe.notch_q] if recipe.mains else []))
         pad_s = min(30.0, max(1.0, 8.0 / low))
         self.pad = self._aligned(int(math.ceil(pad_s * fs)))
@@ -188,16 +181,36 @@ class Preprocessor:
         """Round a sample count up to a multiple of `down`, so chunk starts map to output samples."""
         return -(-n // self.down) * self.down
 
-    def apply(self, x: np.ndarray) -> np.ndarray:
-        """Reference, filter and resample an (n_picks, n) µV block in one go."""
+    def gain(self, freqs: np.ndarray) -> np.ndarray:
+        """Zero-phase gain of the recipe's filters at `freqs` (Hz)."""
+        r = self.recipe
+        return dsp.zero_phase_gain(freqs, l_freq=r.l_freq, h_freq=r.h_freq, order=r.order,
+                                   notches=self._notches, notch_q=r.notch_q)
+
+    def apply(self, x: np.ndarray, keep: tuple[int, int] | None = None, *, group: int = 16) -> np.ndarray:
+        """Reference, filter and resample an (n_picks, n) µV block.
+
+        Args:
+            x: the block, including any context read around the part wanted.
+            keep: (first, stop) input samples of `x` to return (default: all); the rest is context.
+            group: channels filtered per FFT (bounds the working memory).
+        """
         x = np.nan_to_num(np.asarray(x, dtype=np.float64))
+        first, stop = keep or (0, x.shape[1])
         if self._ref:
             x = x - x[self._ref].mean(axis=0, keepdims=True)
-        for sos in self._sos:
-            x = signal.sosfiltfilt(sos, x, axis=1, padtype="odd", padlen=min(x.shape[1] - 1, 3 * (2 * len(sos) + 1)))
-        if self.up != 1 or self.down != 1:
-            x = signal.resample_poly(x, self.up, self.down, axis=1, padtype="line")
-        return x
+        pad = self.pad
+        a = (pad + first) * self.up // self.down
+        b = a + -(-(stop - first) * self.up // self.down)
+        out = np.empty((x.shape[0], b - a))
+        for g in range(0, x.shape[0], group):
+            block = dsp.odd_pad(x[g:g + group], pad, pad)
+            if block.shape[1] != x.shape[1] + 2 * pad:  # block shorter than the pad: pad with zeros past the reflection
+                short = pad - min(pad, x.shape[1] - 1)
+                block = np.pad(block, ((0, 0), (short, short)))
+            y, _ = dsp.fft_filter(block, self.sfreq_in, self.gain, up=self.up, down=self.down)
+            out[g:g + group] = y[:, a:b]
+        return out
 
     def run_whole(self) -> np.ndarray:
         """The whole recording at once (small recordings, and the reference the chunks are tested against)."""
@@ -209,14 +222,8 @@ class Preprocessor:
             raise ValueError(f"chunk_s must be positive, got {chunk_s}")
         step = self._aligned(max(1, int(round(chunk_s * self.sfreq_in))))
         n = self.rec.n_samples
-        if n <= step + 2 * self.pad:
-            yield 0.0, self.run_whole()
-            return
         for start in range(0, n, step):
             stop = min(n, start + step)
             lo, hi = max(0, start - self.pad), min(n, stop + self.pad)
-            y = self.apply(self.rec.read(lo, hi)[self.picks])
-            a = (start - lo) * self.up // self.down
-            b = a + int(math.ceil((stop - start) * self.up / self.down)) if stop == n else \
-                a + (stop - start) * self.up // self.down
-            yield start / self.sfreq_in, y[:, a:b]
+            y = self.apply(self.rec.read(lo, hi)[self.picks], (start - lo, stop - lo))
+            yield start / self.sfreq_in, y

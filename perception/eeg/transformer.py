@@ -64,6 +64,9 @@ class EEGTransformerConfig:
         sfreq: sampling rate the model was trained at.
         input_scale: trials are divided by this (µV) before embedding; set from training data.
         temperature: softmax temperature from calibration (1.0: uncalibrated).
+        demean: subtract each trial's per-channel mean first (removes electrode offsets that
+            differ between subjects; keep False where slow potentials carry the class).
+        attn_backend: `accel.attention` backend; ignored when accel is absent (SDPA).
     """
 
     n_channels: int
@@ -79,7 +82,8 @@ class EEGTransformerConfig:
     sfreq: float | None = None
     input_scale: float = 1.0
     temperature: float = 1.0
-    attn_backend: str = "auto"  # accel.attention backend; ignored when accel is absent (SDPA)
+    attn_backend: str = "auto"
+    demean: bool = False
 
     def __post_init__(self):
         for name in ("n_channels", "n_samples", "patch", "group", "d_model", "depth", "heads"):
@@ -153,6 +157,8 @@ class EEGTransformer(nn.Module):
         B, C, N = x.shape
         if C != cfg.n_channels:
             raise ValueError(f"x: expected {cfg.n_channels} channels, got {C}")
+        if cfg.demean:
+            x = x - x.mean(-1, keepdim=True)
         need = cfg.n_patches * cfg.patch
         x = x[..., :need] if N >= need else F.pad(x, (0, need - N))
         x = F.pad(x, (0, 0, 0, cfg.n_groups * cfg.group - C)) / cfg.input_scale  # (B, G*g, need)
@@ -207,7 +213,7 @@ def train(cfg: EEGTransformerConfig, X: np.ndarray, y: np.ndarray, settings: Tra
         torch.set_num_threads(s.threads)
     torch.manual_seed(s.seed)
     rng = np.random.default_rng(s.seed)
-    cfg.input_scale = float(np.std(X) + 1e-6)
+    cfg.input_scale = float(np.std(X - X.mean(-1, keepdims=True) if cfg.demean else X) + 1e-6)
     model = EEGTransformer(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
     steps = s.epochs * math.ceil(len(X) / s.batch)

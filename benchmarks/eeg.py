@@ -1,0 +1,223 @@
+"""EEG benchmark: time and peak memory per stage on a 1 h, 64-channel, 256 Hz EDF, and UEA accuracy/ECE.
+
+Usage:
+    python benchmarks/eeg.py                 # everything
+    python benchmarks/eeg.py --part memory   # only the 1 h file stages
+    python benchmarks/eeg.py --part uea      # only the UEA table
+
+Each stage of the memory part runs in a fresh subprocess, so its peak RSS (ru_maxrss) belongs to
+that stage alone; the baseline is the same process's RSS after its imports. The 1 h file is
+generated once and cached under $AGENTKIT_CACHE/bench (default ~/.cache/agentkit/bench).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CACHE = Path(os.environ.get("AGENTKIT_CACHE", Path.home() / ".cache" / "agentkit")) / "bench"
+SECONDS, N_CH, SFREQ = 3600, 64, 256
+NAMES_64 = ("Fp1 Fp2 AF7 AF3 AFz AF4 AF8 F7 F5 F3 F1 Fz F2 F4 F6 F8 FT7 FC5 FC3 FC1 FCz FC2 FC4 FC6 FT8 "
+            "T7 C5 C3 C1 Cz C2 C4 C6 T8 TP7 CP5 CP3 CP1 CPz CP2 CP4 CP6 TP8 P7 P5 P3 P1 Pz P2 P4 P6 P8 "
+            "PO7 PO3 POz PO4 PO8 O1 Oz O2 Iz FT9 FT10 TP9").split()
+
+
+def make_long_edf() -> Path:
+    """1 h x 64 ch x 256 Hz: noise + random walk, posterior alpha in alternating minutes, 50 Hz mains, blinks."""
+    from perception.eeg.edf import write_edf
+
+    path = CACHE / "eeg_1h_64ch_256hz.edf"
+    if path.exists():
+        return path
+    CACHE.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    post = [i for i, c in enumerate(NAMES_64) if c[0] in "PO" or c.startswith("Iz")]
+
+    def chunks():
+        walk = np.zeros((N_CH, 1))
+        for m in range(SECONDS // 60):
+            t = m * 60 + np.arange(60 * SFREQ) / SFREQ
+            x = rng.normal(0, 8, (N_CH, t.size))
+            w = np.cumsum(rng.normal(0, 0.3, (N_CH, t.size)), axis=1) + walk
+            walk = w[:, -1:] * 0.99
+            x += w - w.mean(1, keepdims=True)
+            if m % 2:
+                x[post] += 25 * np.sin(2 * np.pi * 10 * t)
+            x += 10 * np.sin(2 * np.pi * 50 * t)
+            for b in rng.uniform(0, 60, 3):
+                x[:4] += 150 * np.exp(-((t - m * 60 - b) / 0.08) ** 2)
+            yield x
+
+    write_edf(path, chunks(), SFREQ, NAMES_64)
+    return path
+
+
+STAGE_CODE = r"""
+import json, os, resource, sys, time, warnings
+warnings.simplefilter("ignore")
+stage, path = sys.argv[1], sys.argv[2]
+def rss_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) / 1024
+import numpy as np
+if stage.startswith("mne"):
+    import mne
+else:
+    from perception.eeg import Recipe, analyze, open_recording
+    from perception.eeg.recipe import Preprocessor
+    from perception.eeg.features import Windower, window_features
+base = rss_mb()
+t0 = time.perf_counter()
+if stage == "read":
+    rec = open_recording(path)
+    n = sum(c.shape[1] for _, c in rec.iter_chunks(60.0))
+elif stage == "preprocess":
+    rec = open_recording(path)
+    pre = Preprocessor(Recipe().resolve(rec), rec)
+    n = sum(c.shape[1] for _, c in pre.stream(60.0))
+elif stage == "features":
+    rec = open_recording(path)
+    pre = Preprocessor(Recipe().resolve(rec), rec)
+    win = Windower(pre.sfreq, 2.0, 1.0)
+    n = 0
+    for _, c in pre.stream(60.0):
+        t, w = win.push(c)
+        if len(t):
+            window_features(w, pre.sfreq, 45.0)
+            n += len(t)
+elif stage == "full":
+    a = analyze(open_recording(path))
+    n = len(a.times)
+elif stage == "mne_preload":
+    raw = mne.io.read_raw_edf(path, preload=True, verbose="error")
+    n = raw.n_times
+elif stage == "mne_chunked":
+    raw = mne.io.read_raw_edf(path, preload=False, verbose="error")
+    step = int(60 * raw.info["sfreq"])
+    n = 0
+    for s in range(0, raw.n_times, step):
+        n += raw.get_data(start=s, stop=min(raw.n_times, s + step)).shape[1]
+dt = time.perf_counter() - t0
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"stage": stage, "seconds": dt, "base_mb": base, "peak_mb": peak, "n": int(n)}))
+"""
+
+
+def run_memory() -> list[dict]:
+    path = make_long_edf()
+    size_mb = path.stat().st_size / 2 ** 20
+    rows = []
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    for stage in ("read", "preprocess", "features", "full", "mne_chunked", "mne_preload"):
+        out = subprocess.run([sys.executable, "-c", STAGE_CODE, stage, str(path)], capture_output=True, text=True, env=env)
+        if out.returncode != 0:
+            rows.append({"stage": stage, "error": out.stderr.strip().splitlines()[-1]})
+            continue
+        row = json.loads(out.stdout.strip().splitlines()[-1])
+        row["file_mb"] = size_mb
+        row["peak_over_file"] = row["peak_mb"] / size_mb
+        row["growth_over_file"] = (row["peak_mb"] - row["base_mb"]) / size_mb
+        row["x_realtime"] = SECONDS / row["seconds"]
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return rows
+
+
+def fit_logistic_cv(F, y, n_classes, grid=(0.01, 0.1, 1.0, 10.0, 100.0), folds=5, seed=0):
+    """Pick the L2 strength by k-fold NLL on the fit split, then fit on all of it."""
+    from perception.eeg.classify import evaluate, fit_logistic
+
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(y))
+    parts = np.array_split(order, folds)
+    best, best_l2 = np.inf, grid[0]
+    for l2 in grid:
+        nll = 0.0
+        for k in range(folds):
+            te = parts[k]
+            tr = np.concatenate([parts[j] for j in range(folds) if j != k])
+            m = fit_logistic(F[tr], y[tr], n_classes, l2=l2)
+            nll += evaluate(m.predict_logits(F[te]), y[te])["nll"] * len(te)
+        if nll < best:
+            best, best_l2 = nll, l2
+    return fit_logistic(F, y, n_classes, l2=best_l2), best_l2
+
+
+TRANSFORMER_GRID = {  # candidate shapes; the one with the best calibration-split accuracy is reported
+    "Blink": [dict(patch=34, group=2, demean=True), dict(patch=17, group=1, d_model=32, demean=True)],
+    "EyesOpenShut": [dict(patch=16, group=2), dict(patch=16, group=2, demean=True)],
+    "SelfRegulationSCP1": [dict(patch=64, group=1), dict(patch=32, group=1, d_model=32)],
+}
+
+
+def run_uea(epochs: int = 40) -> list[dict]:
+    import torch
+
+    from perception.eeg.classify import calibration_split, evaluate, fit_temperature, trial_features
+    from perception.eeg.transformer import EEGTransformerConfig, TrainSettings, attention_backend, train
+    from perception.eeg.uea import load_uea
+
+    torch.set_num_threads(1)
+    rows = []
+    for name in ("Blink", "EyesOpenShut", "SelfRegulationSCP1"):
+        tr, te = load_uea(name, "TRAIN"), load_uea(name, "TEST")
+        fit, cal = calibration_split(tr.y, 0.25, seed=0)
+        t0 = time.perf_counter()
+        F_tr, F_te = trial_features(tr.X, tr.sfreq), trial_features(te.X, te.sfreq)
+        model, l2 = fit_logistic_cv(F_tr[fit], tr.y[fit], len(tr.classes))
+        T = fit_temperature(model.predict_logits(F_tr[cal]), tr.y[cal])
+        L = model.predict_logits(F_te)
+        raw, calib = evaluate(L, te.y), evaluate(L, te.y, T)
+        rows.append({"set": name, "encoder": f"band power + logistic (l2={l2:g})", "accuracy": calib["accuracy"],
+                     "ece_raw": raw["ece"], "ece_cal": calib["ece"], "T": T, "train_s": time.perf_counter() - t0,
+                     "n_train": len(fit), "n_cal": len(cal), "n_test": len(te.y)})
+        print(json.dumps(rows[-1]), flush=True)
+        t0 = time.perf_counter()
+        best = None
+        for shape in TRANSFORMER_GRID[name]:
+            cfg = EEGTransformerConfig(n_channels=tr.X.shape[1], n_samples=tr.X.shape[2], classes=tr.classes,
+                                       sfreq=tr.sfreq, **shape)
+            net = train(cfg, tr.X[fit], tr.y[fit], TrainSettings(epochs=epochs))
+            cal_logits = net.logits(tr.X[cal])
+            score = (evaluate(cal_logits, tr.y[cal])["accuracy"], -evaluate(cal_logits, tr.y[cal])["nll"])
+            if best is None or score > best[0]:
+                best = (score, net, shape, cal_logits)
+        _, net, shape, cal_logits = best
+        T = fit_temperature(cal_logits, tr.y[cal])
+        L = net.logits(te.X)
+        raw, calib = evaluate(L, te.y), evaluate(L, te.y, T)
+        rows.append({"set": name, "encoder": f"transformer ({sum(p.numel() for p in net.parameters())} params, "
+                     f"{attention_backend()}, {shape})", "accuracy": calib["accuracy"], "ece_raw": raw["ece"],
+                     "ece_cal": calib["ece"], "T": T, "train_s": time.perf_counter() - t0,
+                     "n_train": len(fit), "n_cal": len(cal), "n_test": len(te.y)})
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--part", choices=("all", "memory", "uea"), default="all")
+    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--out", type=Path, default=None, help="write the rows as JSON here")
+    args = ap.parse_args()
+    result = {"cpu_count": os.cpu_count(), "date": time.strftime("%Y-%m-%d")}
+    if args.part in ("all", "memory"):
+        result["memory"] = run_memory()
+    if args.part in ("all", "uea"):
+        result["uea"] = run_uea(args.epochs)
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
