@@ -122,8 +122,8 @@ class HFClipFrameEncoder:
         chunks = []
         for i in range(0, len(images), self.batch_size):
             batch = [np.asarray(img) for img in images[i:i + self.batch_size]]
-            pixels = self.image_processor(images=batch, return_tensors="pt")["pixel_values"]
-            chunks.append(_features(self.model.get_image_features(pixel_values=pixels)).float().numpy())
+            inputs = self.image_processor(images=batch, return_tensors="pt")  # SigLIP2 adds masks/shapes
+            chunks.append(_features(self.model.get_image_features(**inputs)).float().numpy())
         if not chunks:
             empty = np.zeros((0, self.dim), np.float32)
             return FrameFeatures(empty, empty.copy(), [])

@@ -27,7 +27,10 @@ def tiny_dir(tmp_path_factory):
 def tiny_sentence_transformer(tiny_dir):
     """Tiny random BERT (2 layers, 32-d) saved as a sentence-transformers folder."""
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.models import Pooling, Transformer
+    try:
+        from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+    except ImportError:  # sentence-transformers < 6
+        from sentence_transformers.models import Pooling, Transformer
     from transformers import BertConfig, BertModel
 
     torch.manual_seed(0)
@@ -75,6 +78,24 @@ def tiny_siglip(tiny_dir):
     out = tiny_dir / "siglip"
     SiglipModel(SiglipConfig(text_config=text, vision_config=_vision())).save_pretrained(out)
     SiglipImageProcessor(size={"height": 32, "width": 32}).save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_siglip2(tiny_dir):
+    """Tiny random Siglip2Model (NaFlex patches) + its image processor + the MiniLM tokenizer."""
+    from transformers import Siglip2Config, Siglip2ImageProcessor, Siglip2Model
+
+    torch.manual_seed(4)
+    tok = _minilm_tokenizer()
+    text = dict(vocab_size=tok.vocab_size, hidden_size=32, intermediate_size=37, num_hidden_layers=2,
+                num_attention_heads=2, max_position_embeddings=16)
+    vision = dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=2,
+                  patch_size=8, num_patches=16)
+    out = tiny_dir / "siglip2"
+    Siglip2Model(Siglip2Config(text_config=text, vision_config=vision)).save_pretrained(out)
+    Siglip2ImageProcessor(patch_size=8, max_num_patches=16).save_pretrained(out)
     tok.save_pretrained(out)
     return out
 

@@ -25,12 +25,12 @@ def test_sentence_transformers_folder(tiny_sentence_transformer):
     np.testing.assert_array_equal(emb(["a cat"]), emb.embed(["a cat"]))
 
 
-@pytest.mark.parametrize("family", ["clip", "siglip"])
-def test_clip_and_siglip_frame_encoders(family, tiny_clip, tiny_siglip):
-    """Tiny random CLIP/SigLIP: frames and text land in the model's own joint space."""
+@pytest.mark.parametrize("family", ["clip", "siglip", "siglip2"])
+def test_clip_and_siglip_frame_encoders(family, request):
+    """Tiny random CLIP/SigLIP/SigLIP2: frames and text land in the model's own joint space."""
     from perception.image.encoder import FrameEncoder
 
-    folder = tiny_clip if family == "clip" else tiny_siglip
+    folder = request.getfixturevalue(f"tiny_{family}")
     enc = models.load_frame_encoder(folder)
     assert isinstance(enc, FrameEncoder)
     assert enc.model_type == family
@@ -47,17 +47,17 @@ def test_clip_and_siglip_frame_encoders(family, tiny_clip, tiny_siglip):
     texts = ["a cat", "a red car"]
     t = enc.embed_text(texts)
     assert t.shape == (2, dim)
-    pixels = enc.image_processor(images=_images(), return_tensors="pt")["pixel_values"]
-    tok_kw = dict(padding="max_length", max_length=16) if family == "siglip" else dict(padding=True)
+    image_inputs = enc.image_processor(images=_images(), return_tensors="pt")
+    tok_kw = dict(padding="max_length", max_length=16) if family != "clip" else dict(padding=True)
     tok = enc.tokenizer(texts, return_tensors="pt", truncation=True, **tok_kw)
-    inputs = {"input_ids": tok["input_ids"], "pixel_values": pixels}
+    inputs = {"input_ids": tok["input_ids"], **image_inputs}
     if family == "clip":
         inputs["attention_mask"] = tok["attention_mask"]
     with torch.inference_mode():
         out = enc.model(**inputs)
     expected = out.logits_per_image.numpy()
     scale = float(enc.model.logit_scale.detach().exp())
-    bias = float(enc.model.logit_bias.detach()) if family == "siglip" else 0.0
+    bias = float(enc.model.logit_bias.detach()) if family != "clip" else 0.0
     np.testing.assert_allclose(scale * feats.concept @ t.T + bias, expected, rtol=1e-4, atol=1e-4)
 
 
