@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import logging
 import math
@@ -76,6 +77,19 @@ INSERT INTO info (key, value) VALUES ('schema_version', '%d');
 """ % SCHEMA_VERSION
 
 
+def _sql_errors(method):
+    """Report SQLite failures while reading (a store damaged after it was opened) as StoreError."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as err:
+            raise StoreError(self.path, f"{DB_FILE} cannot be read ({err})") from err
+
+    return wrapper
+
+
 class EpisodicStore:
     """Persisted timed segments with vector, text and time recall. Open with :meth:`open`.
 
@@ -93,6 +107,7 @@ class EpisodicStore:
         self._tx_depth = 0
         self._pending: list[tuple[str, list[int], list[np.ndarray]]] = []
         self._pending_dims: dict[str, int] = {}
+        self._pending_removals: list[int] = []
         self._dims: dict[str, int] = {name: dim for name, dim in conn.execute("SELECT name, dim FROM spaces")}
         self._indexes: dict[str, VectorIndex] = {}
         self._meta_dirty = False
@@ -177,6 +192,7 @@ class EpisodicStore:
         state = "closed" if self._closed else f"{len(self)} segments"
         return f"EpisodicStore({str(self.path)!r}, {state})"
 
+    @_sql_errors
     def __len__(self) -> int:
         self._check_open()
         return int(self._conn.execute("SELECT COUNT(*) FROM segments").fetchone()[0])
@@ -233,6 +249,7 @@ class EpisodicStore:
                     self._conn.execute("ROLLBACK")
                 self._pending.clear()
                 self._pending_dims.clear()
+                self._pending_removals.clear()
                 if isinstance(exc, sqlite3.Error):
                     raise StoreError(self.path, f"write failed, nothing from it was stored ({exc})") from exc
                 raise
@@ -303,19 +320,42 @@ class EpisodicStore:
         with self._mutex, self.transaction():
             self._conn.execute("INSERT OR REPLACE INTO progress (source, data) VALUES (?, ?)", (source, data))
 
+    def remove_source(self, source: str) -> int:
+        """Delete every segment of ``source`` and its progress (e.g. to re-index with a new recipe).
+
+        Returns:
+            How many segments were removed. Ids are never reused.
+        """
+        self._check_writable()
+        _check_str(source, "source")
+        with self._mutex, self.transaction():
+            ids = [r[0] for r in self._conn.execute("SELECT id FROM segments WHERE source = ?", (source,))]
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                self._conn.execute(f"DELETE FROM vectors WHERE segment_id IN ({marks})", chunk)
+                self._conn.execute(f"DELETE FROM segments_fts WHERE rowid IN ({marks})", chunk)
+                self._conn.execute(f"DELETE FROM segments WHERE id IN ({marks})", chunk)
+            self._conn.execute("DELETE FROM progress WHERE source = ?", (source,))
+            self._pending_removals.extend(ids)
+        return len(ids)
+
     # ------------------------------------------------------------------ reading
 
+    @_sql_errors
     def get_progress(self, source: str) -> dict[str, Any] | None:
         """The values last given to :meth:`set_progress` for ``source``, or None."""
         self._check_open()
         row = self._conn.execute("SELECT data FROM progress WHERE source = ?", (source,)).fetchone()
         return None if row is None else json.loads(row[0])
 
+    @_sql_errors
     def sources(self) -> list[str]:
         """Source ids that have segments, sorted."""
         self._check_open()
         return [r[0] for r in self._conn.execute("SELECT DISTINCT source FROM segments ORDER BY source")]
 
+    @_sql_errors
     def get(self, ids: Sequence[int], *, vectors: bool = False) -> list[Segment]:
         """Segments by id, in the order given.
 
@@ -334,6 +374,7 @@ class EpisodicStore:
             raise KeyError(f"{self.path}: no segments with ids {missing[:10]}")
         return [found[i] for i in ids]
 
+    @_sql_errors
     def segments(self, source: str | None = None, t0: float | None = None, t1: float | None = None,
                  *, modality: str | None = None, kind: str | None = None) -> list[Segment]:
         """Segments overlapping ``[t0, t1]`` (either end open when None), in time order."""
@@ -342,6 +383,7 @@ class EpisodicStore:
         rows = self._conn.execute(f"SELECT {_COLUMNS} FROM segments s{where} ORDER BY s.t0, s.id", args)
         return [_segment(r) for r in rows]
 
+    @_sql_errors
     def search(self, space: str, vector: np.ndarray, k: int = 10, *, source: str | None = None,
                modality: str | None = None, kind: str | None = None, t0: float | None = None,
                t1: float | None = None) -> list[Hit]:
@@ -390,6 +432,7 @@ class EpisodicStore:
         found = self._fetch([i for i, _ in pairs])
         return [_hit(found[i], score) for i, score in pairs if i in found]
 
+    @_sql_errors
     def text_search(self, query: str, k: int = 10, *, source: str | None = None,
                     modality: str | None = None, kind: str | None = None, t0: float | None = None,
                     t1: float | None = None) -> list[Hit]:
@@ -492,6 +535,11 @@ class EpisodicStore:
         self._pending.clear()
         for space, (ids, vecs) in by_space.items():
             self._indexes[space].add(np.asarray(ids, dtype=np.int64), np.stack(vecs))
+        if self._pending_removals:
+            removed = np.asarray(self._pending_removals, dtype=np.int64)
+            self._pending_removals.clear()
+            for index in self._indexes.values():
+                index.remove(removed)
 
     def _load_indexes(self) -> None:
         """Load each space's faiss file; rebuild from SQLite when it does not match."""

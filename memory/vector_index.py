@@ -45,6 +45,11 @@ class VectorIndex:
             self.index.add_with_ids(normalise(vectors), np.asarray(ids, dtype=np.int64))
             self.dirty = True
 
+    def remove(self, ids: np.ndarray) -> None:
+        """Drop rows by id (ids not present are ignored)."""
+        if len(ids) and self.index.remove_ids(faiss.IDSelectorBatch(np.asarray(ids, dtype=np.int64))):
+            self.dirty = True
+
     def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Top ``k`` (id, cosine) pairs, restricted to ``allowed`` ids when given."""
         k = min(k, self.count if allowed is None else len(allowed))

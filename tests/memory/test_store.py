@@ -304,3 +304,28 @@ def test_every_file_is_a_safe_format(store_dir):
     assert np.frombuffer(blob, dtype=np.float32).shape == (16,)
     np.save(store_dir.parent / "probe.npy", np.frombuffer(blob, dtype=np.float32))
     assert np.load(store_dir.parent / "probe.npy", allow_pickle=False).shape == (16,)
+
+
+def test_remove_source_drops_segments_vectors_text_and_progress(store_dir):
+    keep, drop = make_obs(6, source="keep", seed=1), make_obs(4, source="drop", seed=2)
+    drop[0].text = "UNIQUEWORD"
+    with EpisodicStore.open(store_dir) as store:
+        store.add(keep + drop)
+        store.set_progress("drop", t1=4.0)
+        assert store.remove_source("drop") == 4
+        assert store.sources() == ["keep"] and store.get_progress("drop") is None
+        assert store.text_search("uniqueword", k=3) == []
+        assert {h.source for h in store.search("visual", drop[0].vectors["visual"], k=10)} == {"keep"}
+        assert store.add(make_obs(1, source="drop", seed=3)) == [11]  # ids are not reused
+    with EpisodicStore.open(store_dir) as store:  # the saved index matches SQLite: no rebuild needed
+        assert store._indexes["visual"].count == 7 and len(store) == 7
+
+
+def test_unwritable_folder_opens_read_only(store_dir, monkeypatch):
+    with EpisodicStore.open(store_dir) as store:
+        store.add(make_obs(2))
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    with EpisodicStore.open(store_dir) as store:
+        assert store.read_only and len(store) == 2
+        with pytest.raises(StoreError, match="read-only"):
+            store.add(make_obs(1))
