@@ -95,6 +95,7 @@ class Agent:
     def rebuild(self) -> "Agent":
         """Compile ``self.builder`` again (after adding or swapping nodes)."""
         if self._checkpointer is None:
+            self.toolkit.memory  # the store first: it refuses a fresh folder that already holds files
             self._checkpointer = sqlite_checkpointer(self.toolkit.store_dir)
         self._graph = self.builder.compile(checkpointer=self._checkpointer)
         return self

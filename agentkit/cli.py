@@ -80,6 +80,9 @@ def _progress_bar() -> Progress:
 
 
 def _setup_logging(verbose: bool) -> None:
+    # Model loaders draw their own progress bars; the CLI draws one bar, for indexing.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TQDM_DISABLE", "1")
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
 
@@ -98,6 +101,9 @@ def index_with_progress(agent, video: Path, *, fps: float, label: str | None = N
     from perception.video import probe
 
     info = probe(video)
+    # Load the models before the bar starts, so its rate and ETA measure indexing only.
+    agent.toolkit.frame_encoder
+    agent.toolkit.ocr
     duration = float(info.duration or 0.0)
     total = max(1, int(duration * fps))
     source = agent.toolkit.source_id(video)
@@ -181,13 +187,13 @@ def ask(
     """Answer QUESTION about TARGET (a video or a store folder)."""
     _setup_logging(verbose)
     from agentkit import Agent
-    from memory import is_store
+    from memory.store import META_FILE
 
     path = Path(target)
     if not question.strip():
         raise ValueError("the question is empty")
     if path.is_dir():
-        if not is_store(path):
+        if not (path / META_FILE).is_file():
             raise StoreError(path, "is a folder but not an agentkit store (index a video into it first)")
         with Agent.default(store=path) as agent:
             answer = agent.ask(question, option or None)

@@ -52,11 +52,15 @@ class MemoryView:
         self.store = store
 
     @classmethod
-    def open(cls, folder: str | Path) -> "MemoryView":
-        """Open (or create) the store in ``folder``."""
-        from memory import EpisodicStore
+    def open(cls, folder: str | Path, *, create: bool = True) -> "MemoryView":
+        """Open (or create) the store in ``folder``.
 
-        return cls(EpisodicStore(Path(folder)))
+        Raises:
+            memory.errors.StoreError: Not a store, corrupt, or locked by another writer.
+        """
+        from memory.store import EpisodicStore
+
+        return cls(EpisodicStore.open(Path(folder), create=create))
 
     def progress(self, source: str) -> tuple[float, bool]:
         """(seconds stored, whether the source is complete)."""
@@ -66,14 +70,19 @@ class MemoryView:
         return float(p.get("until", 0.0)), bool(p.get("done", False))
 
     def write_chunk(self, source: str, observations: Sequence[Any]) -> float:
-        """Append observations and flush progress up to the last one's end, in one transaction."""
+        """Append observations and the progress up to the last one's end, in one transaction.
+
+        Both commit or neither does, so resuming from `progress` never duplicates a record.
+        """
         until = max(float(o.t1) for o in observations)
-        self.store.add(observations, progress={"source": source, "until": until})
+        with self.store.transaction():
+            self.store.add(observations)
+            self.store.set_progress(source, until=until, done=False)
         return until
 
     def mark_done(self, source: str, until: float, *, path: str = "") -> None:
         """Record that ``source`` is completely indexed."""
-        self.store.set_progress(source, {"until": until, "done": True, "path": path})
+        self.store.set_progress(source, until=until, done=True, path=path)
 
     def count(self, source: str | None = None) -> int:
         """Number of records of ``source`` (or of all sources)."""

@@ -18,7 +18,17 @@ from agentkit.controller.compose import AnswerConfig
 from agentkit.controller.recall import RecallConfig
 from agentkit.memory_view import MemoryView
 
-__all__ = ["Toolkit", "Perceiver", "ModelChoice"]
+__all__ = ["Toolkit", "Perceiver", "ModelChoice", "REFERENCE_VOCABULARY"]
+
+REFERENCE_VOCABULARY = tuple(
+    """person man woman child face crowd dog cat bird horse cow fish insect animal tree flower grass
+    forest mountain river lake sea beach sky cloud sun snow road street car bus truck bicycle
+    motorcycle train boat ship aircraft rocket building house bridge tower city room kitchen table
+    chair bed screen computer phone book paper sign text bottle cup plate food fruit ball toy
+    clothing hat shoe bag tool machine instrument light fire water rock sand cartoon drawing
+    painting logo map planet star night""".split()
+)
+"""Generic nouns whose mean embedding stands for "anything" when an encoder has no label set."""
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +99,7 @@ class Toolkit:
         """Frame encoder (visual + concept vectors, labels); see `agentkit.models`."""
         from agentkit import models
 
-        return self._model("frame_encoder", lambda: models.load_frame_encoder(self.models.frame_encoder))
+        return self._model("frame_encoder", lambda: models.load_frame_encoder(self.models.frame_encoder, text_embedder=self.models.text_embedder))
 
     @property
     def ocr(self) -> Any:
@@ -110,6 +120,21 @@ class Toolkit:
     def embed_text(self, texts: list[str]) -> np.ndarray:
         """Map phrases into the concept space of stored frames (the frame encoder's text side)."""
         return self.frame_encoder.embed_text(list(texts))
+
+    @property
+    def concept_centroid(self) -> np.ndarray | None:
+        """Mean embedding of a reference vocabulary in the concept space (hub removal in recall).
+
+        The frame encoder's own label embeddings when it has them (ConSE), else the embeddings of
+        a small built-in list of everyday nouns.
+        """
+        if "centroid" not in self._cache:
+            vectors = getattr(self.frame_encoder, "label_vectors", None)
+            if vectors is None:
+                vectors = self.embed_text(list(REFERENCE_VOCABULARY))
+            c = np.asarray(vectors, dtype=np.float32).mean(axis=0)
+            self._cache["centroid"] = c
+        return self._cache["centroid"]
 
     def set_model(self, role: str, model: Any) -> None:
         """Use an already-built model object for ``role`` (skips loading)."""

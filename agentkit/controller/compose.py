@@ -81,7 +81,10 @@ def combine_cues(cues: list[CueFinding], config: AnswerConfig = AnswerConfig()) 
 
 
 _WORD = re.compile(r"[a-z]+")
-_GLUE = frozenset("a an the of and with on in at some two three people person its their is are".split())
+_GLUE = frozenset(
+    "a an the of and with on in at some two three people person man woman its their is are "
+    "riding sitting flying walking standing driving lying running holding showing near".split()
+)
 
 
 def grounded(phrase: str, allowed: list[str]) -> bool:
@@ -94,17 +97,17 @@ def grounded(phrase: str, allowed: list[str]) -> bool:
 def _describe(evidence: list[Evidence], lm: LanguageModelLike | None, config: AnswerConfig) -> str:
     """A short description of what the evidence shows: the LM's phrase if grounded, else labels."""
     labels: list[str] = []
-    for e in evidence:
-        for label in e.labels:
-            if label not in labels:
-                labels.append(label)
+    for rank in range(3):  # each segment's best label first, then the runners-up
+        for e in evidence:
+            if rank < len(e.labels) and e.labels[rank] not in labels:
+                labels.append(e.labels[rank])
     if not labels:
         return "nothing recognised"
     template = ", ".join(labels[:4])
     if lm is None or not config.use_lm_phrasing:
         return template
     try:
-        phrase = lm.generate(describe_prompt(labels[:4]), max_new_tokens=12, stop=["\n", "."]).strip()
+        phrase = lm.generate(describe_prompt(labels[:4]), max_new_tokens=8, stop=["\n", "."]).strip()
     except Exception as err:  # a phrasing failure must not lose the answer
         logger.warning("language model phrasing failed (%s); using labels", err)
         return template
@@ -150,8 +153,9 @@ def _when(f: Findings, config: AnswerConfig) -> Answer:
 def _whether(f: Findings, config: AnswerConfig) -> Answer:
     chosen, p, note = combine_cues(f.cues, config)
     subject = f.subject or (f.cues[0].cue if f.cues else "it")
-    p_no = config.no_ceiling * (1.0 - p)
-    if chosen is not None and p >= p_no:
+    # "No" needs the best match well inside the background, not just below the coin-flip point.
+    p_no = config.no_ceiling * max(0.0, 1.0 - 2.0 * p)
+    if chosen is not None and p >= 0.5:
         spans = chosen.spans[: config.max_spans]
         text = f'Yes: "{chosen.cue}" appears at {_spans_text(spans)}.'
         return _answer(f, text, p, spans, config, f'Not sure: "{chosen.cue}" may appear at {_spans_text(spans)}.')

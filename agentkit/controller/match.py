@@ -33,8 +33,10 @@ class MatchConfig:
     """How many spreads above the chance maximum a best match must stand to reach 0.5."""
     z_scale: float = 1.0
     """Spreads per logistic unit when turning the excess into a confidence."""
-    keep_fraction: float = 0.6
+    keep_fraction: float = 0.75
     """A record joins the answer spans when it is this far from the median towards the best."""
+    span_floor: float = 0.5
+    """Spans scoring below this fraction of the best span's score are dropped."""
     text_hit: float = 0.75
     """Least fuzzy-match ratio for on-screen text to count as containing a text cue."""
     default_ocr_confidence: float = 0.9
@@ -76,9 +78,16 @@ def match_concept(
     *,
     source: str | None = None,
     within: tuple[float, float] | None = None,
+    centroid: np.ndarray | None = None,
     config: MatchConfig = MatchConfig(),
 ) -> CueResult:
     """Score every record against a text phrase in the concept space.
+
+    With ``centroid`` (the mean embedding of a reference vocabulary, `Toolkit.concept_centroid`),
+    the query becomes normalise(q - centroid): each record's score is then its similarity to the
+    phrase minus its mean similarity to the vocabulary. This removes "hub" records (blurry or
+    ambiguous frames whose concept vector is a mix of many labels and sits near everything) that
+    otherwise top every query.
 
     With ``within`` = (t0, t1), only records overlapping that window can match, while the
     background statistics still come from every record.
@@ -89,6 +98,9 @@ def match_concept(
     draws is about sqrt(2 ln N). confidence = sigmoid((z - sqrt(2 ln N) - z_offset) / z_scale).
     """
     vector = np.asarray(embed_text([phrase]), dtype=np.float32).reshape(-1)
+    if centroid is not None:
+        vector = vector - np.asarray(centroid, dtype=np.float32).reshape(-1)
+        vector /= max(float(np.linalg.norm(vector)), 1e-12)
     scores = reader.similarity(config.space, vector, source)
     if not scores:
         return CueResult(phrase, "concept", [], 0.0, {"n": 0})
@@ -116,7 +128,8 @@ def match_concept(
             why = (f'looks like "{phrase}": similarity {value:.3f}, {zi:.1f} spreads above the '
                    f"median of {n} segments")
             hits.append(Hit(by_id[i], score, why, phrase))
-    spans = merge_hits(hits, config.merge_gap)[: config.max_spans]
+    spans = merge_hits(hits, config.merge_gap)
+    spans = [sp for sp in spans if sp.score >= config.span_floor * spans[0].score][: config.max_spans] if spans else []
     stats = {"n": float(n), "median": median, "spread": spread, "best": best, "z_best": z_best,
              "chance_z": chance}
     return CueResult(phrase, "concept", spans, confidence, stats)

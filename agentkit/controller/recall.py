@@ -4,6 +4,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from agentkit.controller.cues import Cues, QuestionKind
 from agentkit.controller.evidence import MemoryReader, Record
 from agentkit.controller.findings import CueFinding, Findings, cue_finding
@@ -42,7 +44,7 @@ def record_evidence(record: Record, why: str, score: float = 1.0) -> Evidence:
     )
 
 
-def _cue_results(reader, records, embed_text, cues: Cues, source, config, within=None, subject=None):
+def _cue_results(reader, records, embed_text, cues: Cues, source, config, within=None, subject=None, centroid=None):
     """Text cues first (they are precise), then the subject and its words in the concept space."""
     out: list[CueFinding] = []
     for cue in cues.text_cues:
@@ -50,9 +52,9 @@ def _cue_results(reader, records, embed_text, cues: Cues, source, config, within
         out.append(cue_finding(match_text(inside, cue, config=config.match)))
     phrase = cues.subject if subject is None else subject
     if phrase and embed_text is not None:
-        out.append(cue_finding(match_concept(reader, embed_text, phrase, source=source, within=within, config=config.match)))
+        out.append(cue_finding(match_concept(reader, embed_text, phrase, source=source, within=within, centroid=centroid, config=config.match)))
         for term in cues.terms if subject is None else ():
-            finding = cue_finding(match_concept(reader, embed_text, term, source=source, within=within, config=config.match))
+            finding = cue_finding(match_concept(reader, embed_text, term, source=source, within=within, centroid=centroid, config=config.match))
             finding.kind = "term"
             out.append(finding)
     elif phrase:
@@ -78,6 +80,7 @@ def recall(
     embed_text: EmbedText | None,
     *,
     source: str | None = None,
+    centroid: np.ndarray | None = None,
     config: RecallConfig = RecallConfig(),
 ) -> Findings:
     """Fetch the evidence for ``cues`` from memory.
@@ -88,6 +91,8 @@ def recall(
         embed_text: Maps phrases into the concept space of the stored records (the frame
             encoder's ``embed_text``); None matches phrases against stored text only.
         source: Restrict to one source id; None searches every source in memory.
+        centroid: Mean embedding of a reference vocabulary in the concept space; removes hub
+            records from phrase matching (see `match_concept`). None matches raw similarity.
         config: Window sizes and matching knobs.
 
     Returns:
@@ -100,7 +105,7 @@ def recall(
         return findings
     kind = cues.kind
     if kind in (QuestionKind.WHEN, QuestionKind.WHETHER):
-        findings.cues = _cue_results(reader, records, embed_text, cues, source, config)
+        findings.cues = _cue_results(reader, records, embed_text, cues, source, config, centroid=centroid)
     elif kind is QuestionKind.AROUND:
         for t in cues.times:
             for r in records_near(records, t, config.window):
@@ -118,7 +123,7 @@ def recall(
             t = cues.times[0]
             findings.anchor = Evidence(t0=t, t1=t, score=1.0, why="time named in the question")
         else:
-            findings.cues = _cue_results(reader, records, embed_text, cues, source, config)
+            findings.cues = _cue_results(reader, records, embed_text, cues, source, config, centroid=centroid)
             findings.anchor = _anchor(findings.cues)
         if findings.anchor is not None:
             a = findings.anchor
@@ -134,7 +139,7 @@ def recall(
         for option in cues.options:
             found = []
             if embed_text is not None:
-                found.append(cue_finding(match_concept(reader, embed_text, option, source=source, within=within, config=config.match)))
+                found.append(cue_finding(match_concept(reader, embed_text, option, source=source, within=within, centroid=centroid, config=config.match)))
             # Options that look like on-screen text (codes, capitals, digits) are also read as text.
             if embed_text is None or option.isupper() or any(ch.isdigit() for ch in option):
                 found.append(cue_finding(match_text(inside, option, config=config.match)))

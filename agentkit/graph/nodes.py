@@ -76,7 +76,7 @@ def recall_node(toolkit: "Toolkit") -> Node:
     def recall_step(state: AgentState) -> dict[str, Any]:
         cues = parse_question(state["question"], state.get("options") or None)
         findings = recall(cues, toolkit.memory.reader(), toolkit.embed_text, source=state.get("ask_source") or None,
-                          config=toolkit.recall_config)
+                          centroid=toolkit.concept_centroid, config=toolkit.recall_config)
         cue_dict = {**dataclasses.asdict(cues), "kind": cues.kind.value}
         return {"cues": cue_dict, "findings": findings.model_dump()}
 
