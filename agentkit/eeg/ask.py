@@ -109,6 +109,19 @@ def answer_eeg(question: str, reader: Any, source: str | None = None) -> Answer 
     return None
 
 
+def ask_memory(question: str, reader: Any, source: str | None = None) -> Answer:
+    """EEG families first (`answer_eeg`); any other question goes to the general controller
+    (cues -> recall -> compose, no language model), over the same records."""
+    answer = answer_eeg(question, reader, source)
+    if answer is not None:
+        return answer
+    from agentkit.controller.compose import compose_answer
+    from agentkit.controller.cues import parse_question
+    from agentkit.controller.recall import recall
+
+    return compose_answer(recall(parse_question(question), reader, None, source=source))
+
+
 def _band_extreme(question: str, band: str, windows: list[Record], low: bool) -> Answer:
     clean = [w for w in windows if not w.meta.get("artifact")]
     if len(clean) < 3:

@@ -83,17 +83,12 @@ def ask(
 ) -> None:
     """Answer a question about the recording with evidence time spans and a confidence."""
     _logging(verbose)
-    from agentkit.eeg.ask import answer_eeg
+    from agentkit.eeg.ask import ask_memory
     from agentkit.eeg.report import mmss
     from agentkit.eeg.session import open_session
-    from agentkit.schemas import Answer
 
     session = open_session(file, store=store, source=source, offset=offset, units=units, ica=ica)
-    answer = answer_eeg(question, session.reader, session.source)
-    if answer is None:
-        answer = Answer(question=question, confidence=0.0, abstained=True,
-                        text="Not an EEG question I can answer. Try: when was alpha power highest? were there "
-                             "blink artifacts? which channels were bad? is 00:30-00:40 eyes-open or eyes-closed?")
+    answer = ask_memory(question, session.reader, session.source)
     if as_json:
         sys.stdout.write(answer.model_dump_json(indent=2) + "\n")
         return

@@ -80,3 +80,28 @@ def test_abstains_without_frontal_channels(pyedflib_edf):
     res = runner.invoke(eeg_app, ["ask", str(pyedflib_edf), "were there blink artifacts?", "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["abstained"] is True
+
+
+def test_other_questions_go_through_the_controller(reader):
+    from agentkit.eeg.ask import ask_memory
+
+    ans = ask_memory("does stimulus appear?", reader, "eeg1")
+    assert not ans.abstained and any(abs(ev.t0 - 60.0) < 0.01 for ev in ans.evidence)
+    assert ask_memory("what colour is the car?", reader, "eeg1").abstained
+
+
+def test_shared_store_keeps_offset_and_does_not_duplicate(synth_edf, tmp_path):
+    from memory import EpisodicStore
+
+    store = tmp_path / "store"
+    for _ in range(2):
+        res = runner.invoke(eeg_app, ["ask", str(synth_edf), "which channels were bad?", "--store", str(store),
+                                      "--offset", "30", "--source", "eeg-a", "--json"])
+        assert res.exit_code == 0, res.output
+    ans = json.loads(res.stdout)
+    assert ans["text"] == "Bad channels: F4, C4." and ans["evidence"][0]["t0"] == 30.0
+    with EpisodicStore.open(store, read_only=True) as st:
+        segs = st.segments(source="eeg-a")
+        windows = [s for s in segs if s.kind == "window"]
+        assert len(windows) == 119 and all(s.modality == "eeg" and len(s.meta["recipe"]) == 64 for s in segs)
+        assert min(s.t0 for s in windows) == 30.0
