@@ -146,12 +146,15 @@ class EpisodicStore:
             logger.warning("%s is not writable: opening the store read-only", path)
             read_only = True
         meta_path = path / META_FILE
-        if not meta_path.exists():
-            if any(p for p in path.iterdir() if not p.name.startswith(".")):
-                raise StoreError(path, f"not an episodic store (no {META_FILE}) and not empty")
-            if not create or read_only:
-                raise StoreError(path, f"not an episodic store (no {META_FILE})")
-            write_bytes_atomic(meta_path, _meta_json({}))
+        try:
+            if not meta_path.exists():
+                if any(p for p in path.iterdir() if not p.name.startswith(".")):
+                    raise StoreError(path, f"not an episodic store (no {META_FILE}) and not empty")
+                if not create or read_only:
+                    raise StoreError(path, f"not an episodic store (no {META_FILE})")
+                write_bytes_atomic(meta_path, _meta_json({}))
+        except OSError as err:
+            raise StoreError(path, f"cannot read or initialise the folder ({err.strerror or err})") from err
         meta = _read_meta(meta_path)
         lock_fh = None if read_only else _acquire_writer_lock(path)
         try:
@@ -651,7 +654,10 @@ def _read_meta(meta_path: Path) -> dict:
 
 
 def _acquire_writer_lock(path: Path):
-    fh = open(path / LOCK_FILE, "a")
+    try:
+        fh = open(path / LOCK_FILE, "a")
+    except OSError as err:
+        raise StoreError(path, f"cannot create {LOCK_FILE} ({err.strerror or err}); open with read_only=True") from err
     try:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as err:

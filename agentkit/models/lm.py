@@ -179,7 +179,8 @@ def load_language_model(name_or_path: str | os.PathLike | None = None) -> Langua
 
     Args:
         name_or_path: ``None`` or ``"gemma-3-270m"`` for the offline Gemma 3 270M default; a local
-            folder saved with ``save_pretrained``; a ``.gguf`` file; or a Hugging Face model name
+            folder saved with ``save_pretrained``; a ``.gguf`` file (dequantised on every load:
+            save_pretrained the result to load fast); or a Hugging Face model name
             already in the local cache (never downloaded here).
 
     Returns:
@@ -201,7 +202,6 @@ def load_language_model(name_or_path: str | os.PathLike | None = None) -> Langua
     return _from_pretrained(text, text, local_files_only=True)
 
 
-
 def _from_pretrained(source: str, name: str, **kwargs) -> LanguageModel:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -212,7 +212,8 @@ def _from_pretrained(source: str, name: str, **kwargs) -> LanguageModel:
         model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, **kwargs)
     except (OSError, ValueError) as err:
         if Path(source).exists():
-            raise ModelNotFoundError(name, f"{source} is not a loadable causal LM ({type(err).__name__}: {err})".splitlines()[0]) from err
+            first = (str(err).splitlines() or [""])[0][:200]
+            raise ModelNotFoundError(name, f"{source} is not a loadable causal LM ({type(err).__name__}: {first})") from err
         raise ModelNotFoundError(name, NOT_CACHED) from err
     logger.info("loaded language model %s in %.1f s", name, time.perf_counter() - start)
     return LanguageModel(model, tokenizer, name)
