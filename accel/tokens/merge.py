@@ -167,11 +167,25 @@ def merge_weighted(
         ``(x, size)`` merged: ``x`` is the size-weighted mean of its members, so
         ``sum(x * size)`` over tokens is unchanged, and ``size`` sums to the original count.
     """
+    if x.dim() != 3 or x.shape[1] != plan.num_tokens:
+        raise ValueError(f"x must be [B, {plan.num_tokens}, C], got {tuple(x.shape)}")
     if size is None:
         size = x.new_ones(x.shape[0], x.shape[1], 1)
-    both = plan.merge(torch.cat([x * size, size], dim=-1), mode="sum")  # one gather/scatter pass
-    total, size = both[..., :-1], both[..., -1:]
-    return total / size, size
+    if plan.r == 0:
+        return x, size
+    # Only B tokens change, so touch A once (gather) and B once (weighted scatter-add):
+    # fewer passes over memory than merging x * size and size through plan.merge.
+    c = x.shape[-1]
+    a, b = x[:, ::2], x[:, 1::2]
+    s_a, s_b = size[:, ::2], size[:, 1::2]
+    kept = a.gather(1, plan.kept_a[..., None].expand(-1, -1, c))
+    s_src = s_a.gather(1, plan.merged_a[..., None])
+    src = a.gather(1, plan.merged_a[..., None].expand(-1, -1, c)) * s_src
+    dst = plan.dst_b[..., None]
+    b_size = s_b.scatter_add(1, dst, s_src)
+    b_new = (b * s_b).scatter_add_(1, dst.expand(-1, -1, c), src) / b_size
+    out_size = torch.cat([s_a.gather(1, plan.kept_a[..., None]), b_size], dim=1)
+    return torch.cat([kept, b_new], dim=1), out_size
 
 
 def merge_source(plan: MergePlan, source: torch.Tensor | None, num_tokens: int | None = None) -> torch.Tensor:

@@ -40,6 +40,8 @@ class LayerSpec:
             proportional attention is off for it).
         mask_pos: its position among the arguments after the hidden states
             (``None``: keyword only).
+        heads: attention heads; the metric is the key averaged over heads (``[B, N, C / heads]``,
+            ToMe's choice: as good for matching and ``heads`` times cheaper to compare).
     """
 
     layer: nn.Module
@@ -47,6 +49,7 @@ class LayerSpec:
     key_slice: tuple[int, int] | None
     mask_arg: str | None
     mask_pos: int | None
+    heads: int | None = None
 
 
 @dataclass
@@ -151,14 +154,17 @@ def install(model: nn.Module, specs: list[LayerSpec], state: TokenMergeState) ->
     if not specs:
         raise ValueError(f"found no supported transformer layers in {type(model).__name__}")
 
-    def capture(key_slice):
+    def capture(key_slice, heads):
         def hook(_module, _inputs, output):
-            state.metric = output if key_slice is None else output[..., key_slice[0] : key_slice[1]]
+            key = output if key_slice is None else output[..., key_slice[0] : key_slice[1]]
+            if heads and heads > 1 and key.shape[-1] % heads == 0:
+                key = key.unflatten(-1, (heads, key.shape[-1] // heads)).mean(-2)
+            state.metric = key
 
         return hook
 
     for i, spec in enumerate(specs):
-        state.handles.append(spec.key_module.register_forward_hook(capture(spec.key_slice)))
+        state.handles.append(spec.key_module.register_forward_hook(capture(spec.key_slice, spec.heads)))
         state.had_forward.append(spec.layer.__dict__.get("forward"))
         state.layers.append(spec.layer)
         spec.layer.forward = _wrap_layer(state, spec, i)

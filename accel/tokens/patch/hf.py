@@ -40,7 +40,9 @@ def hf_layer_specs(model: nn.Module) -> tuple[list[LayerSpec], bool]:
         if key is None:
             raise ValueError(f"{type(module).__name__} at {name!r} has no key projection; this transformers version is not supported")
         pos = _mask_position(module)
-        specs.append(LayerSpec(module, key, None, "attention_mask" if pos is not None else None, pos))
+        attn = getattr(module, kind[0])
+        heads = getattr(attn, "num_heads", None) or getattr(attn, "num_attention_heads", None)
+        specs.append(LayerSpec(module, key, None, "attention_mask" if pos is not None else None, pos, heads))
         protect = kind[1] if protect is None else protect
     return specs, bool(protect)
 

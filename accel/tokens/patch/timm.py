@@ -30,5 +30,5 @@ def timm_layer_specs(model: nn.Module) -> tuple[list[LayerSpec], bool]:
     for block in model.blocks:
         qkv = block.attn.qkv
         dim = qkv.out_features // 3
-        specs.append(LayerSpec(block, qkv, (dim, 2 * dim), "attn_mask", None))
+        specs.append(LayerSpec(block, qkv, (dim, 2 * dim), "attn_mask", None, getattr(block.attn, "num_heads", None)))
     return specs, prefix == 1
