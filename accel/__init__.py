@@ -8,4 +8,6 @@ from accel.attention import (
     error_reports,
     remove_attention,
 )
+from accel import cache, tokens  # token reduction (accel.tokens.patch) and step caching (accel.cache.apply)
+from accel.cache import FBCacheConfig, SenCacheConfig, TeaCacheConfig, apply_step_cache, remove_step_cache
 
