@@ -1,7 +1,6 @@
 """The real offline defaults from their PyPI packages: all-MiniLM-L6-v2 and Gemma 3 270M."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from agentkit import models
@@ -38,10 +37,8 @@ def gemma():
 
 
 def test_gemma_generates_and_ranks_options(gemma):
-    text = gemma.generate("The capital of France is", max_new_tokens=4)
-    assert text.strip()
+    line = gemma.generate("Q: What is the capital of France?\nA:", max_new_tokens=6, stop=["\n"])
+    assert line.strip() and "\n" not in line
     paris, banana = gemma.option_logprobs("The capital of France is", [" Paris", " banana"])
     assert paris > banana + 5.0
-    line = gemma.generate("Q: What is 2 + 2?\nA:", max_new_tokens=8, stop=["\n"])
-    assert "\n" not in line and line.strip()
     assert gemma.tokenizer.bos_token_id == gemma.tokenizer("x")["input_ids"][0]
