@@ -272,6 +272,29 @@ def sweep(device) -> None:
         os.environ.pop("ACCEL_ATTN_STAGES", None)
 
 
+def quality() -> None:
+    """Perplexity of Gemma 3 270M on 512 tokens of the Apache-2.0 text, per backend (CPU is fine)."""
+    from agentkit.models import load_language_model
+    from accel.attention import attention_backend, error_reports
+
+    lm = load_language_model()
+    text = Path(__file__).resolve().parents[1].joinpath("tests", "data", "apache-2.0.txt").read_text()
+    ids = lm.tokenizer(text, return_tensors="pt").input_ids[:, :512]
+    with torch.inference_mode():
+        base = lm.model(ids, labels=ids).loss.item()
+    print(f"| backend | options | sparsity used | worst layer cosine | perplexity | change |")
+    print("|---|---|---|---|---|---|")
+    print(f"| sdpa | | 0 | 1 | {math.exp(base):.4f} | baseline |")
+    runs = [("int8", {}), ("block_sparse", {"sparsity": 0.5, "block_q": 64, "block_k": 64}),
+            ("block_sparse", {"sparsity": 0.75, "block_q": 64, "block_k": 64}), ("linear", {})]
+    for backend, opts in runs:
+        with torch.inference_mode(), error_reports() as mon, attention_backend(lm.model, backend, **opts):
+            loss = lm.model(ids, labels=ids).loss.item()
+        used = sum(r.sparsity for r in mon.reports) / max(len(mon.reports), 1)
+        print(f"| {backend} | {opts or ''} | {used:.2f} | {mon.worst().cosine:.4f} | {math.exp(loss):.4f} | "
+              f"{100 * (math.exp(loss - base) - 1):+.2f} % |", flush=True)
+
+
 def table() -> str:
     lines = ["| S | D | causal | flash ms | cuDNN ms | flex dense ms | flex bs50/bs90 ms | ours dense ms | "
              "bs50 ms (sparsity, speed-up, pred %) | bs90 ms (sparsity, speed-up, pred %) | int8 ms (speed-up, cos) | "
@@ -311,9 +334,13 @@ def table() -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny shapes on any device")
+    parser.add_argument("--quality", action="store_true", help="Gemma 3 270M perplexity per backend, then exit")
     parser.add_argument("--sweep", action="store_true", help="also time kernel launch settings")
     parser.add_argument("--deadline", type=float, default=420.0, help="seconds after which grid rows are skipped")
     args = parser.parse_args()
+    if args.quality:
+        quality()
+        return 0
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cpu" and not args.smoke:
         print("no CUDA device: run with --smoke for a script check", file=sys.stderr)

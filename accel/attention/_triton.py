@@ -216,10 +216,11 @@ if HAVE_TRITON:
 
     @triton.jit
     def _quantise_fwd(
-        X, MEAN, OUT, SCALE,
+        X, MEAN, MUL, OUT, SCALE,
         stride_xb, stride_xh, stride_xs, stride_xd,
         H, S, NB, factor,
         BLOCK: tl.constexpr, BLOCK_D: tl.constexpr, D: tl.constexpr, HAS_MEAN: tl.constexpr,
+        HAS_MUL: tl.constexpr,
     ):
         pid = tl.program_id(0)
         off_bh = tl.program_id(1)
@@ -233,6 +234,9 @@ if HAVE_TRITON:
         if HAS_MEAN:
             mu = tl.load(MEAN + off_bh * D + cols, mask=cols < D, other=0)
             x = tl.where(m, x - mu[None, :], 0.0)
+        if HAS_MUL:
+            mul = tl.load(MUL + off_bh * D + cols, mask=cols < D, other=0)
+            x = x * mul[None, :]
         x = x * factor
         amax = tl.max(tl.max(tl.abs(x), 1), 0)
         scale = tl.where(amax > 0, amax / 127.0, 1.0)
@@ -243,15 +247,16 @@ if HAVE_TRITON:
         tl.store(SCALE + off_bh * NB + pid, scale)
 
 
-def launch_quantise(x: torch.Tensor, block: int, *, factor: float = 1.0,
-                    mean: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """One-pass int8 quantisation per block of rows: ``round((x - mean) * factor / scale)``.
+def launch_quantise(x: torch.Tensor, block: int, *, factor: float = 1.0, mean: torch.Tensor | None = None,
+                    mul: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One-pass int8 quantisation per block of rows: ``round((x - mean) * mul * factor / scale)``.
 
     Args:
         x: ``[B, H, S, D]`` float tensor (any strides).
         block: rows per scale.
         factor: multiplied in after subtracting ``mean``.
         mean: optional ``[B, H, D]`` float32 mean to subtract first (K smoothing).
+        mul: optional ``[B, H, D]`` float32 per-channel factor (Q/K range balancing).
 
     Returns:
         int8 ``[B, H, S, D]`` (contiguous) and float32 scales ``[B, H, ceil(S/block)]``.
@@ -263,10 +268,11 @@ def launch_quantise(x: torch.Tensor, block: int, *, factor: float = 1.0,
     out = torch.empty((b, h, s, d), device=x.device, dtype=torch.int8)
     scales = torch.empty((b, h, nb), device=x.device, dtype=torch.float32)
     has_mean = mean is not None
-    mean_arg = mean.contiguous() if has_mean else scales
+    mean_arg = mean.float().contiguous() if has_mean else scales
+    mul_arg = mul.float().contiguous() if mul is not None else scales
     _quantise_fwd[(nb, b * h)](
-        x, mean_arg, out, scales, *x.stride(), h, s, nb, float(factor),
-        BLOCK=block, BLOCK_D=_next_pow2(d), D=d, HAS_MEAN=has_mean, num_warps=4,
+        x, mean_arg, mul_arg, out, scales, *x.stride(), h, s, nb, float(factor),
+        BLOCK=block, BLOCK_D=_next_pow2(d), D=d, HAS_MEAN=has_mean, HAS_MUL=mul is not None, num_warps=4,
     )
     return out, scales
 

@@ -81,18 +81,31 @@ def _quantise_rows(x: torch.Tensor, block: int) -> tuple[torch.Tensor, torch.Ten
     return vals, torch.cat([sc.expand(b, h, 1, 1) for sc in scales], dim=2)
 
 
-def int8_reference(q, k, v, *, block_q, block_k, causal=False, scale=None) -> torch.Tensor:
-    """What the int8 backend computes, in float64: smoothing, per-block int8 Q and K, exact P·V.
+def int8_reference(q, k, v, *, block_q, block_k, causal=False, scale=None, balance=True) -> torch.Tensor:
+    """What the int8 backend computes, in float64: smoothing, balancing, per-block int8 Q and K.
 
     K's channel mean is subtracted first (it shifts every score of a row by the same amount, so
-    softmax ignores it), Q is pre-multiplied by the softmax scale, each block of rows is rounded
-    to int8 with scale ``amax/127``, and the dequantised scores go through an exact softmax.
-    P is not rounded to V's dtype here, so the kernel differs by that rounding only.
+    softmax ignores it); with ``balance`` each channel c is multiplied by
+    ``a_c = sqrt(max|k_c| / max|q_c|)`` in Q and divided by it in K (the max over the sequence
+    and the query heads sharing the key head); Q is pre-multiplied by the softmax scale, each
+    block of rows is rounded to int8 with scale ``amax/127``, and the dequantised scores go
+    through an exact softmax. P is not rounded to V's dtype here, so the kernel differs by that
+    rounding only.
     """
     s = default_scale(q, scale)
-    q64 = q.double() * s
+    q64 = q.to(torch.float64, copy=True)  # balanced in place below
     k64 = k.double()
     k64 = k64 - k64.mean(dim=2, keepdim=True)
+    if balance:
+        groups = q.shape[1] // k.shape[1]
+        for hk in range(k.shape[1]):
+            heads = slice(hk * groups, (hk + 1) * groups)
+            q_range = q64[:, heads].abs().amax(dim=(1, 2))  # (B, D)
+            k_range = k64[:, hk].abs().amax(dim=1)  # (B, D)
+            a = (k_range.clamp(min=1e-6) / q_range.clamp(min=1e-6)).sqrt().clamp(1e-3, 1e3)
+            q64[:, heads] = q64[:, heads] * a[:, None, None, :]
+            k64[:, hk] = k64[:, hk] / a[:, None, :]
+    q64 = q64 * s
     qv, qs = _quantise_rows(q64, block_q)
     kv, ks = _quantise_rows(k64, block_k)
     qd = qv * qs.repeat_interleave(block_q, dim=2)[:, :, : q.shape[2]]
