@@ -156,6 +156,9 @@ def read_header(path: str | Path) -> EdfHeader:
     header = EdfHeader(path=path, bdf=bdf, edf_plus=reserved[:5] if reserved[:4] in ("EDF+", "BDF+") else "",
                        start=start, header_bytes=header_bytes, n_records=n_records,
                        record_duration=duration, signals=signals, record_samples=offset)
+    if header.edf_plus.endswith("+D"):
+        header.warnings.append(f"{header.edf_plus} (discontinuous): data records are read as one continuous "
+                               "recording; gaps between records are not represented")
     data_signals = [s for s in signals if not s.is_annotation]
     if data_signals and duration <= 0:
         raise InputError(path, f"sampling rate is not positive: data record duration is {duration} s")

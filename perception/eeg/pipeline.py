@@ -15,7 +15,7 @@ import numpy as np
 from perception.eeg.artifacts import (
     Artifact, ArtifactConfig, burst_flags, detect_blinks, ica_artifacts, merge_spans, raw_window_flags,
 )
-from perception.eeg.features import FEATURE_NAMES, Windower, summary_vector, window_features
+from perception.eeg.features import Windower, summary_vector, window_features
 from perception.eeg.recipe import Preprocessor, Recipe
 from perception.eeg.recording import Recording
 from perception.errors import InputError
