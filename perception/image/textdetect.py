@@ -3,8 +3,8 @@
 The idea is MSER-like and costs about a millisecond on a 320-px thumbnail: pixels much darker
 (or lighter) than their neighbourhood form blobs; blobs of character size and shape that line up
 in a row with similar heights and small gaps form a text line. A frame "has text" when it holds a
-line of at least ``long_line`` such blobs, or a line of at least ``min_chars`` blobs that is not
-lost among many other blobs (texture such as gravel, grass or lit windows makes many blobs and
+line of at least ``long_line`` such blobs, or a line of at least ``min_chars`` blobs (even in
+height when shorter than 6) that is not lost among many other blobs (texture such as gravel, grass or lit windows makes many blobs and
 the odd accidental row of them). Known misses: tiny text (below ~5 px high in the thumbnail)
 and joined cursive handwriting (``skimage.data.text()``: its words are single blobs). A false
 alarm only costs one OCR call that finds nothing.
@@ -123,6 +123,11 @@ class TextDetector:
             if len(chain) >= self.min_chars:
                 used[chain] = True
                 sel = c[chain]
+                h = sel[:, 3] - sel[:, 1]
+                # Short rows must be even in height (printed words); rows of 6+ may vary
+                # (lower-case ascenders). Rows of windows or leaves rarely satisfy either.
+                if len(chain) < 6 and h.std() > 0.12 * h.mean():
+                    continue
                 lines.append((int(sel[:, 0].min()), int(sel[:, 1].min()), int(sel[:, 2].max()),
                               int(sel[:, 3].max()), len(chain)))
         return lines
