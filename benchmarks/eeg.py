@@ -36,8 +36,10 @@ def make_long_edf() -> Path:
     from perception.eeg.edf import write_edf
 
     path = CACHE / "eeg_1h_64ch_256hz.edf"
-    if path.exists():
+    truth_path = path.with_suffix(".truth.json")
+    if path.exists() and truth_path.exists():
         return path
+    truth = {"blinks": [], "alpha_minutes": []}
     CACHE.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     post = [i for i, c in enumerate(NAMES_64) if c[0] in "PO" or c.startswith("Iz")]
@@ -52,13 +54,43 @@ def make_long_edf() -> Path:
             x += w - w.mean(1, keepdims=True)
             if m % 2:
                 x[post] += 25 * np.sin(2 * np.pi * 10 * t)
+                truth["alpha_minutes"].append(m)
             x += 10 * np.sin(2 * np.pi * 50 * t)
             for b in rng.uniform(0, 60, 3):
                 x[:4] += 150 * np.exp(-((t - m * 60 - b) / 0.08) ** 2)
+                truth["blinks"].append(m * 60 + float(b))
             yield x
 
     write_edf(path, chunks(), SFREQ, NAMES_64)
+    truth_path.write_text(json.dumps(truth))
     return path
+
+
+def run_detection() -> dict:
+    """What the report finds on the 1 h file against what was injected."""
+    import warnings
+
+    from agentkit.eeg.report import alpha_episodes
+    from perception.eeg import analyze, open_recording
+
+    path = make_long_edf()
+    truth = json.loads(path.with_suffix(".truth.json").read_text())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = analyze(open_recording(path))
+    found = sorted((b.t0 + b.t1) / 2 for b in a.artifacts if b.kind == "blink")
+    true = np.array(sorted(truth["blinks"]))
+    hit = sum(bool(found) and np.min(np.abs(np.array(found) - t)) < 0.2 for t in true)
+    false = sum(np.min(np.abs(true - f)) >= 0.2 for f in found)
+    episodes, _ = alpha_episodes(a, ~a.window_artifact_mask())
+    onsets = np.array([e[0] for e in episodes])
+    expected = np.array([m * 60.0 for m in truth["alpha_minutes"]])
+    err = [float(np.min(np.abs(onsets - e))) for e in expected] if len(onsets) else []
+    row = {"mains": a.recipe.mains, "blinks_true": len(true), "blinks_found": len(found), "blinks_hit": int(hit),
+           "blinks_false": int(false), "alpha_true": len(expected), "alpha_found": len(episodes),
+           "alpha_onset_err_max_s": max(err) if err else None, "alpha_onset_err_median_s": float(np.median(err)) if err else None}
+    print(json.dumps(row), flush=True)
+    return row
 
 
 STAGE_CODE = r"""
@@ -206,13 +238,15 @@ def run_uea(epochs: int = 40) -> list[dict]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--part", choices=("all", "memory", "uea"), default="all")
+    ap.add_argument("--part", choices=("all", "memory", "detection", "uea"), default="all")
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--out", type=Path, default=None, help="write the rows as JSON here")
     args = ap.parse_args()
     result = {"cpu_count": os.cpu_count(), "date": time.strftime("%Y-%m-%d")}
     if args.part in ("all", "memory"):
         result["memory"] = run_memory()
+    if args.part in ("all", "detection"):
+        result["detection"] = run_detection()
     if args.part in ("all", "uea"):
         result["uea"] = run_uea(args.epochs)
     if args.out:

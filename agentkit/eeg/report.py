@@ -92,10 +92,9 @@ def alpha_episodes(a: EEGAnalysis, clean: np.ndarray, *, min_ratio: float = 2.0,
     sep = float(np.median(hi) - np.median(lo))
     if sep < np.log10(min_ratio):
         return [], sep
+    # artifact windows keep their own alpha value: the threshold comes from clean windows only,
+    # and a run must still last `min_windows` windows
     above = x > thr
-    for k in range(len(above)):  # artifact windows take their clean neighbour's state (bridge short gaps)
-        if not clean[k]:
-            above[k] = above[k - 1] if k > 0 else False
     out = []
     i = 0
     half = a.window_s / 2

@@ -15,8 +15,9 @@ from perception.eeg import dsp
 
 logger = logging.getLogger(__name__)
 
-FRONTAL = ("Fp1", "Fp2", "Fpz", "AF3", "AF4", "AF7", "AF8", "AFz", "F7", "F8")
-"""Channels where eye blinks are largest, in order of preference."""
+FRONTAL_ROWS = (("Fp1", "Fp2", "Fpz"), ("AF7", "AF8", "AF3", "AF4", "AFz"), ("F7", "F8"))
+"""Channels where eye blinks are largest, most anterior row first."""
+FRONTAL = tuple(c for row in FRONTAL_ROWS for c in row)
 
 
 @dataclass(frozen=True)
@@ -93,16 +94,21 @@ def merge_spans(times: np.ndarray, window_s: float, flags: np.ndarray, kind: str
 
 
 def frontal_picks(ch_names: list[str]) -> list[int]:
-    """Indices of frontal channels present, case-insensitive."""
+    """Indices of the most anterior row of frontal channels present (case-insensitive): blinks
+    are largest there, and averaging in further rows would dilute them."""
     lower = {c.lower(): i for i, c in enumerate(ch_names)}
-    return [lower[c.lower()] for c in FRONTAL if c.lower() in lower]
+    for row in FRONTAL_ROWS:
+        found = [lower[c.lower()] for c in row if c.lower() in lower]
+        if found:
+            return found
+    return []
 
 
 def detect_blinks(x: np.ndarray, sfreq: float, ch_names: list[str], t_start: float,
                   cfg: ArtifactConfig) -> list[Artifact]:
     """Blinks in a preprocessed chunk (n_channels, n) µV starting at `t_start` s.
 
-    Works on the mean of the frontal channels, low-passed at 10 Hz: a blink is a deflection
+    Works on the mean of the most anterior frontal channels, low-passed at 10 Hz: a blink is a deflection
     taller than the threshold and 0.05-0.6 s wide. Returns [] when no frontal channel exists.
     """
     picks = frontal_picks(ch_names)
