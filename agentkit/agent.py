@@ -65,6 +65,7 @@ class Agent:
         ocr: str | None = None,
         text_embedder: str | None = None,
         use_ocr: bool = True,
+        read_only: bool = False,
     ) -> "Agent":
         """An agent with the offline default models (or the ones named), storing in ``store``.
 
@@ -74,11 +75,12 @@ class Agent:
             frame_encoder, language_model, ocr, text_embedder: Model names or local paths; None
                 picks the offline default (see docs/models.md).
             use_ocr: Read on-screen text while indexing.
+            read_only: Open the store for asking only (another process may be writing it).
         """
         folder = Path(store) if store is not None else cache_root() / "default-store"
         choice = ModelChoice(frame_encoder=frame_encoder, ocr=ocr, language_model=language_model,
                              text_embedder=text_embedder)
-        return cls(Toolkit(store_dir=folder, fps=fps, models=choice, use_ocr=use_ocr))
+        return cls(Toolkit(store_dir=folder, fps=fps, models=choice, use_ocr=use_ocr, read_only=read_only))
 
     # ---- graph --------------------------------------------------------------------------
     @property

@@ -133,6 +133,7 @@ def index(
     video: Annotated[Path, typer.Argument(help="Video file (any format PyAV can open).")],
     store: Annotated[Optional[Path], typer.Option(help="Store folder (default: the per-file cache).")] = None,
     fps: Annotated[float, typer.Option(help="Frames per second to sample.")] = 1.0,
+    chunk: Annotated[int, typer.Option(help="Segments per store write; progress is saved after each.")] = 16,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
 ) -> None:
     """Index VIDEO into a store; re-running after an interruption resumes where it stopped."""
@@ -143,7 +144,10 @@ def index(
         raise ValueError(f"--fps must be positive, got {fps}")
     _check_video_path(video)
     folder = _store_for(video, store)
+    if chunk < 1:
+        raise ValueError(f"--chunk must be at least 1, got {chunk}")
     with Agent.default(store=folder, fps=fps) as agent:
+        agent.toolkit.chunk_size = chunk
         started = time.perf_counter()
         report = index_with_progress(agent, video, fps=fps)
         took = time.perf_counter() - started
@@ -195,7 +199,7 @@ def ask(
     if path.is_dir():
         if not (path / META_FILE).is_file():
             raise StoreError(path, "is a folder but not an agentkit store (index a video into it first)")
-        with Agent.default(store=path) as agent:
+        with Agent.default(store=path, read_only=True) as agent:
             answer = agent.ask(question, option or None)
     else:
         _check_video_path(path)

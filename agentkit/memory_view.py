@@ -52,7 +52,7 @@ class MemoryView:
         self.store = store
 
     @classmethod
-    def open(cls, folder: str | Path, *, create: bool = True) -> "MemoryView":
+    def open(cls, folder: str | Path, *, create: bool = True, read_only: bool = False) -> "MemoryView":
         """Open (or create) the store in ``folder``.
 
         Raises:
@@ -60,7 +60,7 @@ class MemoryView:
         """
         from memory.store import EpisodicStore
 
-        return cls(EpisodicStore.open(Path(folder), create=create))
+        return cls(EpisodicStore.open(Path(folder), create=create, read_only=read_only))
 
     def progress(self, source: str) -> tuple[float, bool]:
         """(seconds stored, whether the source is complete)."""

@@ -56,6 +56,8 @@ class Toolkit:
     """Observations per store write; progress is flushed after each."""
     models: ModelChoice = field(default_factory=ModelChoice)
     use_ocr: bool = True
+    read_only: bool = False
+    """Open the store without writing (asking only; several readers may share a store)."""
     progress: Callable[..., None] | None = None
     """Called by perception as it goes (the CLI draws its progress bar from it)."""
     perceiver: Perceiver | None = None
@@ -80,7 +82,7 @@ class Toolkit:
     def memory(self) -> MemoryView:
         """The store, opened on first use."""
         if "memory" not in self._cache:
-            self._cache["memory"] = MemoryView.open(self.store_dir)
+            self._cache["memory"] = MemoryView.open(self.store_dir, create=not self.read_only, read_only=self.read_only)
         return self._cache["memory"]
 
     def source_id(self, path: str | os.PathLike) -> str:
