@@ -97,3 +97,22 @@ def test_units_convert_to_microvolts(units, scale):
         warnings.simplefilter("ignore")
         rec = from_array(x, 100, ["C3", "C4"], units=units)
     assert np.allclose(rec.read(0, 500), x * scale)
+
+
+def test_pyedflib_written_edf_with_mixed_rates_and_annotation(tmp_path):
+    from pyedflib import highlevel
+
+    rng = np.random.default_rng(0)
+    sig = [rng.normal(0, 10, 2560), rng.normal(0, 10, 2560), rng.normal(0, 10, 1280)]
+    headers = highlevel.make_signal_headers(["EEG Fp1", "EEG O1", "Resp"], sample_frequency=256,
+                                            physical_min=-500, physical_max=500, dimension="uV")
+    headers[2]["sample_frequency"] = 128
+    header = highlevel.make_header()
+    header["annotations"] = [[2.0, -1, "eyes closed"]]
+    path = tmp_path / "mixed.edf"
+    highlevel.write_edf(str(path), sig, headers, header=header)
+    with pytest.warns(UserWarning, match=r"mixed\.edf: channels at another sampling rate are skipped: Resp"):
+        rec = open_recording(path)
+    assert rec.ch_names == ["Fp1", "O1"] and rec.sfreq == 256.0
+    assert np.abs(rec.read(0, 2560)[1] - sig[1]).max() < 0.02  # 16-bit over +-500 µV
+    assert [(a.onset, a.description) for a in rec.annotations] == [(2.0, "eyes closed")]
