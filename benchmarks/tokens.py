@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import sys
 import time
 
@@ -49,7 +48,7 @@ def _bench(fn, device: str, iters: int, warmup: int = 10) -> float:
     return (time.perf_counter() - t0) / iters
 
 
-def vit_speed(device: str, batches: list[int], rs: list[int], iters: int, use_timm: bool) -> dict:
+def vit_speed(device: str, batches: list[int], rs: list[int], iters: int, use_timm: bool, warmup: int = 10) -> dict:
     from transformers import ViTConfig, ViTModel
 
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
@@ -73,24 +72,60 @@ def vit_speed(device: str, batches: list[int], rs: list[int], iters: int, use_ti
             x = torch.randn(batch, 3, 224, 224, device=device, dtype=dtype)
             call = (lambda: model(pixel_values=x)) if "transformers" in name else (lambda: model(x))
             with torch.inference_mode():
-                base = _bench(call, device, iters)
+                base = _bench(call, device, iters, warmup)
                 out["rows"].append({"model": name, "batch": batch, "r": "unpatched", "images_per_s": batch / base, "speedup": 1.0})
                 logger.info("%-26s batch %-4d unpatched %8.1f img/s", name, batch, batch / base)
                 for r in rs:
                     for prop in (True, False) if r else (True,):
                         tk.patch(model, r=r, prop_attn=prop)
-                        t = _bench(call, device, iters)
+                        t = _bench(call, device, iters, warmup)
                         tk.unpatch(model)
                         out["rows"].append({"model": name, "batch": batch, "r": r, "prop_attn": prop,
                                             "images_per_s": batch / t, "speedup": base / t})
                         logger.info("%-26s batch %-4d r=%-3d prop_attn=%-5s %8.1f img/s  %.2fx",
                                     name, batch, r, prop, batch / t, base / t)
-                again = _bench(call, device, iters)
+                again = _bench(call, device, iters, warmup)
                 logger.info("%-26s batch %-4d unpatched again %8.1f img/s", name, batch, batch / again)
                 out["rows"].append({"model": name, "batch": batch, "r": "unpatched-again", "images_per_s": batch / again,
                                     "speedup": base / again})
         model.cpu()
     return out
+
+
+def vit_speed_interleaved(batch: int, rs: list[int], rounds: int, threads: int) -> dict:
+    """CPU variant for a shared machine: configurations timed round-robin (one forward each per
+    round), so load swings hit all of them alike; the median per configuration is reported."""
+    from transformers import ViTConfig, ViTModel
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = ViTModel(ViTConfig(attn_implementation="sdpa"), add_pooling_layer=False).eval()
+    x = torch.randn(batch, 3, 224, 224)
+    configs = ["unpatched"] + list(rs)
+    times: dict = {c: [] for c in configs}
+    cpu_times: dict = {c: [] for c in configs}  # process CPU time: less sensitive to other jobs on the cores
+    with torch.inference_mode():
+        model(pixel_values=x)  # warm-up
+        for _ in range(rounds):
+            for c in configs:
+                if c != "unpatched":
+                    tk.patch(model, r=c)
+                t0, c0 = time.perf_counter(), time.process_time()
+                model(pixel_values=x)
+                times[c].append(time.perf_counter() - t0)
+                cpu_times[c].append(time.process_time() - c0)
+                if c != "unpatched":
+                    tk.unpatch(model)
+    base = float(np.median(times["unpatched"]))
+    base_cpu = float(np.median(cpu_times["unpatched"]))
+    rows = []
+    for c in configs:
+        med, med_cpu = float(np.median(times[c])), float(np.median(cpu_times[c]))
+        rows.append({"r": c, "images_per_s": batch / med, "speedup": base / med, "times_s": times[c],
+                     "cpu_s": cpu_times[c], "cpu_speedup": base_cpu / med_cpu})
+        logger.info("cpu batch %d r=%-9s wall median %.2fs %.2fx | process CPU median %.2fs %.2fx  (wall %s)", batch, c, med,
+                    base / med, med_cpu, base_cpu / med_cpu, ", ".join(f"{t:.2f}" for t in times[c]))
+    return {"device": f"cpu, {threads} threads", "batch": batch, "rounds": rounds, "rows": rows}
 
 
 def timm_check() -> dict:
@@ -273,6 +308,12 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("--rs", default="8,16")
     v.add_argument("--iters", type=int, default=10)
     v.add_argument("--timm", action="store_true")
+    v.add_argument("--warmup", type=int, default=10)
+    vc = sub.add_parser("vit-speed-cpu")
+    vc.add_argument("--batch", type=int, default=8)
+    vc.add_argument("--rs", default="0,8,16")
+    vc.add_argument("--rounds", type=int, default=3)
+    vc.add_argument("--threads", type=int, default=2)
     sub.add_parser("timm-check")
     d = sub.add_parser("dit-fidelity")
     d.add_argument("weights")
@@ -288,7 +329,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     ints = lambda s: [int(x) for x in s.split(",") if x]  # noqa: E731
     if args.cmd == "vit-speed":
-        res = vit_speed(args.device, ints(args.batch), ints(args.rs), args.iters, args.timm)
+        res = vit_speed(args.device, ints(args.batch), ints(args.rs), args.iters, args.timm, args.warmup)
+    elif args.cmd == "vit-speed-cpu":
+        res = vit_speed_interleaved(args.batch, ints(args.rs), args.rounds, args.threads)
     elif args.cmd == "timm-check":
         res = timm_check()
     elif args.cmd == "dit-fidelity":

@@ -32,9 +32,7 @@ def hf_layer_specs(model: nn.Module) -> tuple[list[LayerSpec], bool]:
     protect = None
     for name, module in model.named_modules():
         kind = _LAYER_KINDS.get(type(module).__name__)
-        if kind is None or "text" in name.split("."):
-            continue
-        if any(part.startswith("text") for part in name.split(".")):
+        if kind is None or any(part.startswith("text") for part in name.split(".")):
             continue
         key = _key_projection(getattr(module, kind[0]))
         if key is None:
