@@ -35,6 +35,32 @@ def _friendly(fn):
     return run
 
 
+class _Progress:
+    """A rich progress bar on stderr, shown only for recordings longer than `min_s` seconds."""
+
+    def __init__(self, label: str, min_s: float = 300.0):
+        self.label, self.min_s = label, min_s
+        self._bar = self._task = None
+
+    def __call__(self, fraction: float, duration: float) -> None:
+        if duration < self.min_s:
+            return
+        if self._bar is None:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
+
+            self._bar = Progress("[progress.description]{task.description}", BarColumn(),
+                                 "{task.percentage:>3.0f}%", TimeElapsedColumn(), TimeRemainingColumn(),
+                                 console=Console(stderr=True), transient=True)
+            self._bar.start()
+            self._task = self._bar.add_task(self.label, total=1.0)
+        self._bar.update(self._task, completed=fraction)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
 def _logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
 
@@ -54,7 +80,11 @@ def report(
     from agentkit.eeg.report import build_report, render_text
     from agentkit.eeg.session import analyze_file
 
-    analysis = analyze_file(file, units=units, ica=ica)
+    bar = _Progress(f"analysing {file.name}")
+    try:
+        analysis = analyze_file(file, units=units, ica=ica, progress=bar)
+    finally:
+        bar.close()
     rep = build_report(analysis)
     if png is not None:
         from agentkit.eeg.plots import plot_timeline
@@ -87,7 +117,11 @@ def ask(
     from agentkit.eeg.report import mmss
     from agentkit.eeg.session import open_session
 
-    session = open_session(file, store=store, source=source, offset=offset, units=units, ica=ica)
+    bar = _Progress(f"analysing {file.name}")
+    try:
+        session = open_session(file, store=store, source=source, offset=offset, units=units, ica=ica, progress=bar)
+    finally:
+        bar.close()
     answer = ask_memory(question, session.reader, session.source)
     if as_json:
         sys.stdout.write(answer.model_dump_json(indent=2) + "\n")

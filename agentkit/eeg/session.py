@@ -5,7 +5,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from perception.eeg import ArtifactConfig, EEGAnalysis, Recipe, analyze, observations, open_recording
 
@@ -32,10 +32,17 @@ class EEGSession:
 
 
 def analyze_file(path: str | Path, *, units: str | None = None, recipe: Recipe | None = None, ica: bool = False,
-                 window_s: float = 2.0, step_s: float = 1.0) -> EEGAnalysis:
-    """Open (with checks) and analyse an EEG file in chunks."""
+                 window_s: float = 2.0, step_s: float = 1.0, progress: Callable[[float, float], None] | None = None
+                 ) -> EEGAnalysis:
+    """Open (with checks) and analyse an EEG file in chunks.
+
+    Args:
+        progress: called as progress(fraction done, recording seconds) after each chunk.
+    """
     rec = open_recording(path, units=units)
-    return analyze(rec, recipe, window_s=window_s, step_s=step_s, artifacts=ArtifactConfig(), ica=ica)
+    report = (lambda f: progress(f, rec.duration)) if progress else None
+    return analyze(rec, recipe, window_s=window_s, step_s=step_s, artifacts=ArtifactConfig(), ica=ica,
+                   progress=report)
 
 
 def remember(analysis: EEGAnalysis, *, source: str, offset: float = 0.0, store: str | Path | None = None) -> Any:
@@ -64,8 +71,9 @@ def remember(analysis: EEGAnalysis, *, source: str, offset: float = 0.0, store: 
 
 
 def open_session(path: str | Path, *, store: str | Path | None = None, source: str | None = None,
-                 offset: float = 0.0, units: str | None = None, ica: bool = False) -> EEGSession:
+                 offset: float = 0.0, units: str | None = None, ica: bool = False,
+                 progress: Callable[[float, float], None] | None = None) -> EEGSession:
     """Analyse `path` and remember it; the source id defaults to the file's content hash."""
-    analysis = analyze_file(path, units=units, ica=ica)
+    analysis = analyze_file(path, units=units, ica=ica, progress=progress)
     source = source or file_source_id(path)
     return EEGSession(analysis, source, offset, remember(analysis, source=source, offset=offset, store=store))
