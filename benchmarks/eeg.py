@@ -233,6 +233,26 @@ def run_uea(epochs: int = 40) -> list[dict]:
                      "ece_cal": calib["ece"], "T": T, "train_s": time.perf_counter() - t0,
                      "n_train": len(fit), "n_cal": len(cal), "n_test": len(te.y)})
         print(json.dumps(rows[-1]), flush=True)
+        # the chosen shape again, once without and once with token merging (40% of the tokens
+        # merged away after the first block, accel.tokens), timed in the same way
+        times = {}
+        for r_frac in (0.0, 0.4):
+            cfg = EEGTransformerConfig(n_channels=tr.X.shape[1], n_samples=tr.X.shape[2], classes=tr.classes,
+                                       sfreq=tr.sfreq, **shape)
+            cfg.merge_r = int(r_frac * cfg.n_groups * cfg.n_patches)
+            t0 = time.perf_counter()
+            net = train(cfg, tr.X[fit], tr.y[fit], TrainSettings(epochs=epochs))
+            times[r_frac] = time.perf_counter() - t0
+            if r_frac:
+                T = fit_temperature(net.logits(tr.X[cal]), tr.y[cal])
+                L = net.logits(te.X)
+                raw, calib = evaluate(L, te.y), evaluate(L, te.y, T)
+                rows.append({"set": name, "encoder": f"transformer + token merging (r={cfg.merge_r} of "
+                             f"{cfg.n_groups * cfg.n_patches})", "accuracy": calib["accuracy"], "ece_raw": raw["ece"],
+                             "ece_cal": calib["ece"], "T": T, "train_s": times[r_frac],
+                             "train_speedup_vs_no_merge": times[0.0] / times[r_frac],
+                             "n_train": len(fit), "n_cal": len(cal), "n_test": len(te.y)})
+                print(json.dumps(rows[-1]), flush=True)
     return rows
 
 

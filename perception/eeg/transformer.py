@@ -38,6 +38,18 @@ def _find_accel_attention():
 _accel_attention = _find_accel_attention()
 
 
+def _find_accel_merge():
+    """accel's ToMe-style (bipartite_soft_matching, merge_weighted) if present, else None."""
+    try:
+        from accel.tokens import bipartite_soft_matching, merge_weighted  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return bipartite_soft_matching, merge_weighted
+
+
+_accel_merge = _find_accel_merge()
+
+
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, backend: str = "auto") -> torch.Tensor:
     """[B, H, T, D] attention: accel's (with `backend`) when present, else torch SDPA (the reference path)."""
     if _accel_attention is not None:
@@ -64,6 +76,8 @@ class EEGTransformerConfig:
         sfreq: sampling rate the model was trained at.
         input_scale: trials are divided by this (µV) before embedding; set from training data.
         temperature: softmax temperature from calibration (1.0: uncalibrated).
+        merge_r: tokens merged away after each block but the last (ToMe-style bipartite matching
+            from `accel.tokens`; 0 or accel absent: no merging). The class token is never merged.
         demean: subtract each trial's per-channel mean first (removes electrode offsets that
             differ between subjects; keep False where slow potentials carry the class).
         attn_backend: `accel.attention` backend; ignored when accel is absent (SDPA).
@@ -84,6 +98,7 @@ class EEGTransformerConfig:
     temperature: float = 1.0
     attn_backend: str = "auto"
     demean: bool = False
+    merge_r: int = 0
 
     def __post_init__(self):
         for name in ("n_channels", "n_samples", "patch", "group", "d_model", "depth", "heads"):
@@ -170,8 +185,13 @@ class EEGTransformer(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         h = self.tokens(x)
         h = torch.cat([self.cls.expand(len(h), -1, -1), h], dim=1)  # (B, 1 + T, d)
-        for block in self.blocks:
+        size = None
+        merge = _accel_merge if self.cfg.merge_r > 0 else None
+        for i, block in enumerate(self.blocks):
             h = block(h)
+            if merge is not None and i < len(self.blocks) - 1:
+                plan = merge[0](h, self.cfg.merge_r, protect_first=True)
+                h, size = merge[1](plan, h, size)  # (B, T', d), T' = T - r
         return self.norm(h[:, 0])  # (B, d)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -112,3 +112,25 @@ def test_transformer_attention_matches_sdpa():
     q, k, v = (torch.randn(2, 2, 10, 8) for _ in range(3))
     ref = torch.nn.functional.scaled_dot_product_attention(q, k, v)
     assert torch.allclose(tr.attention(q, k, v), ref, atol=1e-5)
+
+
+def test_token_merging_reduces_tokens_and_keeps_the_class_token():
+    from perception.eeg import transformer as tr
+
+    if tr._accel_merge is None:
+        pytest.fail("accel.tokens is part of this repository and must import")
+    cfg = EEGTransformerConfig(n_channels=4, n_samples=128, classes=["a", "b"], patch=16, d_model=16, heads=2,
+                               depth=2, merge_r=8)
+    torch.manual_seed(0)
+    model = EEGTransformer(cfg).eval()
+    seen = []
+    model.blocks[1].register_forward_hook(lambda m, i, o: seen.append(o.shape[1]))
+    x = torch.randn(3, 4, 128)
+    out = model(x)
+    assert out.shape == (3, 2) and seen == [1 + 32 - 8]
+    plain = EEGTransformer(EEGTransformerConfig(**{**cfg.__dict__, "merge_r": 0})).eval()
+    plain.load_state_dict(model.state_dict())
+    seen.clear()
+    plain.blocks[1].register_forward_hook(lambda m, i, o: seen.append(o.shape[1]))
+    plain(x)
+    assert seen == [1 + 32]
