@@ -28,13 +28,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from accel.attention import _triton, attention, naive  # noqa: E402
-from accel.attention.api import _sdpa  # noqa: E402
-from accel.attention.block_mask import block_layout, predict_block_mask  # noqa: E402
-from accel.attention.block_sparse import block_sparse_attention  # noqa: E402
-from accel.attention.int8 import int8_attention  # noqa: E402
-from accel.attention.linear import linear_attention  # noqa: E402
-from accel.attention.report import exact_attention, make_report  # noqa: E402
+from accel.attention import _triton, attention, naive
+from accel.attention.api import _sdpa
+from accel.attention.block_mask import block_layout, predict_block_mask
+from accel.attention.block_sparse import block_sparse_attention
+from accel.attention.int8 import int8_attention
+from accel.attention.linear import linear_attention
+from accel.attention.report import exact_attention, make_report
 
 LOG2E = 1.4426950408889634
 RESULTS: dict = {"validation": [], "grid": [], "linear": [], "notes": []}
@@ -120,8 +120,12 @@ def validate(device, smoke: bool) -> bool:
 # ----------------------------------------------------------------------------- flex attention
 def make_flex(device):
     try:
-        from torch.nn.attention.flex_attention import BlockMask, create_block_mask, flex_attention
-    except Exception as exc:  # noqa: BLE001
+        from torch.nn.attention.flex_attention import (
+            BlockMask,
+            create_block_mask,
+            flex_attention,
+        )
+    except Exception as exc:
         RESULTS["notes"].append(f"flex attention unavailable: {exc}")
         return None
     compiled = torch.compile(flex_attention, dynamic=False)
@@ -170,7 +174,7 @@ def run_grid(device, smoke: bool, deadline: float) -> None:
                     for name in ("sdpa:flash", "sdpa:cudnn"):
                         try:
                             cands[name] = bench_ms(lambda n=name: _sdpa(q, k, v, causal=causal, scale=None, kernel=n), smoke)
-                        except Exception as exc:  # noqa: BLE001
+                        except Exception as exc:
                             RESULTS["notes"].append(f"{name} failed at S={s} D={d}: {exc}")
                 else:
                     cands["sdpa"] = bench_ms(lambda: _sdpa(q, k, v, causal=causal, scale=None), smoke)
@@ -185,23 +189,23 @@ def run_grid(device, smoke: bool, deadline: float) -> None:
                         q, k, v, causal=causal, block_q=128, block_k=64, qk_scale=scale * LOG2E), smoke)
                 # block sparse at two sparsities, mask prediction included
                 for sp in (0.5, 0.9):
-                    fn = lambda sp=sp: block_sparse_attention(q, k, v, causal=causal, sparsity=sp)  # noqa: E731
+                    fn = lambda sp=sp: block_sparse_attention(q, k, v, causal=causal, sparsity=sp)
                     row[f"bs{int(sp*100)}_ms"] = bench_ms(fn, smoke)
                     _, lay = fn()
                     row[f"bs{int(sp*100)}_sparsity"] = float(lay.sparsity.item())
-                    pred = lambda sp=sp: block_layout(  # noqa: E731
+                    pred = lambda sp=sp: block_layout(
                         predict_block_mask(q, k, block_q=128, block_k=64, causal=causal, scale=scale, sparsity=sp),
                         sq=s, sk=s, block_q=128, block_k=64, causal=causal)
                     row[f"bs{int(sp*100)}_predict_ms"] = bench_ms(pred, smoke)
                     if flex is not None and d == 128 and s == seqs[-1]:
                         try:
                             row[f"flex_bs{int(sp*100)}_ms"] = bench_ms(flex[1](q, k, v, causal, lay), smoke)
-                        except Exception as exc:  # noqa: BLE001
+                        except Exception as exc:
                             RESULTS["notes"].append(f"flex sparse failed S={s} causal={causal}: {str(exc)[:300]}")
                 if flex is not None and d == 128 and s == seqs[-1]:
                     try:
                         row["flex_dense_ms"] = bench_ms(flex[0](q, k, v, causal), smoke)
-                    except Exception as exc:  # noqa: BLE001
+                    except Exception as exc:
                         RESULTS["notes"].append(f"flex dense failed S={s} causal={causal}: {str(exc)[:300]}")
                 # int8, quantisation included
                 row["int8_ms"] = bench_ms(lambda: int8_attention(q, k, v, causal=causal), smoke)
@@ -221,7 +225,6 @@ def run_grid(device, smoke: bool, deadline: float) -> None:
                 row["best_builtin_ms"] = min([row[f"{n}_ms"] for n in cands] + [row["best_builtin_ms"]])
                 RESULTS["grid"].append(row)
                 log(json.dumps({k_: (round(v_, 4) if isinstance(v_, float) else v_) for k_, v_ in row.items()}))
-                del q, k, v
                 if device == "cuda":
                     torch.cuda.empty_cache()
 
@@ -240,49 +243,47 @@ def run_linear(device, smoke: bool, deadline: float) -> None:
         kernel = None if smoke else "sdpa:cudnn"
         try:
             row["sdpa_ms"] = bench_ms(lambda: _sdpa(q, k, v, causal=True, scale=None, kernel=kernel), smoke)
-        except Exception:  # noqa: BLE001
+        except Exception:
             row["sdpa_ms"] = bench_ms(lambda: _sdpa(q, k, v, causal=True, scale=None), smoke)
         for chunk in (64, 128):
             row[f"linear_c{chunk}_ms"] = bench_ms(lambda c=chunk: linear_attention(q, k, v, causal=True, chunk=c), smoke)
         RESULTS["linear"].append(row)
         log(json.dumps(row))
-        del q, k, v
         if device == "cuda":
             torch.cuda.empty_cache()
 
 
 def sweep(device) -> None:
-    """Time our kernel under a few (num_warps, num_stages) settings at S=16k, D=128 and 64."""
-    for d in (128, 64):
-        q = torch.randn(1, 32, 16384, d, device=device, dtype=torch.bfloat16)
-        k, v = torch.randn_like(q), torch.randn_like(q)
-        for warps in (4, 8):
-            for stages in (2, 3, 4):
-                os.environ["ACCEL_ATTN_WARPS"], os.environ["ACCEL_ATTN_STAGES"] = str(warps), str(stages)
-                row = {"D": d, "warps": warps, "stages": stages}
-                try:
-                    row["dense_ms"] = bench_ms(lambda: _triton.launch_attention(
-                        q, k, v, causal=False, block_q=128, block_k=64, qk_scale=d ** -0.5 * LOG2E), False)
-                    row["int8_ms"] = bench_ms(lambda: int8_attention(q, k, v), False)
-                except Exception as exc:  # noqa: BLE001
-                    row["error"] = str(exc)[:200]
-                RESULTS.setdefault("sweep", []).append(row)
-                log(f"sweep {row}")
-        os.environ.pop("ACCEL_ATTN_WARPS", None)
-        os.environ.pop("ACCEL_ATTN_STAGES", None)
+    """Time our kernel under a few launch settings at S=16k, H=32, D=128 (dense and int8)."""
+    q = torch.randn(1, 32, 16384, 128, device=device, dtype=torch.bfloat16)
+    k, v = torch.randn_like(q), torch.randn_like(q)
+    configs = [(bk, w, st) for bk in (64, 128) for w in (4, 8) for st in (2, 3)]
+    for bk, warps, stages in configs:
+        os.environ["ACCEL_ATTN_WARPS"], os.environ["ACCEL_ATTN_STAGES"] = str(warps), str(stages)
+        row = {"D": 128, "block_k": bk, "warps": warps, "stages": stages}
+        try:
+            row["dense_ms"] = bench_ms(lambda: _triton.launch_attention(
+                q, k, v, causal=False, block_q=128, block_k=bk, qk_scale=128 ** -0.5 * LOG2E), False)
+            row["int8_ms"] = bench_ms(lambda: int8_attention(q, k, v, block_k=bk), False)
+        except Exception as exc:
+            row["error"] = str(exc)[:200]
+        RESULTS.setdefault("sweep", []).append(row)
+        log(f"sweep {row}")
+    os.environ.pop("ACCEL_ATTN_WARPS", None)
+    os.environ.pop("ACCEL_ATTN_STAGES", None)
 
 
 def quality() -> None:
     """Perplexity of Gemma 3 270M on 512 tokens of the Apache-2.0 text, per backend (CPU is fine)."""
-    from agentkit.models import load_language_model
     from accel.attention import attention_backend, error_reports
+    from agentkit.models import load_language_model
 
     lm = load_language_model()
     text = Path(__file__).resolve().parents[1].joinpath("tests", "data", "apache-2.0.txt").read_text()
     ids = lm.tokenizer(text, return_tensors="pt").input_ids[:, :512]
     with torch.inference_mode():
         base = lm.model(ids, labels=ids).loss.item()
-    print(f"| backend | options | sparsity used | worst layer cosine | perplexity | change |")
+    print("| backend | options | sparsity used | worst layer cosine | perplexity | change |")
     print("|---|---|---|---|---|---|")
     print(f"| sdpa | | 0 | 1 | {math.exp(base):.4f} | baseline |")
     runs = [("int8", {}), ("block_sparse", {"sparsity": 0.5, "block_q": 64, "block_k": 64}),

@@ -18,7 +18,12 @@ from accel.attention.block_mask import BlockLayout, predict_block_mask
 from accel.attention.block_sparse import block_sparse_attention
 from accel.attention.int8 import int8_attention
 from accel.attention.linear import linear_attention
-from accel.attention.patch import AttentionConfig, apply_attention, attention_backend, remove_attention
+from accel.attention.patch import (
+    AttentionConfig,
+    apply_attention,
+    attention_backend,
+    remove_attention,
+)
 from accel.attention.report import ErrorMonitor, ErrorReport, error_reports
 
 __all__ = [

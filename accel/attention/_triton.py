@@ -30,12 +30,12 @@ try:  # Triton is an optional accelerator: never required to import accel.
     import triton.language as tl
 
     HAVE_TRITON = True
-except Exception:  # noqa: BLE001 - any import failure means "no triton here"
+except Exception:
     triton = None
     tl = None
     HAVE_TRITON = False
 
-__all__ = ["HAVE_TRITON", "interpreting", "triton_usable", "launch_attention", "launch_quantise"]
+__all__ = ["HAVE_TRITON", "interpreting", "launch_attention", "launch_quantise", "triton_usable"]
 
 
 def interpreting() -> bool:
@@ -198,7 +198,7 @@ def _fix_interpreter_index() -> None:
         return
     try:
         from triton.runtime import interpreter as _interp
-    except Exception:  # noqa: BLE001
+    except Exception:
         return
     original = getattr(_interp, "_patch_lang_tensor", None)
     if original is None:

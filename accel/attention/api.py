@@ -9,9 +9,15 @@ from accel.attention._checks import check_option, check_qkv, expand_kv
 from accel.attention.block_sparse import block_sparse_attention
 from accel.attention.int8 import int8_attention
 from accel.attention.linear import linear_attention
-from accel.attention.report import ORIGINAL_SDPA, ErrorReport, active_monitor, exact_attention, make_report
+from accel.attention.report import (
+    ORIGINAL_SDPA,
+    ErrorReport,
+    active_monitor,
+    exact_attention,
+    make_report,
+)
 
-__all__ = ["attention", "BACKENDS"]
+__all__ = ["BACKENDS", "attention"]
 
 BACKENDS = ("auto", "sdpa", "block_sparse", "int8", "linear")
 _LOSSY = ("block_sparse", "int8", "linear")

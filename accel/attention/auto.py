@@ -18,7 +18,7 @@ import torch
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["choose_backend", "clear_cache", "cached_choices", "SDPA_KERNELS"]
+__all__ = ["SDPA_KERNELS", "cached_choices", "choose_backend", "clear_cache"]
 
 SDPA_KERNELS = ("sdpa:flash", "sdpa:cudnn", "sdpa:efficient")
 _CACHE: dict[tuple, str] = {}
@@ -86,11 +86,11 @@ def choose_backend(q, k, *, causal: bool, allow: tuple[str, ...], run: Callable[
         try:
             run(name)
             runnable[name] = lambda n=name: run(n)
-        except Exception as exc:  # noqa: BLE001 - a kernel that cannot run this shape is skipped
+        except Exception as exc:
             logger.debug("auto: %s unavailable for %s: %s", name, key, exc)
     try:
         timings = _time_round_robin(runnable)
-    except Exception as exc:  # noqa: BLE001 - timing must never break the call
+    except Exception as exc:
         logger.warning("auto: timing failed (%s); using sdpa", exc)
         timings = {}
     if "sdpa" not in timings:

@@ -20,7 +20,7 @@ import torch
 
 from accel.attention._checks import expand_kv
 
-__all__ = ["BlockLayout", "predict_block_mask", "block_layout", "valid_blocks"]
+__all__ = ["BlockLayout", "block_layout", "predict_block_mask", "valid_blocks"]
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import torch
 from accel.attention import _triton
 from accel.attention._checks import check_block, default_scale, expand_kv
 
-__all__ = ["int8_attention", "quantise_blocks", "smooth_keys", "channel_balance"]
+__all__ = ["channel_balance", "int8_attention", "quantise_blocks", "smooth_keys"]
 
 _LOG2E = 1.4426950408889634
 _SCORE_BUDGET = 1 << 25  # float32 scores per chunk on the PyTorch path

@@ -24,7 +24,7 @@ import torch
 
 from accel.attention._checks import check_fraction, expand_kv
 
-__all__ = ["linear_attention", "feature_map"]
+__all__ = ["feature_map", "linear_attention"]
 
 
 def feature_map(x: torch.Tensor) -> torch.Tensor:

@@ -14,11 +14,11 @@ import torch
 from accel.attention._checks import default_scale, expand_kv
 
 __all__ = [
-    "dense_reference",
     "block_sparse_reference",
+    "causal_mask",
+    "dense_reference",
     "int8_reference",
     "linear_reference",
-    "causal_mask",
 ]
 
 

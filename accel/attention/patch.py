@@ -27,13 +27,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from accel.attention.api import BACKENDS, attention
 from accel.attention._checks import check_option
+from accel.attention.api import BACKENDS, attention
 from accel.attention.report import ORIGINAL_SDPA
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AttentionConfig", "apply_attention", "remove_attention", "attention_backend"]
+__all__ = ["AttentionConfig", "apply_attention", "attention_backend", "remove_attention"]
 
 _CONFIG_ATTR = "_accel_attention_config"
 _STATE_ATTR = "_accel_attention_state"

@@ -21,7 +21,7 @@ from accel.attention._checks import expand_kv
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ErrorReport", "ErrorMonitor", "error_reports", "exact_attention", "make_report"]
+__all__ = ["ErrorMonitor", "ErrorReport", "error_reports", "exact_attention", "make_report"]
 
 #: SDPA as torch shipped it, kept before any module patch can replace the public name.
 ORIGINAL_SDPA = F.scaled_dot_product_attention

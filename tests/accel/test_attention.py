@@ -13,8 +13,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from accel.attention import BACKENDS, ErrorReport, attention, block_sparse_attention, error_reports
-from accel.attention import int8_attention, linear_attention, naive, predict_block_mask
+from accel.attention import (
+    BACKENDS,
+    ErrorReport,
+    attention,
+    block_sparse_attention,
+    error_reports,
+    int8_attention,
+    linear_attention,
+    naive,
+    predict_block_mask,
+)
 from accel.attention.report import make_report
 
 # (batch, heads, kv heads, seq, head_dim): ragged lengths (not multiples of any block), GQA, odd D

@@ -53,10 +53,11 @@ def test_int8_keeps_perplexity_within_one_percent(gemma):
 
 def test_block_sparse_perplexity(gemma):
     model, ids, base = gemma
-    loss, monitor = loss_with(model, ids, "block_sparse", sparsity=0.75, block_q=64, block_k=64)
+    # 512 tokens are only 16 blocks of 32 per row: fine blocks keep the mask prediction useful
+    loss, monitor = loss_with(model, ids, "block_sparse", sparsity=0.6, block_q=32, block_k=32)
     ratio = math.exp(loss - base)
     used = sum(r.sparsity for r in monitor.reports) / len(monitor.reports)
-    print(f"\nGemma 3 270M, {N_TOKENS} tokens: block_sparse (target 0.75, used {used:.2f}) ppl "
+    print(f"\nGemma 3 270M, {N_TOKENS} tokens: block_sparse (32x32 blocks, target 0.6, used {used:.2f}) ppl "
           f"{math.exp(loss):.4f} ({100 * (ratio - 1):+.2f} %)")
     assert used > 0.3, "the mask must actually skip blocks"
-    assert ratio <= 1.15, f"block_sparse perplexity +{100 * (ratio - 1):.2f} % at sparsity {used:.2f}"
+    assert ratio <= 1.10, f"block_sparse perplexity +{100 * (ratio - 1):.2f} % at sparsity {used:.2f}"

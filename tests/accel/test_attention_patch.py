@@ -12,7 +12,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from accel.attention import apply_attention, attention_backend, error_reports, remove_attention
+from accel.attention import (
+    apply_attention,
+    attention_backend,
+    error_reports,
+    remove_attention,
+)
 
 transformers = pytest.importorskip("transformers")
 
