@@ -62,7 +62,11 @@ class ConSEFrameEncoder:
             (the registry passes all-MiniLM-L6-v2). Defines the concept space.
         weights: MobileNetV2 state-dict file; None: the packaged ImageNet weights.
         model: An already built network (tests pass a tiny random one); overrides ``weights``.
-        labels: Class names matching the classifier outputs; None: ImageNet-1k.
+        labels: Class names matching the classifier outputs (reported per frame); None:
+            ImageNet-1k.
+        label_texts: What is embedded for each class (None: for ImageNet "<name>, a kind of
+            <group>" from :mod:`perception.image.imagenet_groups`, so that "a cat" finds
+            "Egyptian Mau"; for custom labels the labels themselves).
         top_k: Labels reported per frame.
         top_t: Labels mixed into the ConSE concept vector (the paper's T; 10 works well).
         batch_size: Frames per forward pass.
@@ -71,7 +75,8 @@ class ConSEFrameEncoder:
 
     def __init__(self, embed_texts: Callable[[list[str]], np.ndarray], *,
                  weights: str | Path | None = None, model: MobileNetV2 | None = None,
-                 labels: Sequence[str] | None = None, top_k: int = 5, top_t: int = 10,
+                 labels: Sequence[str] | None = None,
+                 label_texts: Sequence[str] | None = None, top_k: int = 5, top_t: int = 10,
                  batch_size: int = 16, threads: int | None = None):
         if not callable(embed_texts):
             raise TypeError("embed_texts must be a callable list[str] -> np.ndarray")
@@ -83,13 +88,19 @@ class ConSEFrameEncoder:
         self.model = model if model is not None else load_mobilenet_v2(weights).fuse_for_inference()
         self.model.eval()
         self.labels = tuple(labels) if labels is not None else imagenet_labels()
+        if label_texts is None:
+            label_texts = _imagenet_texts() if labels is None else list(self.labels)
+        if len(label_texts) != len(self.labels):
+            raise ValueError(f"label_texts has {len(label_texts)} entries for "
+                             f"{len(self.labels)} labels")
         n_out = self.model.classifier[-1].out_features
         if len(self.labels) != n_out:
             raise ValueError(f"labels has {len(self.labels)} names but the classifier has "
                              f"{n_out} outputs")
         self._embed_texts = embed_texts
         self.top_k, self.top_t, self.batch_size = top_k, min(top_t, n_out), batch_size
-        self.label_vectors = self.embed_text(list(self.labels))  # (C, d)
+        self.label_texts = tuple(label_texts)
+        self.label_vectors = self.embed_text(list(self.label_texts))  # (C, d)
         self.dim = int(self.model.num_features)
         self.concept_dim = int(self.label_vectors.shape[1])
 
@@ -134,6 +145,12 @@ class ConSEFrameEncoder:
         k = self.top_k
         idx = np.argsort(-probs, axis=1)[:, :k]
         return [{self.labels[j]: float(row[j]) for j in ids} for row, ids in zip(probs, idx)]
+
+
+def _imagenet_texts() -> list[str]:
+    from perception.image.imagenet_groups import label_texts
+
+    return label_texts()
 
 
 def _l2(v: np.ndarray) -> np.ndarray:

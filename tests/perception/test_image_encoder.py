@@ -111,3 +111,26 @@ def test_fused_network_matches_the_plain_one():
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
     torch.testing.assert_close(got_f, ref_f, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(got_l, ref_l, atol=1e-3, rtol=1e-4)
+
+
+def test_group_words_cover_fine_grained_names():
+    from perception.image.imagenet_groups import NAMED, RANGES, group_of, label_texts
+
+    labels = imagenet_labels()
+    for first, last, _ in RANGES:  # every range endpoint is a real class name, in order
+        assert labels.index(first) <= labels.index(last)
+    assert all(n in labels for _, names in NAMED for n in names)
+    groups = group_of()
+    assert groups["Egyptian Mau"] == "cat" and groups["Beagle"] == "dog"
+    assert groups["tench"] == "fish" and groups["taxicab"] == "car"
+    texts = label_texts()
+    assert len(texts) == 1000 and texts[285] == "Egyptian Mau, a kind of cat"
+
+
+def test_everyday_word_finds_the_fine_grained_class(encoder):
+    # chelsea is classified "Egyptian Mau"; "a cat" must still pick it among other pictures.
+    pics = [skimage.data.chelsea(), skimage.data.coffee(), skimage.data.rocket(),
+            skimage.data.astronaut()]
+    concept = encoder.encode(pics).concept
+    sims = concept @ encoder.embed_text(["a cat"])[0]
+    assert int(np.argmax(sims)) == 0 and sims[0] > sims[1:].max() + 0.1
