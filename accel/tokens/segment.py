@@ -8,13 +8,14 @@ merge inside regions first. scikit-image is needed only for :func:`slic_regions`
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Any
+
 import torch
 
 __all__ = ["patch_regions", "slic_regions"]
 
 
-def patch_regions(mask: torch.Tensor | np.ndarray, patch_size: int, *, num_prefix_tokens: int = 0) -> torch.Tensor:
+def patch_regions(mask: Any, patch_size: int, *, num_prefix_tokens: int = 0) -> torch.Tensor:
     """Give every patch token the majority label of the pixels it covers.
 
     Args:
@@ -28,7 +29,11 @@ def patch_regions(mask: torch.Tensor | np.ndarray, patch_size: int, *, num_prefi
         ``[B, num_prefix_tokens + (H / p) * (W / p)]`` long tensor, patches in row-major order
         (the order ViT patch embeddings use).
     """
-    m = torch.as_tensor(np.asarray(mask) if not isinstance(mask, torch.Tensor) else mask)
+    if not isinstance(mask, torch.Tensor):
+        import numpy as np  # only for array input; accel itself needs torch alone
+
+        mask = torch.as_tensor(np.asarray(mask))
+    m = mask
     if m.dim() == 2:
         m = m[None]
     if m.dim() != 3:
@@ -49,7 +54,7 @@ def patch_regions(mask: torch.Tensor | np.ndarray, patch_size: int, *, num_prefi
 
 
 def slic_regions(
-    images: np.ndarray,
+    images: Any,
     patch_size: int,
     *,
     n_segments: int = 64,
@@ -68,6 +73,8 @@ def slic_regions(
     Returns:
         ``[B, num_prefix_tokens + num_patches]`` region labels.
     """
+    import numpy as np
+
     try:
         from skimage.segmentation import slic
     except ImportError as exc:  # pragma: no cover - depends on the environment

@@ -5,8 +5,8 @@ Example:
     >>> import accel.tokens
     >>> model = ViTModel(ViTConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
     ...                            intermediate_size=128, image_size=32, patch_size=8))
-    >>> accel.tokens.patch(model, r=2)        # 17 tokens -> 15 -> 13
-    >>> accel.tokens.unpatch(model)           # the exact original module again
+    >>> _ = accel.tokens.patch(model, r=2)    # 17 tokens -> 15 -> 13
+    >>> _ = accel.tokens.unpatch(model)       # the exact original module again
 """
 
 from __future__ import annotations
@@ -41,7 +41,9 @@ def patch(
     Args:
         model: a transformers ``ViTModel``/``ViTForImageClassification``, ``CLIPModel``/
             ``CLIPVisionModel``, ``SiglipModel``/``SiglipVisionModel``, or a timm
-            ``VisionTransformer``. Only the vision tower is patched.
+            ``VisionTransformer``. Only the vision tower is patched. Heads that pool over all
+            tokens (SigLIP's attention-pooling head, timm's average pooling) see the merged
+            tokens without size weights; class-token heads (ViT, CLIP) are unaffected.
         r: tokens removed per layer (int), or one value per layer.
         prop_attn: proportional attention (log-size bias in the attention mask). Needs an
             attention implementation that honours float masks (eager, sdpa); with
