@@ -298,3 +298,70 @@ def test_timm_vit_adapter():
         assert tk.merge_state(model).size.sum(1).flatten().tolist() == [17.0, 17.0]
         tk.unpatch(model)
         assert torch.equal(model(x), ref)
+
+
+class _TimmLayoutBlock(torch.nn.Module):
+    """A block with timm's ViT layout and call signature (``attn.qkv``, ``forward(x, attn_mask=None)``)."""
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.norm1 = torch.nn.LayerNorm(dim)
+        self.attn = torch.nn.Module()
+        self.attn.num_heads = heads
+        self.attn.qkv = torch.nn.Linear(dim, 3 * dim)
+        self.attn.proj = torch.nn.Linear(dim, dim)
+        self.norm2 = torch.nn.LayerNorm(dim)
+        self.mlp = torch.nn.Sequential(torch.nn.Linear(dim, 2 * dim), torch.nn.GELU(), torch.nn.Linear(2 * dim, dim))
+
+    def forward(self, x, attn_mask=None):
+        b, n, d = x.shape
+        q, k, v = self.attn.qkv(self.norm1(x)).reshape(b, n, 3, self.attn.num_heads, -1).permute(2, 0, 3, 1, 4)
+        h = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+        x = x + self.attn.proj(h.transpose(1, 2).reshape(b, n, d))
+        return x + self.mlp(self.norm2(x))
+
+
+class _TimmLayoutViT(torch.nn.Module):
+    """Stand-in with timm's VisionTransformer surface (``blocks`` Sequential, ``num_prefix_tokens``,
+    ``forward_features``), random weights; declared in a ``timm.`` module so the adapter accepts it.
+    Real timm is checked on the GPU machine (benchmarks/tokens.py timm-check)."""
+
+    __module__ = "timm.models.stand_in"
+
+    def __init__(self, dim: int = 32, depth: int = 3, heads: int = 2) -> None:
+        super().__init__()
+        self.num_prefix_tokens = 1
+        self.cls_token = torch.nn.Parameter(torch.randn(1, 1, dim))
+        self.patch_embed = torch.nn.Conv2d(3, dim, 8, 8)
+        self.blocks = torch.nn.Sequential(*[_TimmLayoutBlock(dim, heads) for _ in range(depth)])
+
+    def forward_features(self, x):
+        x = self.patch_embed(x).flatten(2).transpose(1, 2)
+        return self.blocks(torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1))
+
+    def forward(self, x):
+        return self.forward_features(x)[:, 0]
+
+
+def test_timm_layout_adapter_slices_keys_and_injects_attn_mask():
+    torch.manual_seed(0)
+    model = _TimmLayoutViT().eval()
+    x = torch.randn(2, 3, 32, 32)
+    keys = list(model.state_dict())
+    with torch.no_grad():
+        ref = model(x)
+        tk.patch(model, r=0)
+        assert torch.equal(model(x), ref)
+        tk.unpatch(model)
+        tk.patch(model, r=2, trace_source=True)
+        feats = model.forward_features(x)
+        state = tk.merge_state(model)
+        assert feats.shape[1] == 17 - 6 and state.protect_first
+        assert torch.all(state.size[:, 0] == 1) and torch.equal(state.size.sum(1).flatten(), torch.tensor([17.0, 17.0]))
+        merged = model(x)
+        tk.unpatch(model)
+        tk.patch(model, r=2, prop_attn=False)
+        no_bias = model(x)
+        tk.unpatch(model)
+        assert not torch.allclose(merged, no_bias)  # the size bias reached attn_mask
+        assert torch.equal(model(x), ref) and list(model.state_dict()) == keys
