@@ -155,7 +155,7 @@ def ica_artifacts(rec, recipe, *, seconds: float = 180.0, n_components: int = 15
     montage = mne.channels.make_standard_montage("colin27_1005" if "colin27_1005" in builtin else "standard_1005")
     known = {c.lower(): c for c in montage.ch_names}
     picks = [i for i in rec.eeg_picks if rec.ch_names[i].lower() in known
-             and rec.ch_names[i] not in getattr(getattr(rec, "check", None), "bad_channels", [])]
+             and rec.ch_names[i] not in (rec.check.bad_channels if rec.check else [])]
     if len(picks) < 8:
         return [], f"ICA skipped: {len(picks)} EEG channels with standard 10-05 positions (need 8)"
     n = min(rec.n_samples, int(seconds * rec.sfreq))

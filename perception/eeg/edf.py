@@ -262,10 +262,13 @@ class EdfReader:
             out[row] = rec[:, off:off + n].reshape(-1)[first:first + stop - start]
         return out
 
+    def to_physical(self, dig: np.ndarray) -> np.ndarray:
+        """Digital values (n_picks, ...) -> the file's physical units."""
+        return (dig - self._dmin) * self._gain + self._pmin
+
     def read(self, start: int, stop: int) -> np.ndarray:
         """Physical samples [start, stop) in the file's units: (n_picks, stop - start) float64."""
-        dig = self.read_digital(start, stop)
-        return (dig - self._dmin) * self._gain + self._pmin
+        return self.to_physical(self.read_digital(start, stop))
 
     def annotations(self) -> list[tuple[float, float, str]]:
         """EDF+ annotations as (onset s, duration s, text), time-keeping entries dropped."""

@@ -96,7 +96,7 @@ def analyze(
     cfg = artifacts or ArtifactConfig()
     recipe = (recipe or Recipe()).resolve(rec)
     pre = Preprocessor(recipe, rec)
-    check = getattr(rec, "check", None)
+    check = rec.check
     bad = list(check.bad_channels) if check else []
     names = pre.ch_names
     posterior = [i for i, c in enumerate(names) if c.lower() in {p.lower() for p in POSTERIOR} and c not in bad]

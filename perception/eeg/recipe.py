@@ -161,7 +161,7 @@ class Preprocessor:
             self.up = self.down = 1
             self.sfreq = fs
         ref = recipe.reference
-        bad = set(bad) | set(getattr(getattr(rec, "check", None), "bad_channels", []))
+        bad = set(bad) | set(rec.check.bad_channels if rec.check else [])
         if ref == "average":
             self._ref = [j for j, c in enumerate(self.ch_names) if c not in bad]
         elif isinstance(ref, tuple):

@@ -79,6 +79,7 @@ class Recording:
         unit_labels: units as the source stated them, per channel.
         annotations: markers in the file.
         clip_range: (n_channels, 2) physical values at the converter's rails (µV), or None.
+        check: what `check_recording` found (bad channels), once it ran.
     """
 
     path: str
@@ -89,6 +90,7 @@ class Recording:
     unit_labels: list[str]
     annotations: list[Annotation]
     clip_range: np.ndarray | None = None
+    check: "CheckResult | None" = None  # set by check_recording
     _scale: np.ndarray  # (n_channels, 1) factor to µV
 
     @property
@@ -160,7 +162,7 @@ class EdfRecording(Recording):
                 scale.append(UNIT_SCALE_TO_UV[key])
         self._scale = np.array(scale)[:, None]
         dig = self._reader.digital_range.astype(np.float64)
-        self.clip_range = ((dig - self._reader._dmin) * self._reader._gain + self._reader._pmin) * self._scale
+        self.clip_range = self._reader.to_physical(dig) * self._scale
         try:
             self.annotations = [Annotation(o, d, t) for o, d, t in self._reader.annotations()]
         except Exception as err:  # a malformed annotation channel must not lose the signal
