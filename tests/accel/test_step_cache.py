@@ -186,16 +186,17 @@ def test_diffusers_transformer_model():
         return torch.stack(outs)
 
     ref = run()
-    sc.apply(model, sc.FBCacheConfig(threshold=0.0))
-    sc.reset(model)
-    assert torch.equal(run(), ref)
-    assert sc.report(model).computed == 6
-    sc.remove(model)
-    sc.apply(model, sc.FBCacheConfig(threshold=1.0))
-    sc.reset(model)
-    loose = run()
-    rep = sc.report(model)
-    sc.remove(model)
-    assert rep.reused > 0 and rep.steps == 6 == rep.computed + rep.reused
-    assert not torch.equal(loose, ref)
+    for zero, loose in zip(ZERO_CONFIGS, [sc.FBCacheConfig(threshold=10.0), sc.TeaCacheConfig(threshold=5.0), sc.SenCacheConfig(budget=50.0)]):
+        sc.apply(model, zero)
+        sc.reset(model)
+        assert torch.equal(run(), ref), type(zero).__name__
+        assert sc.report(model).computed == 6
+        sc.remove(model)
+        sc.apply(model, loose)
+        sc.reset(model)
+        approx = run()
+        rep = sc.report(model)
+        sc.remove(model)
+        assert rep.reused > 0 and rep.steps == 6 == rep.computed + rep.reused, rep
+        assert not torch.equal(approx, ref)
     assert torch.equal(run(), ref)
