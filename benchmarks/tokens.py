@@ -128,6 +128,34 @@ def vit_speed_interleaved(batch: int, rs: list[int], rounds: int, threads: int) 
     return {"device": f"cpu, {threads} threads", "batch": batch, "rounds": rounds, "rows": rows}
 
 
+def merge_cost(batch: int, n: int, dim: int, heads: int, r: int, repeats: int) -> dict:
+    """Cost of one merge step (matching + size-weighted merge) on ViT-B-sized activations:
+    the committed path (head-averaged keys, one-pass weighted merge) against the first version
+    (full-width keys, merge of ``cat([x * size, size])`` through ``MergePlan.merge``)."""
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    x = torch.randn(batch, n, dim, device=device, dtype=dtype)
+    keys = torch.randn(batch, n, dim, device=device, dtype=dtype)
+    size = torch.randint(1, 4, (batch, n, 1), device=device).to(dtype)
+
+    def first_version():
+        plan = tk.bipartite_soft_matching(keys, r, protect_first=True)
+        both = plan.merge(torch.cat([x * size, size], dim=-1), mode="sum")
+        return both[..., :-1] / both[..., -1:]
+
+    def committed():
+        metric = keys.unflatten(-1, (heads, dim // heads)).mean(-2)
+        plan = tk.bipartite_soft_matching(metric, r, protect_first=True)
+        return tk.merge_weighted(plan, x, size)[0]
+
+    res = {"device": device, "batch": batch, "tokens": n, "dim": dim, "r": r}
+    for name, fn in (("first_version", first_version), ("committed", committed)):
+        res[name + "_ms"] = 1000 * _bench(fn, device, repeats, warmup=2)
+    res["ratio"] = res["first_version_ms"] / res["committed_ms"]
+    logger.info("merge step %s", res)
+    return res
+
+
 def timm_check() -> dict:
     import timm
 
@@ -314,6 +342,10 @@ def main(argv: list[str] | None = None) -> int:
     vc.add_argument("--rs", default="0,8,16")
     vc.add_argument("--rounds", type=int, default=3)
     vc.add_argument("--threads", type=int, default=2)
+    mc = sub.add_parser("merge-cost")
+    mc.add_argument("--batch", type=int, default=32)
+    mc.add_argument("--repeats", type=int, default=10)
+    mc.add_argument("--threads", type=int, default=1)
     sub.add_parser("timm-check")
     d = sub.add_parser("dit-fidelity")
     d.add_argument("weights")
@@ -332,6 +364,9 @@ def main(argv: list[str] | None = None) -> int:
         res = vit_speed(args.device, ints(args.batch), ints(args.rs), args.iters, args.timm, args.warmup)
     elif args.cmd == "vit-speed-cpu":
         res = vit_speed_interleaved(args.batch, ints(args.rs), args.rounds, args.threads)
+    elif args.cmd == "merge-cost":
+        torch.set_num_threads(args.threads)
+        res = merge_cost(args.batch, 197, 768, 12, 16, args.repeats)
     elif args.cmd == "timm-check":
         res = timm_check()
     elif args.cmd == "dit-fidelity":
