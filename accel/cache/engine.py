@@ -96,6 +96,12 @@ def _add(a, b):
     return b
 
 
+def _detach(out):
+    if isinstance(out, tuple):
+        return tuple(_detach(o) for o in out)
+    return out.detach() if isinstance(out, torch.Tensor) else out
+
+
 def find_blocks(model: nn.Module, path: str | None) -> nn.ModuleList:
     """The block list: ``path`` if given, else a well-known attribute, else the longest ModuleList."""
     if path is not None:
@@ -238,8 +244,8 @@ class StepCache:
         residual = _main(out) - self.step_x
         self.policy.computed(x=self.step_x, cond=self.step_cond, residual=residual)
         self.cached_in = self.step_x.detach()
-        self.cached_first = self.step_first
-        self.cached_final = out
+        self.cached_first = _detach(self.step_first)
+        self.cached_final = _detach(out)  # never keep an autograd graph alive across steps
         return out
 
 
