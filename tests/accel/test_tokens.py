@@ -365,3 +365,13 @@ def test_timm_layout_adapter_slices_keys_and_injects_attn_mask():
         tk.unpatch(model)
         assert not torch.allclose(merged, no_bias)  # the size bias reached attn_mask
         assert torch.equal(model(x), ref) and list(model.state_dict()) == keys
+
+
+def test_temporal_cache_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="threshold"):
+        tk.TemporalTokenCache(-0.1)
+    cache = tk.TemporalTokenCache(0.1)
+    with pytest.raises(ValueError, match="tokens must be"):
+        cache.step(torch.randn(5), lambda t: t)
+    with pytest.raises(ValueError, match="differ in shape"):
+        tk.changed_tokens(torch.randn(3, 2), torch.randn(4, 2), 0.1)

@@ -47,7 +47,7 @@ def patch(
         r: tokens removed per layer (int), or one value per layer.
         prop_attn: proportional attention (log-size bias in the attention mask). Needs an
             attention implementation that honours float masks (eager, sdpa); with
-            flash-attention it is switched off and a warning logged.
+            flash or flex attention it is switched off and a warning logged.
         trace_source: record which input tokens each output token holds
             (:func:`merge_state` ``.source``), for visualisation and tests.
         protect_first: keep token 0 unmerged; default: True when the model has a class token.
@@ -66,8 +66,8 @@ def patch(
     elif is_hf_vision_model(model):
         specs, has_cls = hf_layer_specs(model)
         impl = attn_implementation(model) or ""
-        if prop_attn and "flash" in impl:
-            logger.warning("attention implementation %r ignores float masks: proportional attention is off", impl)
+        if prop_attn and ("flash" in impl or "flex" in impl):
+            logger.warning("attention implementation %r takes no float mask: proportional attention is off", impl)
             prop_attn = False
     else:
         raise ValueError(
