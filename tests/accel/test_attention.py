@@ -236,3 +236,55 @@ def test_block_mask_shape_is_checked():
     out, layout = block_sparse_attention(q, q, q, block_mask=right, block_q=32, block_k=32)
     assert float(layout.sparsity) == 0.0
     assert torch.allclose(out, F.scaled_dot_product_attention(q, q, q), atol=1e-5)
+
+
+def test_public_api_is_pinned_and_package_is_callable():
+    import accel
+    import accel.attention as package
+
+    assert sorted(package.__all__) == sorted([
+        "BACKENDS", "HAVE_TRITON", "AttentionConfig", "BlockLayout", "ErrorMonitor", "ErrorReport",
+        "apply_attention", "attention", "attention_backend", "block_sparse_attention", "error_reports",
+        "int8_attention", "linear_attention", "predict_block_mask", "remove_attention",
+    ])
+    q = torch.randn(1, 2, 20, 8)
+    assert torch.equal(accel.attention(q, q, q, backend="sdpa"), F.scaled_dot_product_attention(q, q, q))
+    assert accel.attention is package  # the package itself is callable; submodules stay importable
+
+
+def test_auto_choice_rule_and_cache(monkeypatch):
+    """The selection rule, with timings injected (no GPU here): a candidate must beat default
+    SDPA by more than the margin, lossy backends only when allowed, one timing per key."""
+    from types import SimpleNamespace
+
+    from accel.attention import auto
+
+    timings = {"sdpa": 10.0, "sdpa:flash": 9.95, "sdpa:cudnn": 8.0, "sdpa:efficient": 12.0, "int8": 5.0}
+    timed = []
+
+    def fake_time(fns):
+        timed.append(sorted(fns))
+        return {name: timings[name] for name in fns}
+
+    monkeypatch.setattr(auto, "_time_round_robin", fake_time)
+    auto.clear_cache()
+    fake = SimpleNamespace(shape=(1, 2, 4096, 64), dtype=torch.bfloat16, device=SimpleNamespace(type="cuda"))
+    ran = []
+    run = lambda name: ran.append(name)  # noqa: E731
+    assert auto.choose_backend(fake, fake, causal=False, allow=(), run=run) == "sdpa:cudnn"
+    assert auto.choose_backend(fake, fake, causal=False, allow=(), run=run) == "sdpa:cudnn"
+    assert len(timed) == 1, "the choice is measured once per key and cached"
+    assert auto.choose_backend(fake, fake, causal=False, allow=("int8",), run=run) == "int8"
+    timings["sdpa:cudnn"] = 9.95  # within the 1 % margin: keep default SDPA
+    assert auto.choose_backend(fake, fake, causal=True, allow=(), run=run) == "sdpa"
+    auto.clear_cache()
+
+
+def test_monitor_warns_on_bad_outputs(caplog):
+    q = torch.randn(1, 2, 32, 16)
+    bad = q.clone()
+    bad[0, 1, 5, 3] = float("inf")
+    with caplog.at_level("WARNING", logger="accel.attention.report"), error_reports(every=1) as monitor:
+        attention(bad, q, q, backend="sdpa")
+    assert monitor.reports[0].nan_count + monitor.reports[0].inf_count > 0
+    assert any("NaN" in rec.getMessage() for rec in caplog.records)

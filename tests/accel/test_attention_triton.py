@@ -39,7 +39,7 @@ SCRIPT = textwrap.dedent(
     # (heads, kv heads, seq, head_dim, dtype): ragged seq, GQA, non-power-of-two head_dim.
     # No bfloat16 here: the interpreter computes through numpy, which has no bfloat16, and its
     # bf16 results are garbage; benchmarks/attention.py checks the bf16 kernels on the GPU.
-    cases = [(2, 2, 100, 32, torch.float32), (2, 1, 77, 40, torch.float16), (2, 2, 90, 64, torch.float16)]
+    cases = [(2, 2, 100, 32, torch.float32), (2, 1, 77, 40, torch.float16)]
     tol = {torch.float32: (0.99999, 1e-5), torch.float16: (0.9999, 2e-3), torch.bfloat16: (0.999, 8e-3)}
     for h, hk, s, d, dt in cases:
         q = torch.randn(1, h, s, d, generator=gen).to(dt)
