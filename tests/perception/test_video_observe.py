@@ -14,17 +14,17 @@ def test_static_video_gives_one_segment(media_dir, encoder):
     rng = np.random.default_rng(3)
     base = rng.integers(0, 255, (90, 160, 3), dtype=np.uint8)
     frames = [np.clip(base.astype(int) + rng.integers(-3, 4, base.shape), 0, 255)
-              .astype(np.uint8) for _ in range(100)]  # 20 s of a still with sensor noise
+              .astype(np.uint8) for _ in range(60)]  # 12 s of a still with sensor noise
     path = write_video(media_dir / "static.mp4", frames, fps=5)
     stats = IndexStats()
     obs = list(observe_video(path, source="static", encoder=encoder, stats=stats))
-    assert stats.sampled == 20 and stats.kept == 1 and len(obs) == 1
-    assert obs[0].t0 == 0.0 and obs[0].t1 == pytest.approx(20.0)
-    assert obs[0].meta["frames"] == 20
+    assert stats.sampled == 12 and stats.kept == 1 and len(obs) == 1
+    assert obs[0].t0 == 0.0 and obs[0].t1 == pytest.approx(12.0)
+    assert obs[0].meta["frames"] == 12
     # Skipping off: every sampled frame becomes its own segment.
     obs_all = list(observe_video(path, source="static", encoder=encoder, skip=False))
-    assert len(obs_all) == 20
-    assert [o.t0 for o in obs_all] == pytest.approx([float(i) for i in range(20)])
+    assert len(obs_all) == 12
+    assert [o.t0 for o in obs_all] == pytest.approx([float(i) for i in range(12)])
 
 
 def test_every_cut_starts_a_new_segment(composed):
