@@ -15,6 +15,7 @@ import torch
 from accel.attention import _triton
 from accel.attention._checks import check_block, check_fraction, default_scale
 from accel.attention.block_mask import BlockLayout, block_layout, predict_block_mask
+from accel.attention.grad import with_recompute_grad
 
 __all__ = ["block_sparse_attention", "gathered_attention"]
 
@@ -108,7 +109,9 @@ def block_sparse_attention(
         use_triton: force (True) or forbid (False) the Triton kernel; default: when usable.
 
     Returns:
-        ``(out, layout)``: output like SDPA's, and the block layout actually used.
+        ``(out, layout)``: output like SDPA's, and the block layout actually used. The output is
+        differentiable: the gradient of attention over the same kept blocks (the mask itself is
+        a discrete choice and gets no gradient).
     """
     check_fraction("sparsity", sparsity)
     check_fraction("mass", mass, low_open=True)
@@ -130,11 +133,17 @@ def block_sparse_attention(
         use_triton = triton_ok and q.is_cuda
     if use_triton and not triton_ok:
         raise RuntimeError("use_triton=True but triton is unavailable for this device/dtype")
-    if use_triton:
-        out = _triton.launch_attention(
-            q, k, v, causal=causal, block_q=block_q, block_k=block_k, qk_scale=s * _LOG2E,
-            kv_idx=layout.kv_idx, kv_cnt=layout.kv_cnt, kv_full=layout.kv_full,
-        )
+    if use_triton:  # forward-only kernel; gradients through the PyTorch path on the same layout
+        def fast(q, k, v):
+            return _triton.launch_attention(
+                q, k, v, causal=causal, block_q=block_q, block_k=block_k, qk_scale=s * _LOG2E,
+                kv_idx=layout.kv_idx, kv_cnt=layout.kv_cnt, kv_full=layout.kv_full,
+            )
+
+        def slow(q, k, v):
+            return gathered_attention(q, k, v, layout, block_q=block_q, block_k=block_k, causal=causal, scale=s)
+
+        out = with_recompute_grad(fast, slow, q, k, v)
     else:
         out = gathered_attention(q, k, v, layout, block_q=block_q, block_k=block_k, causal=causal, scale=s)
     return out, layout

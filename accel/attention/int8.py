@@ -20,6 +20,8 @@ import torch
 
 from accel.attention import _triton
 from accel.attention._checks import check_block, default_scale, expand_kv
+from accel.attention.grad import with_recompute_grad
+from accel.attention.report import ORIGINAL_SDPA
 
 __all__ = ["channel_balance", "int8_attention", "quantise_blocks", "smooth_keys"]
 
@@ -135,11 +137,24 @@ def int8_attention(
         use_triton: force (True) or forbid (False) the Triton kernel; default: on CUDA when usable.
 
     Returns:
-        ``[B, H, Sq, D]`` output in q's dtype.
+        ``[B, H, Sq, D]`` output in q's dtype. Differentiable with a straight-through backward:
+        the gradient of exact attention at the same inputs (see ``accel.attention.grad``).
     """
     check_block("block_q", block_q)
     check_block("block_k", block_k)
     s = default_scale(q, scale)
+
+    def fast(q, k, v):
+        return _int8_forward(q, k, v, causal=causal, s=s, block_q=block_q, block_k=block_k, smooth=smooth,
+                             balance=balance, use_triton=use_triton)
+
+    def exact(q, k, v):
+        return ORIGINAL_SDPA(q, expand_kv(q, k), expand_kv(q, v), is_causal=causal, scale=s)
+
+    return with_recompute_grad(fast, exact, q, k, v)
+
+
+def _int8_forward(q, k, v, *, causal, s, block_q, block_k, smooth, balance, use_triton) -> torch.Tensor:
     triton_ok = _triton.triton_usable(q) and q.dtype != torch.float64
     if use_triton is None:
         use_triton = triton_ok and q.is_cuda

@@ -67,6 +67,15 @@ SCRIPT = textwrap.dedent(
             failures.append(f"quantise scales differ {tag}")
         if (vals.int() - rvals.int()).abs().max() > 1 or (vals != rvals).float().mean() > 1e-3:
             failures.append(f"quantise values differ {tag}")
+    # backward of the Triton forward: recomputed on the same kept blocks (float32)
+    from accel.attention.block_sparse import block_sparse_attention
+    q, k, v = (torch.randn(1, 2, 70, 16, generator=gen).requires_grad_() for _ in range(3))
+    out, lay = block_sparse_attention(q, k, v, causal=True, sparsity=0.5, block_q=16, block_k=16, use_triton=True)
+    ref = naive.block_sparse_reference(q, k, v, lay.mask, block_q=16, block_k=16, causal=True)
+    g = torch.randn(out.shape, generator=gen)
+    for name, a, b in zip("qkv", torch.autograd.grad(out, (q, k, v), g), torch.autograd.grad(ref, (q, k, v), g)):
+        if (a.double() - b).abs().max() > 1e-4:
+            failures.append(f"triton block_sparse backward d{name}")
     if failures:
         print(f"seed={seed}", *failures, sep="\\n")
         sys.exit(1)
