@@ -68,8 +68,8 @@ def attention(
       at moderate sparsity, exact for the kept blocks.
     - ``int8``: int8 Q·Kᵀ after smoothing K, per-block scales (``block_q``, ``block_k``), P·V in
       fp16/bf16; cosine >= 0.999 on random normal inputs.
-    - ``linear``: kernelised linear attention (``decay``, ``chunk``); a different function, for
-      very long streams; see ``accel.attention.linear``.
+    - ``linear``: kernelised linear attention (``decay``, ``chunk``; ``scale`` is not used); a
+      different function, for very long streams; see ``accel.attention.linear``.
     - ``auto``: the fastest SDPA kernel for this shape (timed once, cached), or a backend from
       ``auto_allow`` when that is faster; ``sdpa`` on CPU.
 

@@ -29,7 +29,8 @@ class BlockLayout:
 
     Attributes:
         mask: ``[B, H, nq, nk]`` bool, True = computed.
-        kv_idx: ``[B, H, nq, maxk]`` int32 kept key blocks, ascending (padding repeats the last).
+        kv_idx: ``[B, H, nq, nk]`` int32 kept key blocks first, ascending; entries past
+            ``kv_cnt`` are zero and never read.
         kv_cnt: ``[B, H, nq]`` int32 number of kept blocks per query block.
         kv_full: ``[B, H, nq]`` int32 leading kept blocks that need no element mask.
         sparsity: 0-dim tensor, fraction of valid blocks skipped (causal: of the blocks on or
