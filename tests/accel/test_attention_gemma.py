@@ -22,11 +22,9 @@ N_TOKENS = 512
 
 @pytest.fixture(scope="session")
 def gemma():
-    models = pytest.importorskip("agentkit.models")
-    try:
-        lm = models.load_language_model()
-    except models.ModelNotFoundError as exc:
-        pytest.skip(str(exc))
+    from agentkit import models
+
+    lm = models.load_language_model()
     ids = lm.tokenizer(TEXT.read_text(), return_tensors="pt").input_ids[:, :N_TOKENS]
     assert ids.shape[1] == N_TOKENS
     with torch.inference_mode():

@@ -19,7 +19,7 @@ from accel.attention import (
     remove_attention,
 )
 
-transformers = pytest.importorskip("transformers")
+import transformers
 
 
 def tiny_gemma(sliding_window: int = 512):

@@ -167,8 +167,9 @@ def test_bad_configs_raise_clear_errors(dit):
 
 
 def test_diffusers_transformer_model():
-    """Tiny randomly initialised diffusers DiT (diffusers is an optional extra)."""
-    diffusers = pytest.importorskip("diffusers", reason="diffusers is optional")
+    """Tiny randomly initialised diffusers DiT (diffusers is in the dev extra, optional for users)."""
+    import diffusers
+
     torch.manual_seed(0)
     model = diffusers.DiTTransformer2DModel(
         num_attention_heads=2, attention_head_dim=8, in_channels=4, out_channels=4, num_layers=3,

@@ -280,26 +280,6 @@ def test_patch_refuses_twice_and_unknown_models(tiny_models):
     assert "forward" not in model.vit.layers[0].__dict__  # a refused patch leaves nothing behind
 
 
-def test_timm_vit_adapter():
-    """timm needs torchvision, which cannot be installed beside the CPU torch here; where timm
-    imports (the GPU machine, timm 1.0.29) this runs, and benchmarks/tokens.py timm-check
-    recorded the same checks there."""
-    timm = pytest.importorskip("timm", reason="timm needs torchvision, absent here")
-    torch.manual_seed(0)
-    model = timm.create_model("vit_tiny_patch16_224", pretrained=False, img_size=64).eval()
-    x = torch.randn(2, 3, 64, 64)
-    with torch.no_grad():
-        ref = model(x)
-        tk.patch(model, r=0)
-        assert torch.equal(model(x), ref)
-        tk.unpatch(model)
-        tk.patch(model, r=2)
-        assert model.forward_features(x).shape[1] == 2  # 17 tokens, 2 per block until only cls + 1 remain
-        assert tk.merge_state(model).size.sum(1).flatten().tolist() == [17.0, 17.0]
-        tk.unpatch(model)
-        assert torch.equal(model(x), ref)
-
-
 class _TimmLayoutBlock(torch.nn.Module):
     """A block with timm's ViT layout and call signature (``attn.qkv``, ``forward(x, attn_mask=None)``)."""
 
