@@ -10,6 +10,7 @@ from perception.errors import InputError
 __all__ = ["file_hash", "cache_root", "video_store_dir"]
 
 _CHUNK = 1 << 20
+_MEMO: dict[tuple[str, int, int], str] = {}
 
 
 def file_hash(path: str | os.PathLike, length: int = 16) -> str:
@@ -23,14 +24,18 @@ def file_hash(path: str | os.PathLike, length: int = 16) -> str:
         raise InputError(p, "no such file")
     if p.is_dir():
         raise InputError(p, "is a folder, not a file")
-    digest = hashlib.sha256()
     try:
-        with open(p, "rb") as f:
-            while block := f.read(_CHUNK):
-                digest.update(block)
+        st = p.stat()
+        key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+        if key not in _MEMO:  # hashing a long video takes seconds: once per file version
+            digest = hashlib.sha256()
+            with open(p, "rb") as f:
+                while block := f.read(_CHUNK):
+                    digest.update(block)
+            _MEMO[key] = digest.hexdigest()
     except OSError as err:
         raise InputError(p, f"cannot be read ({err.strerror or err})") from None
-    return digest.hexdigest()[:length]
+    return _MEMO[key][:length]
 
 
 def cache_root() -> Path:

@@ -14,13 +14,13 @@ logger = logging.getLogger(__name__)
 
 DEMO_QUESTIONS: list[tuple[str, list[str] | None]] = [
     ("When does the cat appear?", None),
-    ("Does a rocket appear?", None),
+    ("Does a cup of coffee appear?", None),
     ("Does a giraffe appear?", None),
     ("When is the code word KUMQUAT shown?", None),
     ("What text appears on screen?", None),
     ("What is shown around 00:20?", None),
     ("What happens after the cat appears?", None),
-    ("Which animal appears in the video? (a) a horse (b) a cat (c) a shark", None),
+    ("Which animal appears in the video? (a) a horse (b) a cat (c) a giraffe", None),
 ]
 
 
@@ -39,7 +39,7 @@ def run_demo(*, workdir: Path | None, seconds: float, console, index_fn: Callabl
     started = time.perf_counter()
     needles = [
         ImageNeedle("chelsea", t0=round(seconds * 0.3), duration=3, name="cat"),
-        ImageNeedle("rocket", t0=round(seconds * 0.7), duration=3, name="rocket"),
+        ImageNeedle("coffee", t0=round(seconds * 0.7), duration=3, name="coffee"),
         TextNeedle("CODE WORD: KUMQUAT", t0=round(seconds * 0.5), duration=3),
     ]
     video = compose_video(folder / "demo.mp4", seconds, size=size, fps=25, needles=needles, seed=7)

@@ -36,7 +36,7 @@ class StoreReader:
 
     def similarity(self, space: str, vector: np.ndarray, source: str | None = None) -> dict[int, float]:
         n = len(self.records(source))
-        if n == 0:
+        if n == 0 or space not in self._store.spaces:  # e.g. an EEG-only store has no "concept"
             return {}
         hits = self._store.search(space, np.asarray(vector, dtype=np.float32), k=n, source=source)
         return {int(h.id): float(h.score) for h in hits}

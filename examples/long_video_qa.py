@@ -4,7 +4,7 @@ Usage:
     python examples/long_video_qa.py [VIDEO] [--store DIR]
 
 Without VIDEO, a 3-minute video is composed from the real clips shipped in PyPI packages, with a
-coffee cup, a rocket and a code-word sign inserted at known times.
+coffee cup, a cat and a code-word sign inserted at known times.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def main() -> None:
         from perception.video.compose import ImageNeedle, TextNeedle, compose_video
 
         made = compose_video(args.store.parent / "example.mp4", 180, size=(640, 360), needles=[
-            ImageNeedle("coffee", t0=40), ImageNeedle("rocket", t0=125), TextNeedle("CODE WORD: KUMQUAT", t0=90)])
+            ImageNeedle("coffee", t0=40), ImageNeedle("chelsea", t0=125, name="cat"), TextNeedle("CODE WORD: KUMQUAT", t0=90)])
         video = made.path
         print("ground truth:", ", ".join(f"{n.payload} {format_span(n.t0, n.t1)}" for n in made.needles))
 
@@ -35,11 +35,11 @@ def main() -> None:
         print(f"{report.n_records} segments in memory ({report.n_new} new)")
         for question in [
             "When does the coffee appear?",
-            "Does a rocket appear?",
+            "Does a cat appear?",
             "When is the code word KUMQUAT shown?",
             "What is shown around 01:30?",
-            "What happens after the rocket appears?",
-            "Which is shown? (a) a giraffe (b) a rocket (c) a piano",
+            "What happens after the cat appears?",
+            "Which animal is shown? (a) a giraffe (b) a cat (c) a horse",
         ]:
             answer = agent.ask(question, source=report.source)
             flag = " (abstained)" if answer.abstained else ""

@@ -33,6 +33,8 @@ class AnswerConfig:
     """Factor on confidence when two cues' best spans do not overlap."""
     lm_weight: float = 0.3
     """Share of the language model in multiple-choice scores (the rest is evidence)."""
+    choice_temperature: float = 0.05
+    """Softmax temperature over options' best similarities (cosine units)."""
     use_lm_phrasing: bool = True
     max_spans: int = 5
 
@@ -171,7 +173,10 @@ def _around(f: Findings, lm, config: AnswerConfig) -> Answer:
         return _answer(f, "Memory holds nothing near that time.", 0.0, [], config)
     ctx = sorted(f.context, key=lambda e: (e.source, e.t0))
     when = format_span(min(e.t0 for e in ctx), max(e.t1 for e in ctx))
-    text = f"Around {', '.join(format_span(t, t) for t in f.times)} ({when}): {_describe(ctx, lm, config)}."
+    t = f.times[0] if f.times else ctx[0].t0
+    # Describe from the segment holding the asked time first, then its neighbours.
+    nearest = sorted(ctx, key=lambda e: 0.0 if e.t0 <= t <= e.t1 else min(abs(e.t0 - t), abs(e.t1 - t)))
+    text = f"Around {', '.join(format_span(x, x) for x in f.times)} ({when}): {_describe(nearest[:1], lm, config)}."
     quoted = _quoted_texts(ctx)
     if quoted:
         text += " On-screen text: " + "; ".join(f'"{t}"' for t, _ in quoted) + "."
@@ -215,35 +220,63 @@ def _after(f: Findings, lm, config: AnswerConfig) -> Answer:
     return _answer(f, text, anchor_conf, [f.anchor, *nxt], config)
 
 
+def _option_strength(finding: CueFinding) -> float:
+    """How well an option matches its best segment: the best similarity (concept) or the text score."""
+    if finding.kind == "text":
+        return finding.confidence
+    return float(finding.stats.get("best", 0.0)) if finding.spans else float("-inf")
+
+
+def _softmax(values: list[float], temperature: float) -> list[float]:
+    finite = [v for v in values if v != float("-inf")]
+    if not finite:
+        return [1.0 / len(values)] * len(values)
+    top = max(finite)
+    exp = [math.exp((v - top) / temperature) if v != float("-inf") else 0.0 for v in values]
+    return [x / sum(exp) for x in exp]
+
+
 def _choice(f: Findings, lm, config: AnswerConfig) -> Answer:
     options = f.options
-    ev = [of.confidence for of in f.option_findings]
-    total = sum(ev)
-    evidence_dist = [e / total for e in ev] if total > 0 else [1.0 / len(options)] * len(options)
+    presence = [of.confidence for of in f.option_findings]
+    # Options are compared by how well each matches its best segment (same memory, same space),
+    # not by their presence confidence, which depends on each phrase's own background.
+    evidence_dist = _softmax([_option_strength(of) for of in f.option_findings], config.choice_temperature)
     lm_dist = None
     if lm is not None:
         block_ev = [s for of in f.option_findings for s in of.spans[:1]] + f.context
         block_ev.sort(key=lambda e: (e.source, e.t0))
         try:
-            cond = lm.option_logprobs(choice_prompt(f.question if not f.options else _stem(f), block_ev), [" " + o for o in options])
-            prior = lm.option_logprobs("Answer:", [" " + o for o in options])
-            pmi = [c - p for c, p in zip(cond, prior)]  # removes the options' own prior and length
-            top = max(pmi)
-            exp = [math.exp(x - top) for x in pmi]
-            lm_dist = [x / sum(exp) for x in exp]
+            cond = lm.option_logprobs(choice_prompt(_stem(f), block_ev), [" " + o for o in options])
+            prior = _option_prior(lm, tuple(" " + o for o in options))
+            # Subtracting the bare-prompt log-probability removes each option's own prior and length.
+            lm_dist = _softmax([c - p for c, p in zip(cond, prior)], 1.0)
         except Exception as err:
             logger.warning("language model option scoring failed (%s); using evidence only", err)
     w = config.lm_weight if lm_dist is not None else 0.0
     combined = [(1 - w) * e + w * (lm_dist[i] if lm_dist else 0.0) for i, e in enumerate(evidence_dist)]
     best = max(range(len(options)), key=lambda i: combined[i])
     # Confidence: the option's share of the combined score, times how well its own evidence holds.
-    conf = combined[best] * (0.5 + 0.5 * ev[best])
+    conf = combined[best] * (0.5 + 0.5 * presence[best])
     spans = f.option_findings[best].spans[: config.max_spans]
     letter = chr(ord("a") + best)
     where = f" (seen at {_spans_text(spans)})" if spans else ""
     scores = ", ".join(f"({chr(ord('a') + i)}) {c:.2f}" for i, c in enumerate(combined))
     text = f"({letter}) {options[best]}{where}. Scores: {scores}."
     return _answer(f, text, conf, spans, config, f"Not sure; best guess ({letter}) {options[best]}{where}.")
+
+
+_PRIORS: dict[tuple[int, tuple[str, ...]], list[float]] = {}
+
+
+def _option_prior(lm: LanguageModelLike, options: tuple[str, ...]) -> list[float]:
+    """Log-probability of each option after a bare "Answer:" (cached: it does not depend on evidence)."""
+    key = (id(lm), options)
+    if key not in _PRIORS:
+        if len(_PRIORS) > 256:
+            _PRIORS.clear()
+        _PRIORS[key] = list(lm.option_logprobs("Answer:", list(options)))
+    return _PRIORS[key]
 
 
 def _stem(f: Findings) -> str:
