@@ -105,3 +105,28 @@ def test_shared_store_keeps_offset_and_does_not_duplicate(synth_edf, tmp_path):
         windows = [s for s in segs if s.kind == "window"]
         assert len(windows) == 119 and all(s.modality == "eeg" and len(s.meta["recipe"]) == 64 for s in segs)
         assert min(s.t0 for s in windows) == 30.0
+
+
+def test_eeg_and_video_share_one_store_and_clock(synth_analysis, tmp_path):
+    import numpy as np
+
+    from agentkit.eeg.session import remember
+    from agentkit.memory_view import MemoryView
+    from perception.types import Observation
+
+    store = tmp_path / "shared"
+    # a video segment written first, as the video indexer would (its own vector space)
+    view = MemoryView.open(store)
+    vec = np.random.default_rng(0).normal(size=384).astype(np.float32)
+    view.write_chunk("video-1", [Observation(source="video-1", t0=140.0, t1=150.0, modality="video",
+                                             vectors={"concept": vec / np.linalg.norm(vec)},
+                                             labels={"person": 0.9}, text="")])
+    view.mark_done("video-1", 150.0)
+    view.close()
+    reader = remember(synth_analysis, source="eeg-1", offset=100.0, store=store)  # EEG starts at video 100 s
+    assert set(reader.sources()) == {"video-1", "eeg-1"}
+    ans = answer_eeg("were there blink artifacts?", reader, "eeg-1")
+    assert [round(e.t0) for e in ans.evidence] == [120, 135, 180]  # file times 20, 35, 80 s + 100 s
+    # records of both modalities overlap on the shared clock around video time 145 s
+    near = [r for r in reader.records(None) if r.t0 <= 145.0 <= r.t1]
+    assert {r.source for r in near} == {"video-1", "eeg-1"}
