@@ -180,9 +180,8 @@ def _around(f: Findings, lm, config: AnswerConfig) -> Answer:
     quoted = _quoted_texts(ctx)
     if quoted:
         text += " On-screen text: " + "; ".join(f'"{t}"' for t, _ in quoted) + "."
-    # Memory covers the time; how sure the description is follows the strongest label score.
-    label_strength = max((e.score for e in ctx), default=0.0)
-    conf = 0.5 + 0.5 * label_strength if any(e.labels or e.text for e in ctx) else 0.3
+    # Memory covers the time; how sure the description is follows the described segment's top label.
+    conf = 0.5 + 0.5 * nearest[0].score if (nearest[0].labels or nearest[0].text) else 0.3
     return _answer(f, text, conf, ctx, config)
 
 
