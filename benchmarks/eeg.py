@@ -127,6 +127,20 @@ elif stage == "features":
         if len(t):
             window_features(w, pre.sfreq, 45.0)
             n += len(t)
+elif stage == "artifacts":
+    from perception.eeg.artifacts import ArtifactConfig, burst_flags, detect_blinks, raw_window_flags
+    cfg = ArtifactConfig()
+    rec = open_recording(path)
+    pre = Preprocessor(Recipe().resolve(rec), rec)
+    win, raw_win = Windower(pre.sfreq, 2.0, 1.0), Windower(rec.sfreq, 2.0, 1.0)
+    n = 0
+    for (t_chunk, c), (_, r) in zip(pre.stream(60.0), rec.iter_chunks(60.0)):
+        n += len(detect_blinks(c, pre.sfreq, pre.ch_names, t_chunk, cfg))
+        _, w = win.push(c)
+        _, rw = raw_win.push(r[pre.picks])
+        for b in range(0, len(w), 16):
+            burst_flags(w[b:b + 16], cfg)
+            raw_window_flags(rw[b:b + 16], rec.clip_range[pre.picks], cfg)
 elif stage == "full":
     a = analyze(open_recording(path))
     n = len(a.times)
@@ -150,7 +164,7 @@ def run_memory() -> list[dict]:
     size_mb = path.stat().st_size / 2 ** 20
     rows = []
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    for stage in ("read", "preprocess", "features", "full", "mne_chunked", "mne_preload"):
+    for stage in ("read", "preprocess", "features", "artifacts", "full", "mne_chunked", "mne_preload"):
         out = subprocess.run([sys.executable, "-c", STAGE_CODE, stage, str(path)], capture_output=True, text=True, env=env)
         if out.returncode != 0:
             rows.append({"stage": stage, "error": out.stderr.strip().splitlines()[-1]})
