@@ -26,8 +26,8 @@ class ArtifactConfig:
 
     Args:
         flat_uv: a channel whose standard deviation in a window is below this is flat.
-        clip_fraction: a channel with at least this fraction of a window's samples at the
-            converter's rails or exactly at its own extreme value (a plateau) is clipped.
+        clip_fraction: a channel with at least this fraction of a window's samples held (two
+            equal samples in a row) at the converter's rails or at its own extreme is clipped.
         burst_uv: peak-to-peak amplitude (µV, after filtering) above which a window is a burst.
         blink_uv: smallest blink peak on the frontal mean (µV); the threshold used is the larger
             of this and 6 robust SDs of that signal.
@@ -65,7 +65,8 @@ def raw_window_flags(raw: np.ndarray, clip_range: np.ndarray | None, cfg: Artifa
         lo, hi = clip_range[None, :, 0:1], clip_range[None, :, 1:2]
         tol = (hi - lo) * 1e-4
         at_rail |= (x <= lo + tol) | (x >= hi - tol)
-    clipped = (at_rail.mean(-1) >= cfg.clip_fraction) & ~flat & ~missing
+    held = at_rail[..., 1:] & (x[..., 1:] == x[..., :-1])  # a plateau, not a sine's single peak sample
+    clipped = (held.mean(-1) >= cfg.clip_fraction) & ~flat & ~missing
     return {"flat": flat, "clipped": clipped, "missing": missing}
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -307,14 +307,17 @@ class CheckResult:
     nan_channels: list[str]
     constant_channels: list[str]
     unit_problem: str = ""
+    clipped_channels: list[str] = field(default_factory=list)
 
     @property
     def bad_channels(self) -> list[str]:
-        return sorted(set(self.nan_channels) | set(self.constant_channels))
+        return sorted(set(self.nan_channels) | set(self.constant_channels) | set(self.clipped_channels))
 
 
 def check_recording(rec: Recording, *, probe_s: float = 60.0, n_probes: int = 3) -> CheckResult:
-    """Check units, NaN and constant channels on a few probes spread over the recording.
+    """Check units, NaN, constant and clipped channels on a few probes spread over the recording.
+
+    Channels found bad here are left out of the average reference.
 
     Amplitude sanity: scalp EEG has a per-channel standard deviation of roughly 1-500 µV.
     A median far above that (> 1e4 µV) means values in µV labelled as V (or mV); far below
@@ -330,10 +333,18 @@ def check_recording(rec: Recording, *, probe_s: float = 60.0, n_probes: int = 3)
     n = min(rec.n_samples, max(1, int(probe_s * rec.sfreq)))
     starts = np.unique(np.linspace(0, rec.n_samples - n, n_probes).astype(int))
     stds, nan_any, const = [], np.zeros(len(rec.ch_names), bool), np.ones(len(rec.ch_names), bool)
+    at_extreme = np.zeros(len(rec.ch_names))
     for s in starts:
         x = rec.read(s, s + n)
         nan = ~np.isfinite(x)
         nan_any |= nan.any(axis=1)
+        xf = np.where(nan, 0.0, x)
+        rail = (xf == xf.max(axis=1, keepdims=True)) | (xf == xf.min(axis=1, keepdims=True))
+        if rec.clip_range is not None:
+            tol = (rec.clip_range[:, 1:2] - rec.clip_range[:, 0:1]) * 1e-4
+            rail |= (xf <= rec.clip_range[:, 0:1] + tol) | (xf >= rec.clip_range[:, 1:2] - tol)
+        plateau = rail[:, 1:] & (xf[:, 1:] == xf[:, :-1])  # held on the extreme: not a sine's single peak sample
+        at_extreme += plateau.mean(axis=1) / len(starts)
         x = np.where(nan, np.nan, x)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -343,12 +354,16 @@ def check_recording(rec: Recording, *, probe_s: float = 60.0, n_probes: int = 3)
     sd = np.nanmedian(np.array(stds), axis=0) if stds else np.zeros(len(rec.ch_names))
     nan_ch = [rec.ch_names[i] for i in eeg if nan_any[i]]
     const_ch = [rec.ch_names[i] for i in eeg if const[i] and not nan_any[i]]
+    # clipped: a tenth of the probed samples sit on the channel's extremes (a saturated amplifier)
+    clip_ch = [rec.ch_names[i] for i in eeg if at_extreme[i] >= 0.1 and not const[i] and not nan_any[i]]
     if nan_ch:
         warn(rec.path, f"NaN or infinite samples in channels {', '.join(nan_ch)}; "
                        "they are treated as bad (excluded from the reference, zero-filled)")
     if const_ch:
         warn(rec.path, f"constant (flat) channels {', '.join(const_ch)}; treated as bad")
-    good = [i for i in eeg if rec.ch_names[i] not in nan_ch + const_ch]
+    if clip_ch:
+        warn(rec.path, f"clipped (saturated) channels {', '.join(clip_ch)}; treated as bad")
+    good = [i for i in eeg if rec.ch_names[i] not in nan_ch + const_ch + clip_ch]
     med = float(np.median(sd[good])) if good else float("nan")
     problem = ""
     if good and med > 1e4:
@@ -359,6 +374,7 @@ def check_recording(rec: Recording, *, probe_s: float = 60.0, n_probes: int = 3)
                    f"(median channel SD {med:.3g} µV); if so, open with units='V'")
     if problem:
         warn(rec.path, problem)
-    result = CheckResult(median_std_uv=med, nan_channels=nan_ch, constant_channels=const_ch, unit_problem=problem)
+    result = CheckResult(median_std_uv=med, nan_channels=nan_ch, constant_channels=const_ch, unit_problem=problem,
+                         clipped_channels=clip_ch)
     rec.check = result
     return result

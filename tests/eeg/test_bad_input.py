@@ -150,3 +150,14 @@ def test_units_mislabelled_warns_with_the_fix(eeg_dir):
 def test_too_short_for_a_window():
     with pytest.raises(InputError, match="too short"):
         analyze(from_array(np.random.default_rng(0).normal(0, 10, (2, 100)), 100, ["C3", "C4"]), window_s=2.0)
+
+
+def test_clipped_channel_found_by_the_input_check_and_left_out_of_the_reference():
+    from perception.eeg import Recipe
+    from perception.eeg.recipe import Preprocessor
+
+    x = synth(seconds=30, flat=False, clipped=True)
+    with pytest.warns(EEGWarning, match=r"sat: clipped \(saturated\) channels C4; treated as bad"):
+        rec = from_array(x, 256, NAMES_12, name="sat")
+    pre = Preprocessor(Recipe().resolve(rec), rec)
+    assert "C4" not in [pre.ch_names[i] for i in pre._ref] and len(pre._ref) == 11
