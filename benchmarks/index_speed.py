@@ -191,7 +191,7 @@ def agent_questions(path: Path, truth: list[dict], n_questions: int, seed: int) 
                    "Does a person appear?", "What is shown around 02:30?"]
         while len(qs) < n_questions:
             qs.append((rng.choice(generic), None))
-        lat, found = [], {"image": [0, 0], "text": [0, 0]}
+        lat, found, per_needle = [], {"image": [0, 0], "text": [0, 0]}, []
         for q, n in qs[:n_questions]:
             t = time.perf_counter()
             ans = agent.ask(q)
@@ -200,6 +200,9 @@ def agent_questions(path: Path, truth: list[dict], n_questions: int, seed: int) 
                 found[n["kind"]][1] += 1
                 ok = any(e.t0 < n["t1"] and n["t0"] < e.t1 for e in ans.evidence)
                 found[n["kind"]][0] += int(ok)
+                per_needle.append({"question": q, "payload": n["payload"], "found": ok,
+                                   "answer": ans.text[:120]})
+        out["per_needle"] = per_needle
         out["question_p50_s"] = float(np.percentile(lat, 50))
         out["question_p95_s"] = float(np.percentile(lat, 95))
         out["questions"] = len(lat)
