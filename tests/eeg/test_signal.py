@@ -133,3 +133,14 @@ def test_ica_skipped_without_a_montage():
     names = [f"X{i}" for i in range(12)]
     a = analyze(_rec(synth(seconds=20, flat=False, clipped=False), names=names), ica=True)
     assert a.notes == ["ICA skipped: 0 EEG channels with standard 10-05 positions (need 8)"]
+
+
+def test_named_reference_channels():
+    x = synth(seconds=20, flat=False, clipped=False, mains=None)
+    rec = _rec(x)
+    r = Recipe(l_freq=None, h_freq=None, mains=None, reference=("O1", "O2")).resolve(rec)
+    out = Preprocessor(r, rec).run_whole()
+    expected = x - x[[8, 9]].mean(axis=0, keepdims=True)
+    assert np.allclose(out, expected, atol=1e-6)
+    with pytest.raises(ValueError, match=r"reference: channels \['Cz'\] are not in"):
+        Preprocessor(Recipe(mains=None, reference=("Cz",)).resolve(rec), rec)
