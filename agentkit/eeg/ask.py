@@ -93,6 +93,13 @@ def answer_eeg(question: str, reader: Any, source: str | None = None) -> Answer 
     artifacts = [r for r in records if _kind(r) == "artifact"]
     summary = next((r for r in records if r.meta.get("summary")), None)
 
+    encoded = [r for r in records if r.meta.get("encoder") == "eeg_transformer"]
+    if encoded:
+        classes = encoded[0].meta.get("classes", [])
+        named = [c for c in classes if len(c) >= 3 and re.search(rf"\b{re.escape(c.lower())}\b", q)]
+        if named:
+            return _classify(question, encoded, classes)
+    windows = [r for r in windows if r.meta.get("encoder") != "eeg_transformer"]
     if "eye" in q and any(w in q for w in ("open", "closed", "shut")):
         return _eyes(question, windows, summary)
     band = next((b for b in BANDS if b in q), None)
@@ -120,6 +127,28 @@ def ask_memory(question: str, reader: Any, source: str | None = None) -> Answer:
     from agentkit.controller.recall import recall
 
     return compose_answer(recall(parse_question(question), reader, None, source=source))
+
+
+def _classify(question: str, windows: list[Record], classes: list[str]) -> Answer:
+    """Mean calibrated class probability of a trained encoder's windows in the asked span."""
+    times = _times(question)
+    if len(times) >= 2:
+        lo, hi = min(times[:2]), max(times[:2])
+    elif len(times) == 1:
+        lo, hi = times[0] - 1.0, times[0] + 1.0
+    else:
+        lo, hi = -np.inf, np.inf
+    inside = [w for w in windows if w.t0 < hi and w.t1 > lo]
+    if not inside:
+        return Answer(question=question, text="No encoded EEG window covers that segment.", confidence=0.0, abstained=True)
+    p = np.mean([[w.labels.get(c, 0.0) for c in classes] for w in inside], axis=0)
+    best = int(np.argmax(p))
+    span = f"{mmss(inside[0].t0)}-{mmss(inside[-1].t1)}"
+    text = (f"{classes[best]} during {span} (trained encoder, mean calibrated probability {p[best]:.2f} over "
+            f"{len(inside)} windows).")
+    return Answer(question=question, text=text, confidence=round(float(p[best]), 3), abstained=bool(p[best] < 0.6),
+                  evidence=[_ev(w, f"p({classes[best]})={w.labels.get(classes[best], 0):.2f}", w.labels.get(classes[best], 0))
+                            for w in inside[:8]])
 
 
 def _band_extreme(question: str, band: str, windows: list[Record], low: bool) -> Answer:

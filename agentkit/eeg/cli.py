@@ -109,6 +109,7 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
     units: _Units = None,
     ica: Annotated[bool, typer.Option("--ica", help="Also run ICA + ICLabel.")] = False,
+    model: Annotated[Optional[Path], typer.Option(help="Saved EEG transformer folder: questions naming its classes use it.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Answer a question about the recording with evidence time spans and a confidence."""
@@ -119,7 +120,8 @@ def ask(
 
     bar = _Progress(f"analysing {file.name}")
     try:
-        session = open_session(file, store=store, source=source, offset=offset, units=units, ica=ica, progress=bar)
+        session = open_session(file, store=store, source=source, offset=offset, units=units, ica=ica, progress=bar,
+                               model=model)
     finally:
         bar.close()
     answer = ask_memory(question, session.reader, session.source)

@@ -45,15 +45,17 @@ def analyze_file(path: str | Path, *, units: str | None = None, recipe: Recipe |
                    progress=report)
 
 
-def remember(analysis: EEGAnalysis, *, source: str, offset: float = 0.0, store: str | Path | None = None) -> Any:
+def remember(analysis: EEGAnalysis, *, source: str, offset: float = 0.0, store: str | Path | None = None,
+             extra: list | None = None) -> Any:
     """Write the analysis' observations to memory and return a reader over it.
 
     With `store` (a folder), they go to the shared `memory.EpisodicStore` through
     `agentkit.memory_view.MemoryView` (video and EEG on one time axis: pass the EEG start's
     `offset` in seconds on the video's clock). A source already complete in the store is not
-    written twice. Without `store`, an in-process reader holds them.
+    written twice. Without `store`, an in-process reader holds them. `extra`: more observations
+    of the same source (e.g. `transformer_observations`).
     """
-    obs = list(observations(analysis, source=source, offset=offset))
+    obs = list(observations(analysis, source=source, offset=offset)) + list(extra or [])
     if store is None:
         from agentkit.eeg.ask import ListReader
 
@@ -72,8 +74,22 @@ def remember(analysis: EEGAnalysis, *, source: str, offset: float = 0.0, store: 
 
 def open_session(path: str | Path, *, store: str | Path | None = None, source: str | None = None,
                  offset: float = 0.0, units: str | None = None, ica: bool = False,
-                 progress: Callable[[float, float], None] | None = None) -> EEGSession:
-    """Analyse `path` and remember it; the source id defaults to the file's content hash."""
+                 progress: Callable[[float, float], None] | None = None, model: str | Path | None = None
+                 ) -> EEGSession:
+    """Analyse `path` and remember it; the source id defaults to the file's content hash.
+
+    Args:
+        model: folder of a saved `EEGTransformer`; its windows (embedding, calibrated class
+            probabilities) are remembered too, so questions naming its classes use it.
+    """
     analysis = analyze_file(path, units=units, ica=ica, progress=progress)
     source = source or file_source_id(path)
-    return EEGSession(analysis, source, offset, remember(analysis, source=source, offset=offset, store=store))
+    extra = []
+    if model is not None:
+        from perception.eeg.encode import transformer_observations
+        from perception.eeg.transformer import load
+
+        extra = list(transformer_observations(open_recording(path, units=units, check=False), load(model),
+                                              source=source, offset=offset))
+    return EEGSession(analysis, source, offset, remember(analysis, source=source, offset=offset, store=store,
+                                                         extra=extra))

@@ -76,6 +76,7 @@ class EEGTransformerConfig:
         sfreq: sampling rate the model was trained at.
         input_scale: trials are divided by this (µV) before embedding; set from training data.
         temperature: softmax temperature from calibration (1.0: uncalibrated).
+        ch_names: channel names in input order, so recordings can be matched by name (optional).
         merge_r: tokens merged away after each block but the last (ToMe-style bipartite matching
             from `accel.tokens`; 0 or accel absent: no merging). The class token is never merged.
         demean: subtract each trial's per-channel mean first (removes electrode offsets that
@@ -99,6 +100,7 @@ class EEGTransformerConfig:
     attn_backend: str = "auto"
     demean: bool = False
     merge_r: int = 0
+    ch_names: list[str] | None = None
 
     def __post_init__(self):
         for name in ("n_channels", "n_samples", "patch", "group", "d_model", "depth", "heads"):

@@ -134,3 +134,46 @@ def test_token_merging_reduces_tokens_and_keeps_the_class_token():
     plain.blocks[1].register_forward_hook(lambda m, i, o: seen.append(o.shape[1]))
     plain(x)
     assert seen == [1 + 32]
+
+
+def test_trained_encoder_over_a_recording_finds_the_switch(tmp_path):
+    # train a tiny model on generated 2 s trials (8 Hz vs 20 Hz), then run it over a generated
+    # recording whose rhythm switches from 8 to 20 Hz at 30 s: the class flips there
+    from perception.eeg import from_array
+    from perception.eeg.encode import transformer_observations
+
+    rng = np.random.default_rng(1)
+    fs, n = 64.0, 128
+    t = np.arange(n) / fs
+    y = rng.integers(0, 2, 200)
+    freq = np.where(y == 1, 20.0, 8.0)[:, None, None]
+    X = 20 * np.sin(2 * np.pi * freq * t + rng.uniform(0, 6, (200, 2, 1))) + rng.normal(0, 5, (200, 2, n))
+    cfg = EEGTransformerConfig(n_channels=2, n_samples=n, classes=["slow", "fast"], patch=16, d_model=32, depth=1,
+                               heads=2, sfreq=fs, ch_names=["C3", "C4"])
+    torch.set_num_threads(1)
+    model = load(save(train(cfg, X.astype(np.float32), y, TrainSettings(epochs=15, batch=16, lr=3e-3)), tmp_path / "m"))
+    tt = np.arange(int(60 * 128)) / 128.0  # the recording is at 128 Hz: resampled to the model's 64 Hz
+    f = np.where(tt < 30, 8.0, 20.0)
+    sig = 20 * np.sin(2 * np.pi * np.cumsum(f) / 128.0)
+    data = np.stack([sig, sig]) + rng.normal(0, 5, (2, tt.size))
+    rec = from_array(np.vstack([data, rng.normal(0, 5, (1, tt.size))]), 128.0, ["C3", "C4", "Pz"])
+    obs = list(transformer_observations(rec, model, source="r", offset=5.0))
+    assert obs[0].vectors["eeg_transformer"].shape == (32,) and len(obs[0].meta["recipe"]) == 64
+    slow = [o for o in obs if o.t1 <= 5.0 + 29.5]
+    fast = [o for o in obs if o.t0 >= 5.0 + 30.5]
+    assert np.mean([o.labels["fast"] > 0.5 for o in slow]) < 0.1
+    assert np.mean([o.labels["fast"] > 0.5 for o in fast]) > 0.9
+    # the same through `agentkit eeg ask --model`: questions naming the model's classes use it
+    from typer.testing import CliRunner
+
+    from agentkit.eeg.cli import eeg_app
+    from perception.eeg.edf import write_edf
+
+    path = write_edf(tmp_path / "switch.edf", np.vstack([data, rng.normal(0, 5, (1, tt.size))]), 128.0, ["C3", "C4", "Pz"])
+    for question, word in (("was 00:40-00:50 slow or fast?", "fast"), ("was 00:05-00:20 slow or fast?", "slow")):
+        res = CliRunner().invoke(eeg_app, ["ask", str(path), question, "--model", str(tmp_path / "m"), "--json"])
+        assert res.exit_code == 0, res.output
+        import json
+
+        ans = json.loads(res.stdout)
+        assert ans["text"].startswith(f"{word} during") and not ans["abstained"], ans["text"]
