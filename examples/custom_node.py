@@ -2,7 +2,7 @@
 
 The graph is perceive -> remember -> recall -> answer. Here we
 1. plug in our own perception: every sampled frame is encoded by the default frame encoder, and
-   we add our own measurement, the frame's brightness, as a "dark scene"/"bright scene" label
+   we add our own measurement, the frame's brightness, as a "dark"/"bright" label
    (memory stores it like any other label; the graph's perceive node streams it in chunks);
 2. insert a node after recall that logs the evidence;
 3. replace the answer node with one that abstains unless confidence is at least 0.8.
@@ -39,7 +39,7 @@ def build(store: Path) -> Agent:
             feats = toolkit.frame_encoder.encode([image])
             level = float(image.mean()) / 255.0
             labels = dict(feats.labels[0])
-            labels["dark scene" if level < 0.25 else "bright scene"] = 1.0
+            labels["dark" if level < 0.3 else "bright"] = 1.0
             if progress is not None:
                 progress(frame.t, 0.0)
             yield Observation(source=source, t0=frame.t, t1=frame.t + 1.0 / fps, modality="video",
@@ -71,7 +71,7 @@ def main() -> None:
     with build(args.store) as agent:
         print("graph nodes:", agent.builder.nodes)
         report = agent.index(args.video)
-        for q in ["When is a dark scene shown?", "Does a car appear?"]:
+        for q in ["When is it dark?", "Does a car appear?"]:
             a = agent.ask(q, source=report.source)
             print(f"{q} -> {a.text} (confidence {a.confidence:.2f}, abstained={a.abstained})")
 

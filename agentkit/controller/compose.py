@@ -50,7 +50,7 @@ def _overlap(a: Evidence, b: Evidence, slack: float = 1.0) -> bool:
 def combine_cues(cues: list[CueFinding], config: AnswerConfig = AnswerConfig()) -> tuple[CueFinding | None, float, str]:
     """Pick the cue to answer from and the confidence that its best span is right.
 
-    Text cues outrank the concept subject when confident; a second main cue whose best span
+    Text and label cues outrank the concept subject when about as confident; a second main cue whose best span
     overlaps the chosen one raises confidence as independent evidence (1 - (1-a)(1-b)); one that
     disagrees multiplies it by ``disagreement_penalty``. Single words of a multi-word subject
     ("term" cues) that agree raise it by up to a quarter of the remaining doubt.
@@ -61,8 +61,8 @@ def combine_cues(cues: list[CueFinding], config: AnswerConfig = AnswerConfig()) 
     main = [c for c in cues if c.kind != "term" and c.spans]
     if not main:
         return None, 0.0, "no cue matched anything in memory"
-    main.sort(key=lambda c: (c.kind != "text", -c.confidence))
-    chosen = max(main, key=lambda c: c.confidence + (0.1 if c.kind == "text" else 0.0))
+    # Exact matches (on-screen text, a label's name) are precise: they win close calls.
+    chosen = max(main, key=lambda c: c.confidence + (0.1 if c.kind in ("text", "label") else 0.0))
     conf = chosen.confidence
     notes = []
     for other in main:

@@ -115,6 +115,25 @@ def _content_words(text: str) -> list[str]:
     return [w for w in _WORD.findall(text) if w.lower() not in _SCAFFOLD]
 
 
+def _phrase(text: str, words: list[str]) -> str:
+    """The stretch of ``text`` from the first to the last subject word ("cup of coffee"), lowercased.
+
+    Keeps small linking words inside the phrase; falls back to the words alone when the stretch
+    would swallow anything but linking words.
+    """
+    if not words:
+        return ""
+    wanted = set(words)
+    spans = [m.span() for m in _WORD.finditer(text) if m.group(0) in wanted]
+    inner = _WORD.findall(text[spans[0][0]:spans[-1][1]])
+    if all(w in wanted or w.lower() in _LINKING for w in inner):
+        return " ".join(inner).lower()
+    return " ".join(words).lower()
+
+
+_LINKING = frozenset("of on in with and a an the".split())
+
+
 def _kind(stem: str, options: tuple[str, ...], times: tuple[float, ...]) -> QuestionKind:
     low = stem.lower().strip()
     if options:
@@ -177,7 +196,7 @@ def parse_question(question: str, options: list[str] | tuple[str, ...] | None = 
     if kind is QuestionKind.TEXT or code_words or quoted:
         words = [w for w in words if w.lower() not in _TEXT_SCAFFOLD]
     subject_words = [w for w in words if w not in code_words]
-    subject = " ".join(quoted) if quoted and not subject_words else " ".join(subject_words).lower()
+    subject = " ".join(quoted) if quoted and not subject_words else _phrase(unquoted, subject_words)
     terms = tuple(dict.fromkeys(w.lower() for w in subject_words)) if len(subject_words) > 1 else ()
     return Cues(
         question=question.strip(), kind=kind, subject=subject, terms=terms, quoted=quoted,

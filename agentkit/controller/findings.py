@@ -14,7 +14,7 @@ class CueFinding(BaseModel):
     """One cue (or one multiple-choice option) and the spans it matched."""
 
     cue: str
-    kind: str = Field(description='"concept", "text" or "time"')
+    kind: str = Field(description='"concept", "text", "label" or "term"')
     confidence: float = Field(ge=0.0, le=1.0)
     spans: list[Evidence] = Field(default_factory=list, description="best first")
     stats: dict[str, float] = Field(default_factory=dict)

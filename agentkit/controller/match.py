@@ -16,7 +16,7 @@ import numpy as np
 
 from agentkit.controller.evidence import Hit, MemoryReader, Record, Span, merge_hits
 
-__all__ = ["MatchConfig", "CueResult", "match_concept", "match_text", "records_near", "ocr_confidence"]
+__all__ = ["MatchConfig", "CueResult", "match_concept", "match_text", "match_label", "records_near", "ocr_confidence"]
 
 EmbedText = Callable[[list[str]], np.ndarray]
 
@@ -52,7 +52,7 @@ class CueResult:
 
     cue: str
     kind: str
-    """"concept", "text" or "time"."""
+    """"concept", "text", "label" or "term"."""
     spans: list[Span]
     confidence: float
     stats: dict[str, float] = field(default_factory=dict)
@@ -196,6 +196,27 @@ def match_text(records: list[Record], cue: str, *, config: MatchConfig = MatchCo
     spans = merge_hits(hits, config.merge_gap)[: config.max_spans]
     confidence = spans[0].score if spans else 0.0
     return CueResult(cue, "text", spans, confidence, {"n": float(len(records))})
+
+
+def _singular(word: str) -> str:
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
+def match_label(records: list[Record], phrase: str, *, config: MatchConfig = MatchConfig()) -> CueResult:
+    """Find records carrying a label named exactly ``phrase`` (case and plural "s" ignored).
+
+    Labels from any perception (a custom node's "dark", an EEG "blink", an ImageNet class) are
+    matched by name; a record's score is that label's own score, the cue's confidence the best.
+    """
+    want = " ".join(_singular(w) for w in phrase.lower().split())
+    hits = []
+    for record in records:
+        for name, value in record.labels.items():
+            if " ".join(_singular(w) for w in name.lower().split()) == want and value > 0:
+                hits.append(Hit(record, float(min(1.0, value)), f'labelled "{name}" (score {value:.2f})', phrase))
+                break
+    spans = merge_hits(hits, config.merge_gap)[: config.max_spans]
+    return CueResult(phrase, "label", spans, spans[0].score if spans else 0.0, {"n": float(len(records))})
 
 
 def records_near(records: list[Record], t: float, window: float = 2.0) -> list[Record]:

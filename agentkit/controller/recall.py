@@ -13,6 +13,7 @@ from agentkit.controller.match import (
     EmbedText,
     MatchConfig,
     match_concept,
+    match_label,
     match_text,
     ocr_confidence,
     records_near,
@@ -51,6 +52,10 @@ def _cue_results(reader, records, embed_text, cues: Cues, source, config, within
         inside = [r for r in records if within is None or (r.t0 <= within[1] and r.t1 >= within[0])]
         out.append(cue_finding(match_text(inside, cue, config=config.match)))
     phrase = cues.subject if subject is None else subject
+    if phrase:
+        by_label = match_label(records, phrase, config=config.match)
+        if by_label.spans:
+            out.append(cue_finding(by_label))
     if phrase and embed_text is not None:
         out.append(cue_finding(match_concept(reader, embed_text, phrase, source=source, within=within, centroid=centroid, config=config.match)))
         for term in cues.terms if subject is None else ():

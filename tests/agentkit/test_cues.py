@@ -80,3 +80,14 @@ def test_fuzzy_text_survives_ocr_noise():
     assert text_ratio("KUMQUAT", "CODE WORD: KUMOUAT") >= 0.8
     assert text_ratio("KUMQUAT", "BICYCLE PARKING") < 0.6
     assert text_ratio("ab", "xaby") == 1.0 and text_ratio("ab", "xy") == 0.0
+
+
+def test_label_cue_matches_names_exactly():
+    from agentkit.controller.match import match_label
+
+    recs = [Record(0, "v", 0.0, 1.0, {"dark": 1.0}), Record(1, "v", 1.0, 2.0, {"Dark": 0.8}),
+            Record(2, "v", 5.0, 6.0, {"tabby cat": 0.4}), Record(3, "v", 9.0, 10.0, {"darkness": 0.9})]
+    dark = match_label(recs, "dark")
+    assert [(s.t0, s.t1) for s in dark.spans] == [(0.0, 2.0)] and dark.confidence == 1.0
+    assert match_label(recs, "tabby cats").spans[0].t0 == 5.0
+    assert match_label(recs, "cat").spans == []  # "cat" is not the label "tabby cat": that is the concept cue's job
