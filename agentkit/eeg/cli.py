@@ -149,8 +149,6 @@ def train(
     """Train the EEG transformer on labelled trials, calibrate it (temperature on a quarter of the
     training trials) and save it; reports test accuracy and ECE when a TEST split exists."""
     _logging(verbose)
-    import torch
-
     from perception.eeg.classify import calibration_split, evaluate, fit_temperature
     from perception.eeg.transformer import EEGTransformerConfig, TrainSettings, save
     from perception.eeg.transformer import train as train_model
