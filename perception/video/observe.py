@@ -26,7 +26,7 @@ from perception.errors import InputError
 from perception.image.encoder import FrameEncoder
 from perception.image.textdetect import TextDetector
 from perception.types import Observation
-from perception.video.reader import iter_frames, probe
+from perception.video.reader import check_sampling, iter_frames, probe
 from perception.video.signature import DEFAULT_THRESHOLD, RedundancyFilter, signature_of
 
 logger = logging.getLogger(__name__)
@@ -115,8 +115,18 @@ def observe_video(path: str | os.PathLike, *, source: str, encoder: FrameEncoder
                         f"(dim, concept_dim, encode, embed_text), got {type(encoder).__name__}")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    info = probe(path)
-    duration = info.duration
+    check_sampling(fps, start, mode)
+    info = probe(path)  # bad files fail here, at call time
+    return _observe(path, info.duration, source=source, encoder=encoder, ocr=ocr, fps=fps,
+                    start=start, skip=skip, threshold=threshold, max_gap=max_gap,
+                    text_detector=text_detector, ocr_all=ocr_all, ocr_max_side=ocr_max_side,
+                    mode=mode, batch_size=batch_size, threads=threads, pipeline=pipeline,
+                    time_offset=time_offset, progress=progress, stats=stats)
+
+
+def _observe(path, duration: float, *, source, encoder, ocr, fps, start, skip, threshold,
+             max_gap, text_detector, ocr_all, ocr_max_side, mode, batch_size, threads,
+             pipeline, time_offset, progress, stats) -> Iterator[Observation]:
     st = stats if stats is not None else IndexStats()
     filt = RedundancyFilter(threshold if skip else None, max_gap)
     detect = None

@@ -223,6 +223,18 @@ def _first_frame_rotation(container, stream) -> int:
     return 0
 
 
+def check_sampling(fps: float, start: float, mode: str) -> None:
+    """Raise ValueError naming the argument when a sampling plan is invalid."""
+    if (isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps)
+            or fps <= 0):
+        raise ValueError(f"fps must be a positive number, got {fps!r}")
+    if (isinstance(start, bool) or not isinstance(start, (int, float))
+            or not math.isfinite(start) or start < 0):
+        raise ValueError(f"start must be a non-negative number of seconds, got {start!r}")
+    if mode not in DECODE_MODES:
+        raise ValueError(f"Invalid value for 'mode': allowed {DECODE_MODES}, got {mode!r}")
+
+
 def iter_frames(path: str | os.PathLike, *, fps: float = 1.0, start: float = 0.0,
                 end: float | None = None, mode: str = "all",
                 threads: int | None = None) -> Iterator[TimedFrame]:
@@ -246,16 +258,16 @@ def iter_frames(path: str | os.PathLike, *, fps: float = 1.0, start: float = 0.0
         InputError: unreadable file, no video stream, a file with no decodable frame, or a
             stream that turns corrupt/truncated after some frames (those frames stay valid).
     """
-    if not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps <= 0:
-        raise ValueError(f"fps must be a positive number, got {fps!r}")
-    if not isinstance(start, (int, float)) or not math.isfinite(start) or start < 0:
-        raise ValueError(f"start must be a non-negative number of seconds, got {start!r}")
-    if mode not in DECODE_MODES:
-        raise ValueError(f"Invalid value for 'mode': allowed {DECODE_MODES}, got {mode!r}")
+    check_sampling(fps, start, mode)
+    _check_path(path)  # fail at call time for a missing/empty path; open when iterated
+    return _iter_frames(path, float(fps), float(start), end, mode, threads)
+
+
+def _iter_frames(path, fps: float, start: float, end: float | None, mode: str,
+                 threads: int | None) -> Iterator[TimedFrame]:
     container, stream = open_video(path)
     try:
-        yield from _decode(container, stream, str(path), float(fps), float(start), end, mode,
-                           threads)
+        yield from _decode(container, stream, str(path), fps, start, end, mode, threads)
     finally:
         container.close()
 

@@ -113,6 +113,15 @@ def test_corrupt_tail_yields_completed_segments_then_raises(faststart_mp4, tmp_p
     assert got and all(o.t1 <= 8.0 for o in got)
 
 
+def test_bad_file_fails_at_call_time(tmp_path, encoder):
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    with pytest.raises(InputError, match="empty.mp4"):
+        observe_video(empty, source="e", encoder=encoder)  # no iteration needed
+    with pytest.raises(ValueError, match="fps"):
+        observe_video(empty, source="e", encoder=encoder, fps=0)
+
+
 def test_bad_arguments(composed, encoder):
     with pytest.raises(ValueError, match="source"):
         next(observe_video(composed.path, source="", encoder=encoder))
