@@ -8,7 +8,10 @@ with no image-text model (none ships offline on PyPI).
 """
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -71,13 +74,18 @@ class ConSEFrameEncoder:
         top_t: Labels mixed into the ConSE concept vector (the paper's T; 10 works well).
         batch_size: Frames per forward pass.
         threads: torch intra-op threads to set (None: leave torch's setting alone).
+        cache_dir: Where the label-text embeddings are cached as ``.npy`` (keyed by the label
+            texts and a fingerprint of the embedder's output, so another embedder never reuses
+            them). None: ``$AGENTKIT_CACHE/conse`` or ``~/.cache/agentkit/conse``; False: off.
+            Saves embedding 1000 texts on every start (seconds on a busy CPU).
     """
 
     def __init__(self, embed_texts: Callable[[list[str]], np.ndarray], *,
                  weights: str | Path | None = None, model: MobileNetV2 | None = None,
                  labels: Sequence[str] | None = None,
                  label_texts: Sequence[str] | None = None, top_k: int = 5, top_t: int = 10,
-                 batch_size: int = 16, threads: int | None = None):
+                 batch_size: int = 16, threads: int | None = None,
+                 cache_dir: str | Path | None | bool = None):
         if not callable(embed_texts):
             raise TypeError("embed_texts must be a callable list[str] -> np.ndarray")
         for name, v in (("top_k", top_k), ("top_t", top_t), ("batch_size", batch_size)):
@@ -100,9 +108,39 @@ class ConSEFrameEncoder:
         self._embed_texts = embed_texts
         self.top_k, self.top_t, self.batch_size = top_k, min(top_t, n_out), batch_size
         self.label_texts = tuple(label_texts)
-        self.label_vectors = self.embed_text(list(self.label_texts))  # (C, d)
+        self.label_vectors = self._label_vectors(cache_dir)  # (C, d)
         self.dim = int(self.model.num_features)
         self.concept_dim = int(self.label_vectors.shape[1])
+
+    def _label_vectors(self, cache_dir: str | Path | None | bool) -> np.ndarray:
+        texts = list(self.label_texts)
+        if cache_dir is False:
+            return self.embed_text(texts)
+        folder = Path(cache_dir) if cache_dir not in (None, True) else _default_cache()
+        probe = self.embed_text([_PROBE])[0]
+        h = hashlib.sha256("\n".join(texts).encode())
+        h.update(np.round(probe, 4).astype(np.float32).tobytes())
+        path = folder / f"labels-{h.hexdigest()[:20]}.npy"
+        if path.is_file():
+            try:
+                vecs = np.load(path, allow_pickle=False)
+                if vecs.shape == (len(texts), probe.shape[0]) and vecs.dtype == np.float32:
+                    return vecs
+            except (OSError, ValueError):
+                pass
+            logger.warning("%s: unreadable label cache, recomputing", path)
+        vecs = self.embed_text(texts)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=folder, suffix=".npy.tmp")
+            with os.fdopen(fd, "wb") as fh:
+                np.save(fh, vecs, allow_pickle=False)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except OSError as err:  # a read-only home must not stop the encoder
+            logger.warning("could not cache label embeddings in %s: %s", folder, err)
+        return vecs
 
     def embed_text(self, texts: list[str]) -> np.ndarray:
         """Texts -> (N, concept_dim) float32 L2-normalised (the injected text embedder)."""
@@ -145,6 +183,14 @@ class ConSEFrameEncoder:
         k = self.top_k
         idx = np.argsort(-probs, axis=1)[:, :k]
         return [{self.labels[j]: float(row[j]) for j in ids} for row, ids in zip(probs, idx)]
+
+
+_PROBE = "ConSE label cache fingerprint: a photo of a cat on a red bicycle"
+
+
+def _default_cache() -> Path:
+    root = os.environ.get("AGENTKIT_CACHE") or Path.home() / ".cache" / "agentkit"
+    return Path(root) / "conse"
 
 
 def _imagenet_texts() -> list[str]:

@@ -134,3 +134,27 @@ def test_everyday_word_finds_the_fine_grained_class(encoder):
     concept = encoder.encode(pics).concept
     sims = concept @ encoder.embed_text(["a cat"])[0]
     assert int(np.argmax(sims)) == 0 and sims[0] > sims[1:].max() + 0.1
+
+
+def test_label_embeddings_are_cached_per_embedder(tmp_path, text_embedder):
+    from perception.image.conse import ConSEFrameEncoder
+
+    net = MobileNetV2(num_classes=3).eval()
+    calls = []
+
+    def counting(texts):
+        calls.append(len(texts))
+        return text_embedder(texts)
+
+    a = ConSEFrameEncoder(counting, model=net, labels=["cat", "dog", "car"], cache_dir=tmp_path)
+    assert 3 in calls and len(list(tmp_path.glob("labels-*.npy"))) == 1
+    calls.clear()
+    b = ConSEFrameEncoder(counting, model=net, labels=["cat", "dog", "car"], cache_dir=tmp_path)
+    assert 3 not in calls  # only the one-text fingerprint probe was embedded
+    np.testing.assert_array_equal(a.label_vectors, b.label_vectors)
+
+    def other(texts):  # a different embedder must not reuse those vectors
+        return text_embedder(["photo: " + t for t in texts])
+
+    ConSEFrameEncoder(other, model=net, labels=["cat", "dog", "car"], cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("labels-*.npy"))) == 2
