@@ -229,17 +229,9 @@ def demo(
     run_demo(workdir=workdir, seconds=seconds, console=out, index_fn=index_with_progress, print_fn=print_answer)
 
 
-def _mount_eeg() -> None:
-    try:
-        from agentkit.eeg.cli import eeg_app
-    except ModuleNotFoundError as e:  # only "not written yet" is tolerated; a broken module raises
-        if e.name and e.name.startswith("agentkit.eeg"):
-            return
-        raise
-    app.add_typer(eeg_app, name="eeg")
+from agentkit.eeg.cli import eeg_app  # noqa: E402  (the EEG sub-commands: agentkit eeg ...)
 
-
-_mount_eeg()
+app.add_typer(eeg_app, name="eeg")
 
 
 def main() -> None:  # pragma: no cover - console entry point
