@@ -55,6 +55,7 @@ class _Kept:
     enc_img: np.ndarray
     ocr_img: np.ndarray | None
     text_flag: bool
+    ocr_scale: float = 1.0
     frames: int = 1
     last_t: float = 0.0
     extra: dict = field(default_factory=dict)
@@ -146,9 +147,10 @@ def _observe(path, duration: float, *, source, encoder, ocr, fps, start, skip, t
             "t_frame": k.t + time_offset,
             "ocr_run": k.ocr_img is not None,
             "text_detected": k.text_flag,
-            "ocr": [ln.to_json() if hasattr(ln, "to_json") else
-                    {"text": ln.text, "box": [list(p) for p in ln.box], "score": ln.score}
-                    for ln in lines],
+            # Boxes in the original frame's pixels (OCR ran on a copy scaled by 1/ocr_scale).
+            "ocr": [{"text": ln.text, "score": float(ln.score),
+                     "box": [[round(x * k.ocr_scale, 1), round(y * k.ocr_scale, 1)]
+                             for x, y in ln.box]} for ln in lines],
         }
         st.segments += 1
         return Observation(source=source, t0=k.t + time_offset, t1=t1 + time_offset,
@@ -177,10 +179,13 @@ def _observe(path, duration: float, *, source, encoder, ocr, fps, start, skip, t
             sig = signature_of(tf.thumbnail())
             if filt.keep(sig, tf.t, force=(flag != last_flag)):
                 last_flag = flag
-                want_ocr = ocr is not None and (ocr_all or flag)
+                ocr_img = None
+                if ocr is not None and (ocr_all or flag):
+                    ocr_img = tf.resized(ocr_max_side)
+                scale = tf.size[0] / ocr_img.shape[1] if ocr_img is not None else 1.0
                 yield ("keep", _Kept(t=tf.t, enc_img=tf.short_side(ENCODER_SHORT_SIDE),
-                                     ocr_img=tf.resized(ocr_max_side) if want_ocr else None,
-                                     text_flag=flag, last_t=tf.t))
+                                     ocr_img=ocr_img, text_flag=flag, ocr_scale=scale,
+                                     last_t=tf.t))
             else:
                 yield ("extend", tf.t)
 

@@ -73,6 +73,12 @@ class TimedFrame:
     _image: np.ndarray | None = field(default=None, repr=False)
 
     @property
+    def size(self) -> tuple[int, int]:
+        """Displayed (width, height), after rotation."""
+        w, h = self._frame.width, self._frame.height
+        return (h, w) if self._rotation in (90, 270) else (w, h)
+
+    @property
     def image(self) -> np.ndarray:
         """RGB uint8 array ``(H, W, 3)`` with rotation applied."""
         if self._image is None:

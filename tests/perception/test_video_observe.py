@@ -142,3 +142,17 @@ def test_pipeline_thread_gives_the_same_segments(media_dir, encoder):
     first = next(gen)
     gen.close()
     assert first.t0 == 0.0
+
+
+def test_ocr_boxes_are_in_original_frame_pixels(media_dir, encoder, ocr_reader):
+    from perception.video.compose import render_sign
+
+    sign = render_sign("EXIT 42", (1280, 720))
+    path = write_video(media_dir / "sign720.mp4", [sign] * 10, fps=5)
+    obs = list(observe_video(path, source="s", encoder=encoder, ocr=ocr_reader))
+    assert len(obs) == 1 and "EXIT" in obs[0].text
+    box = np.array(obs[0].meta["ocr"][0]["box"])
+    # OCR ran on a 960-px copy; the box is mapped back to the 1280x720 frame (sign centred).
+    assert box[:, 0].max() <= 1280 and box[:, 1].max() <= 720
+    assert abs(box[:, 0].mean() - 640) < 60 and abs(box[:, 1].mean() - 360) < 60
+    assert box[:, 0].max() - box[:, 0].min() > 400  # wide, as rendered at full size
