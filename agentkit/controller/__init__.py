@@ -12,7 +12,8 @@ from agentkit.controller.compose import AnswerConfig, compose_answer
 from agentkit.controller.cues import Cues, QuestionKind, parse_question
 from agentkit.controller.evidence import MemoryReader, Record
 from agentkit.controller.findings import Findings
-from agentkit.controller.recall import RecallConfig, recall
+from agentkit.controller.recall import RecallConfig
 
+# `recall` (the function) stays in its module: the name here is the submodule.
 __all__ = ["AnswerConfig", "Cues", "Findings", "MemoryReader", "QuestionKind", "RecallConfig", "Record",
-           "compose_answer", "parse_question", "recall"]
+           "compose_answer", "parse_question"]
