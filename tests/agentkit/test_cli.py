@@ -50,6 +50,21 @@ def test_ask_a_video_indexes_into_the_per_file_cache_once(tmp_path, monkeypatch,
     assert (stores[0] / "segments.sqlite").stat().st_mtime_ns == mtime  # nothing re-indexed
 
 
+def _write_tone(path):
+    """One second of a 440 Hz tone in a WAV file: a real file with audio and no video."""
+    import av
+    import numpy as np
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("pcm_s16le", rate=8000)
+        stream.layout = "mono"
+        samples = (np.sin(2 * np.pi * 440 * np.arange(8000) / 8000) * 3000).astype(np.int16)
+        frame = av.AudioFrame.from_ndarray(samples[None, :], format="s16", layout="mono")
+        frame.sample_rate = 8000
+        for packet in [*stream.encode(frame), *stream.encode()]:
+            out.mux(packet)
+
+
 def _bad_inputs(tmp_path, short_video):
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
@@ -59,6 +74,8 @@ def _bad_inputs(tmp_path, short_video):
     text.write_text("just some text, not a video\n")
     truncated = tmp_path / "truncated.mp4"
     truncated.write_bytes(short_video.path.read_bytes()[:3000])
+    audio = tmp_path / "tone.wav"
+    _write_tone(audio)
     folder = tmp_path / "some_folder"
     folder.mkdir()
     (folder / "x.txt").write_text("x")
@@ -69,6 +86,7 @@ def _bad_inputs(tmp_path, short_video):
         (["index", str(text)], "notes.txt"),
         (["index", str(truncated)], "truncated.mp4"),
         (["index", str(folder)], "some_folder"),
+        (["index", str(audio)], "tone.wav"),
         (["index", str(short_video.path), "--store", str(text)], "notes.txt"),
         (["index", str(short_video.path), "--fps", "0"], "fps"),
         (["ask", str(folder), "what is shown?"], "some_folder"),
