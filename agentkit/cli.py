@@ -170,9 +170,11 @@ def print_answer(answer, console: Console = out) -> None:
     console.print(Text(answer.text, style=style))
     note = " (abstained: below the confidence threshold)" if answer.abstained else ""
     console.print(f"confidence {answer.confidence:.2f}{note}")
+    several = len({e.source for e in answer.evidence}) > 1
     for e in answer.evidence:
         what = ", ".join(e.labels[:3])
-        line = Text(f"  {format_span(e.t0, e.t1):>13}  score {e.score:.2f}  {what}")
+        where = (f"{e.source[:8]}@" if several else "") + format_span(e.t0, e.t1)
+        line = Text(f"  {where:>13}  score {e.score:.2f}  {what}")
         if e.text:
             line.append(f'  text: "{" ".join(e.text.split())[:60]}"')
         console.print(line)

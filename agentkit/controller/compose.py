@@ -40,7 +40,10 @@ class AnswerConfig:
 
 
 def _spans_text(spans: list[Evidence]) -> str:
-    return ", ".join(format_span(s.t0, s.t1) for s in sorted(spans, key=lambda s: (s.source, s.t0)))
+    """Spans in time order; prefixed with their source id when they come from several sources."""
+    several = len({s.source for s in spans}) > 1
+    return ", ".join((f"{s.source[:8]}@" if several else "") + format_span(s.t0, s.t1)
+                     for s in sorted(spans, key=lambda s: (s.source, s.t0)))
 
 
 def _overlap(a: Evidence, b: Evidence, slack: float = 1.0) -> bool:
