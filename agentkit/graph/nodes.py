@@ -15,6 +15,7 @@ from agentkit.controller.compose import compose_answer
 from agentkit.controller.cues import parse_question
 from agentkit.controller.findings import Findings
 from agentkit.controller.recall import recall
+from agentkit.eeg.ask import answer_eeg
 from agentkit.graph.state import AgentState
 
 if TYPE_CHECKING:
@@ -71,11 +72,21 @@ def remember_node(toolkit: "Toolkit") -> Node:
 
 
 def recall_node(toolkit: "Toolkit") -> Node:
-    """Parse the question into cues and fetch their evidence from memory."""
+    """Parse the question into cues and fetch their evidence from memory.
+
+    EEG question families (band-power extremes, artifacts, bad channels, eyes open/closed) are
+    answered here from the EEG records of the same store, so one agent asks about video and EEG
+    on one time axis; the answer node then passes that answer through.
+    """
 
     def recall_step(state: AgentState) -> dict[str, Any]:
+        reader = toolkit.memory.reader()
+        source = state.get("ask_source") or None
+        eeg = answer_eeg(state["question"], reader, source)
+        if eeg is not None:
+            return {"answer": eeg.model_dump()}
         cues = parse_question(state["question"], state.get("options") or None)
-        findings = recall(cues, toolkit.memory.reader(), toolkit.embed_text, source=state.get("ask_source") or None,
+        findings = recall(cues, reader, toolkit.embed_text, source=source,
                           centroid=toolkit.concept_centroid, config=toolkit.recall_config)
         cue_dict = {**dataclasses.asdict(cues), "kind": cues.kind.value}
         return {"cues": cue_dict, "findings": findings.model_dump()}
@@ -87,6 +98,8 @@ def answer_node(toolkit: "Toolkit") -> Node:
     """Compose the answer from the findings (the language model phrases and scores options)."""
 
     def answer(state: AgentState) -> dict[str, Any]:
+        if state.get("answer"):  # recall answered it already (an EEG question)
+            return {}
         findings = Findings.model_validate(state["findings"])
         lm = toolkit.language_model if findings.kind in toolkit.lm_kinds else None
         result = compose_answer(findings, lm, toolkit.answer_config)

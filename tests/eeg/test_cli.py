@@ -130,6 +130,16 @@ def test_eeg_and_video_share_one_store_and_clock(synth_analysis, tmp_path):
     # records of both modalities overlap on the shared clock around video time 145 s
     near = [r for r in reader.records(None) if r.t0 <= 145.0 <= r.t1]
     assert {r.source for r in near} == {"video-1", "eeg-1"}
+    # the agent's graph answers the same EEG question from the shared store (no model needed)
+    from agentkit import Agent
+
+    agent = Agent.default(store=store, read_only=True)
+    try:
+        via_agent = agent.ask("were there blink artifacts?")
+    finally:
+        agent.close()
+    assert [round(e.t0) for e in via_agent.evidence] == [120, 135, 180]
+    assert {e.source for e in via_agent.evidence} == {"eeg-1"}
 
 
 def test_train_command_saves_a_calibrated_model(tmp_path):
