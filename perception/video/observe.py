@@ -18,7 +18,7 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -58,7 +58,6 @@ class _Kept:
     ocr_scale: float = 1.0
     frames: int = 1
     last_t: float = 0.0
-    extra: dict = field(default_factory=dict)
 
 
 def observe_video(path: str | os.PathLike, *, source: str, encoder: FrameEncoder,
