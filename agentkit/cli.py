@@ -5,20 +5,19 @@ on stderr and exit code 1, never a traceback.
 """
 from __future__ import annotations
 
-import functools
-import json
 import logging
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Callable, Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.text import Text
 
+from agentkit.console import err, friendly, out
 from memory.errors import StoreError
 from perception.errors import InputError
 
@@ -26,43 +25,6 @@ app = typer.Typer(
     name="agentkit", add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
     help="Agents that see, remember and answer with a confidence they can back up.",
 )
-out = Console()
-err = Console(stderr=True)
-
-
-def _user_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [InputError, StoreError]
-    try:
-        from agentkit.models.errors import ModelNotFoundError
-
-        errors.append(ModelNotFoundError)
-    except ImportError:
-        pass
-    return tuple(errors)
-
-
-def _fail(message: str, code: int = 1) -> None:
-    err.print(Text(f"error: {message}", style="bold red"), soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def friendly(fn: Callable) -> Callable:
-    """Turn the project's user-facing errors into one red line and exit code 1."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except _user_errors() as e:
-            _fail(" ".join(str(e).split()))
-        except (ValueError, TypeError) as e:  # argument validation in the library names the argument
-            _fail(" ".join(str(e).split()))
-        except KeyboardInterrupt:
-            _fail("interrupted; run the same command again to resume", 130)
-
-    return wrapper
-
-
 class _RateColumn(ProgressColumn):
     """Frames per second of wall time."""
 

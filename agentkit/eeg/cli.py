@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from perception.errors import InputError
+from agentkit.console import friendly
 
 eeg_app = typer.Typer(help="EEG: a report on a recording, and questions about it.", no_args_is_help=True)
 
@@ -18,16 +18,14 @@ _Units = Annotated[Optional[str], typer.Option(help="Override the units the file
 
 
 def _friendly(fn):
-    """Bad input -> one line on stderr and exit code 2; warnings as one line each."""
+    """`agentkit.console.friendly` (bad input -> one red line, exit 1), plus the EEG checks'
+    warnings printed one line each."""
     @functools.wraps(fn)
     def run(*args, **kwargs):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                return fn(*args, **kwargs)
-            except InputError as err:
-                typer.echo(f"error: {err}", err=True)
-                raise typer.Exit(2) from None
+                return friendly(fn)(*args, **kwargs)
             finally:
                 for w in caught:
                     if w.category.__name__ == "EEGWarning":

@@ -34,12 +34,22 @@ def test_report_text_on_real_pyedflib_file(pyedflib_edf):
     assert "[abstains] Blinks cannot be assessed: no frontal channel" in res.stdout
 
 
-def test_bad_file_is_one_line_exit_2(tmp_path):
+def test_bad_file_is_one_line_exit_1(tmp_path):
     bad = tmp_path / "x.edf"
     bad.write_bytes(b"garbage" * 100)
     res = runner.invoke(eeg_app, ["report", str(bad)])
-    assert res.exit_code == 2
+    assert res.exit_code == 1
     assert res.stderr.strip().splitlines() == [f"error: {bad}: not an EDF/BDF file (the version field must be '0' or '\\xffBIOSEMI')"]
+
+
+def test_bad_store_is_one_line_exit_1(synth_edf, tmp_path):
+    """A store path that is a file: the memory's StoreError ends the command like bad input does."""
+    not_a_store = tmp_path / "store"
+    not_a_store.write_text("not a store")
+    res = runner.invoke(eeg_app, ["ask", str(synth_edf), "which channels were bad?", "--store", str(not_a_store)])
+    assert res.exit_code == 1
+    errors = [line for line in res.stderr.splitlines() if not line.startswith("warning: ")]
+    assert errors == [f"error: {not_a_store}: is a file, not a store folder"] and "Traceback" not in res.output
 
 
 @pytest.fixture(scope="module")
