@@ -11,3 +11,19 @@ from accel.attention import (
 from accel import cache, tokens  # token reduction (accel.tokens.patch) and step caching (accel.cache.apply)
 from accel.cache import FBCacheConfig, SenCacheConfig, TeaCacheConfig, apply_step_cache, remove_step_cache
 
+
+__all__ = [
+    "ErrorReport",
+    "FBCacheConfig",
+    "SenCacheConfig",
+    "TeaCacheConfig",
+    "apply_attention",
+    "apply_step_cache",
+    "attention",
+    "attention_backend",
+    "cache",
+    "error_reports",
+    "remove_attention",
+    "remove_step_cache",
+    "tokens",
+]

@@ -16,8 +16,6 @@ import argparse
 import logging
 from pathlib import Path
 
-import numpy as np
-
 from agentkit import Agent, Answer
 from agentkit.controller.compose import compose_answer
 from agentkit.controller.findings import Findings

@@ -19,7 +19,6 @@ from accel.attention import (
     remove_attention,
 )
 
-import transformers
 
 
 def tiny_gemma(sliding_window: int = 512):

@@ -1,7 +1,6 @@
 """End to end on composed videos of real clips: questions, persistence, injection, JSON, graph."""
 from __future__ import annotations
 
-import json
 
 from agentkit import Agent, Answer
 from agentkit.graph.builder import CHECKPOINT_FILE
