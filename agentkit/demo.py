@@ -6,6 +6,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
 from agentkit.cache import cache_root
 
 __all__ = ["DEMO_QUESTIONS", "run_demo"]
@@ -42,7 +44,17 @@ def run_demo(*, workdir: Path | None, seconds: float, console, index_fn: Callabl
         ImageNeedle("coffee", t0=round(seconds * 0.7), duration=3, name="coffee"),
         TextNeedle("CODE WORD: KUMQUAT", t0=round(seconds * 0.5), duration=3),
     ]
-    video = compose_video(folder / "demo.mp4", seconds, size=size, fps=25, needles=needles, seed=7)
+    with Progress(TextColumn("   {task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                  TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console) as bar:
+        tasks: dict[str, int] = {}
+
+        def show(stage: str, done: float, total: float) -> None:
+            if stage not in tasks:
+                what = "encoding the scene library (first run only)" if stage == "library" else "writing the video"
+                tasks[stage] = bar.add_task(what, total=total)
+            bar.update(tasks[stage], completed=done)
+
+        video = compose_video(folder / "demo.mp4", seconds, size=size, fps=25, needles=needles, seed=7, progress=show)
     console.print(f"   wrote {video.path} in {time.perf_counter() - started:.1f} s; scenes:")
     from agentkit.timefmt import format_span
 

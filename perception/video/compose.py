@@ -317,10 +317,13 @@ def _clip_frames(clip: Path, size: tuple[int, int], fps: int,
         n += 1
 
 
-def _library(size: tuple[int, int], fps: int, cache_dir: Path) -> dict[str, tuple[Path, int]]:
+def _library(size: tuple[int, int], fps: int, cache_dir: Path,
+             progress: Callable[[str, float, float], None] | None = None) -> dict[str, tuple[Path, int]]:
     """Encode (once) every clip x variant; returns name -> (chunk path, whole seconds).
 
-    Each clip is decoded once and feeds the encoders of all its missing variants."""
+    Each clip is decoded once and feeds the encoders of all its missing variants. This is the
+    slow, first-run-only part (minutes on 2 cores), so it reports ("library", clip seconds done,
+    clip seconds to encode) to `progress`."""
     from perception.video.reader import probe
 
     clips = packaged_clips()
@@ -331,24 +334,31 @@ def _library(size: tuple[int, int], fps: int, cache_dir: Path) -> dict[str, tupl
     lib_dir = cache_dir / f"lib-{size[0]}x{size[1]}-{fps}-{key}"
     lib_dir.mkdir(parents=True, exist_ok=True)
     out: dict[str, tuple[Path, int]] = {}
+    plan = []
     for name, clip in sorted(clips.items()):
         seconds = max(1, int(probe(clip).duration))
         paths = {v: lib_dir / f"{name}-{v}.mp4" for v in _VARIANTS}
-        missing = [v for v, p in paths.items() if not p.exists()]
+        plan.append((name, clip, seconds, paths, [v for v, p in paths.items() if not p.exists()]))
+    todo = float(sum(seconds for _, _, seconds, _, missing in plan if missing))
+    done = 0.0
+    for name, clip, seconds, paths, missing in plan:
         if missing:
             logger.info("encoding scene library %s x %d variants (%dx%d @ %d fps)", name,
                         len(missing), *size, fps)
             writers = {v: _ChunkWriter(paths[v], size, fps) for v in missing}
             try:
-                for img in _clip_frames(clip, size, fps, seconds):
+                for i, img in enumerate(_clip_frames(clip, size, fps, seconds), 1):
                     for v, w in writers.items():
                         w.write(_variant(img, v, size))
+                    if progress is not None and i % fps == 0:
+                        progress("library", min(done + i / fps, todo), todo)
             except BaseException:
                 for w in writers.values():
                     w.abort()
                 raise
             for w in writers.values():
                 w.close()
+            done += seconds
         for v, p in paths.items():
             out[f"{name}/{v}"] = (p, seconds)
     return out
@@ -408,7 +418,7 @@ def compose_video(out_path: str | os.PathLike, duration_s: float, *,
                   size: tuple[int, int] = (1280, 720), fps: int = 25,
                   needles: Sequence[ImageNeedle | TextNeedle] = (), seed: int = 0,
                   scene_len: tuple[int, int] = (3, 10), cache_dir: str | os.PathLike | None = None,
-                  progress: Callable[[float, float], None] | None = None) -> ComposedVideo:
+                  progress: Callable[[str, float, float], None] | None = None) -> ComposedVideo:
     """Write a multi-scene H.264 mp4 of real clips with needles at known times.
 
     Args:
@@ -421,7 +431,9 @@ def compose_video(out_path: str | os.PathLike, duration_s: float, *,
         seed: Seeds scene order, cut points and needle times.
         scene_len: (min, max) whole seconds per scene.
         cache_dir: Where the scene library is cached (default :func:`default_cache_dir`).
-        progress: Optional callback(seconds_written, duration).
+        progress: Optional callback(stage, done, total): ("library", clip seconds encoded,
+            clip seconds to encode) while the scene library is built (first run only), then
+            ("compose", seconds written, duration).
 
     Returns:
         :class:`ComposedVideo` with the ground-truth needle spans.
@@ -445,7 +457,7 @@ def compose_video(out_path: str | os.PathLike, duration_s: float, *,
     rng = random.Random(seed)
     spans = _place_needles(needles, total, rng)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    lib = _library(size, fps, cache)
+    lib = _library(size, fps, cache, progress)
     names = sorted(lib)
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -478,7 +490,7 @@ def compose_video(out_path: str | os.PathLike, duration_s: float, *,
             last_name = name.split("/")[0]
             t += length
             if progress is not None:
-                progress(float(t), float(total))
+                progress("compose", float(t), float(total))
         mux.close()
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())

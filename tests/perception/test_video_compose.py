@@ -59,3 +59,20 @@ def test_bad_compose_arguments(media_dir, kw, match):
     args = {"out_path": media_dir / "bad.mp4", "duration_s": 30, "size": (320, 180)} | kw
     with pytest.raises(ValueError, match=match):
         compose_video(**args)
+
+
+def test_progress_reports_library_build_then_composition(tmp_path):
+    """A fresh cache builds the scene library (the slow first run) and says how far it is."""
+    calls = []
+    compose_video(tmp_path / "v.mp4", 12, size=(96, 54), fps=5, seed=1, cache_dir=tmp_path / "lib",
+                  progress=lambda *a: calls.append(a))
+    stages = [c[0] for c in calls]
+    assert stages[0] == "library" and stages[-1] == "compose"
+    assert stages == sorted(stages, key=["library", "compose"].index)  # library first, then compose
+    library = [c for c in calls if c[0] == "library"]
+    assert [c[1] for c in library] == sorted(c[1] for c in library) and library[-1][1] == library[-1][2] > 0
+    assert calls[-1] == ("compose", 12.0, 12.0)
+    calls.clear()  # the library is cached now: a second video only composes
+    compose_video(tmp_path / "w.mp4", 12, size=(96, 54), fps=5, seed=2, cache_dir=tmp_path / "lib",
+                  progress=lambda *a: calls.append(a))
+    assert {c[0] for c in calls} == {"compose"}
