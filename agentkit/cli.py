@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.text import Text
 
-from agentkit.console import err, friendly, out
+from agentkit.console import err, friendly, out, print_answer
 from memory.errors import StoreError
 from perception.errors import InputError
 
@@ -121,25 +120,6 @@ def _mmss(t: float) -> str:
     from agentkit.timefmt import format_time
 
     return format_time(max(0.0, t))
-
-
-def print_answer(answer, console: Console = out) -> None:
-    """Human output: the answer, its confidence, and the evidence with mm:ss spans."""
-    from agentkit.timefmt import format_span
-
-    style = "yellow" if answer.abstained else "green"
-    console.print(Text(answer.question, style="bold"))
-    console.print(Text(answer.text, style=style))
-    note = " (abstained: below the confidence threshold)" if answer.abstained else ""
-    console.print(f"confidence {answer.confidence:.2f}{note}")
-    several = len({e.source for e in answer.evidence}) > 1
-    for e in answer.evidence:
-        what = ", ".join(e.labels[:3])
-        where = (f"{e.source[:8]}@" if several else "") + format_span(e.t0, e.t1)
-        line = Text(f"  {where:>13}  score {e.score:.2f}  {what}")
-        if e.text:
-            line.append(f'  text: "{" ".join(e.text.split())[:60]}"')
-        console.print(line)
 
 
 @app.command()

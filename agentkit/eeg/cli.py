@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from agentkit.console import friendly
+from agentkit.console import friendly, print_answer
 
 eeg_app = typer.Typer(help="EEG: a report on a recording, and questions about it.", no_args_is_help=True)
 
@@ -113,7 +113,6 @@ def ask(
     """Answer a question about the recording with evidence time spans and a confidence."""
     _logging(verbose)
     from agentkit.eeg.ask import ask_memory
-    from agentkit.eeg.report import mmss
     from agentkit.eeg.session import open_session
 
     bar = _Progress(f"analysing {file.name}")
@@ -126,10 +125,7 @@ def ask(
     if as_json:
         sys.stdout.write(answer.model_dump_json(indent=2) + "\n")
         return
-    mark = "abstains" if answer.abstained else f"confidence {answer.confidence:.2f}"
-    typer.echo(f"{answer.text}  ({mark})")
-    for ev in answer.evidence:
-        typer.echo(f"  {mmss(ev.t0)}-{mmss(ev.t1)}  {ev.why}")
+    print_answer(answer)
 
 
 @eeg_app.command()

@@ -86,6 +86,15 @@ def test_ask_cli_with_offset_shares_the_time_axis(synth_edf):
     assert abs(ans["evidence"][0]["t0"] - 119.9) < 0.2 and ans["evidence"][0]["source"].startswith("eeg:")
 
 
+def test_ask_human_output_matches_the_video_ask(synth_edf):
+    """Same printer as `agentkit ask`: question, answer, confidence, evidence spans as mm:ss."""
+    res = runner.invoke(eeg_app, ["ask", str(synth_edf), "were there blink artifacts?"])
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    assert lines[0] == "were there blink artifacts?" and lines[2].startswith("confidence ")
+    assert any(line.strip().startswith("00:19-00:20") for line in lines[3:])  # blink at file time 19.9 s
+
+
 def test_abstains_without_frontal_channels(pyedflib_edf):
     res = runner.invoke(eeg_app, ["ask", str(pyedflib_edf), "were there blink artifacts?", "--json"])
     assert res.exit_code == 0, res.output
