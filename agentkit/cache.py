@@ -5,6 +5,7 @@ import hashlib
 import os
 from pathlib import Path
 
+from perception.cache import cache_root
 from perception.errors import InputError
 
 __all__ = ["file_hash", "cache_root", "video_store_dir"]
@@ -36,12 +37,6 @@ def file_hash(path: str | os.PathLike, length: int = 16) -> str:
     except OSError as err:
         raise InputError(p, f"cannot be read ({err.strerror or err})") from None
     return _MEMO[key][:length]
-
-
-def cache_root() -> Path:
-    """$AGENTKIT_CACHE, else ~/.cache/agentkit."""
-    env = os.environ.get("AGENTKIT_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "agentkit"
 
 
 def video_store_dir(path: str | os.PathLike) -> Path:

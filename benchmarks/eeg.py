@@ -24,7 +24,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-CACHE = Path(os.environ.get("AGENTKIT_CACHE", Path.home() / ".cache" / "agentkit")) / "bench"
+from perception.cache import cache_root  # noqa: E402  (after the path set-up above)
+
+CACHE = cache_root() / "bench"
 SECONDS, N_CH, SFREQ = 3600, 64, 256
 NAMES_64 = ("Fp1 Fp2 AF7 AF3 AFz AF4 AF8 F7 F5 F3 F1 Fz F2 F4 F6 F8 FT7 FC5 FC3 FC1 FCz FC2 FC4 FC6 FT8 "
             "T7 C5 C3 C1 Cz C2 C4 C6 T8 TP7 CP5 CP3 CP1 CPz CP2 CP4 CP6 TP8 P7 P5 P3 P1 Pz P2 P4 P6 P8 "

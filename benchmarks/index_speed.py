@@ -45,6 +45,8 @@ from pathlib import Path
 
 import numpy as np
 
+from perception.cache import cache_root
+
 logger = logging.getLogger("index_speed")
 
 IMAGE_NEEDLES = ["chelsea", "coffee", "astronaut"]
@@ -52,8 +54,7 @@ CODE_WORDS = ["KUMQUAT", "ZEPHYR", "MARMOT"]
 
 
 def _cache_dir() -> Path:
-    root = os.environ.get("AGENTKIT_CACHE") or Path.home() / ".cache" / "agentkit"
-    return Path(root) / "bench"
+    return cache_root() / "bench"
 
 
 def make_video(duration: int, size: tuple[int, int], seed: int) -> tuple[Path, list[dict]]:

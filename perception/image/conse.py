@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from perception.cache import cache_root
 from perception.image.encoder import FrameFeatures
 from perception.image.mobilenet import (IMAGENET_MEAN, IMAGENET_STD, MobileNetV2,
                                         imagenet_labels, load_mobilenet_v2)
@@ -189,8 +190,7 @@ _PROBE = "ConSE label cache fingerprint: a photo of a cat on a red bicycle"
 
 
 def _default_cache() -> Path:
-    root = os.environ.get("AGENTKIT_CACHE") or Path.home() / ".cache" / "agentkit"
-    return Path(root) / "conse"
+    return cache_root() / "conse"
 
 
 def _imagenet_texts() -> list[str]:

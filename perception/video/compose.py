@@ -36,6 +36,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from perception.cache import cache_root
 from perception.video.reader import iter_frames
 
 logger = logging.getLogger(__name__)
@@ -89,8 +90,7 @@ def packaged_clips() -> dict[str, Path]:
 
 def default_cache_dir() -> Path:
     """``$AGENTKIT_CACHE/compose``, else ``~/.cache/agentkit/compose``."""
-    root = os.environ.get("AGENTKIT_CACHE") or Path.home() / ".cache" / "agentkit"
-    return Path(root) / "compose"
+    return cache_root() / "compose"
 
 
 # ----------------------------------------------------------------------------- needles
