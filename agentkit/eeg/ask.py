@@ -22,6 +22,7 @@ import numpy as np
 from agentkit.controller.evidence import Record
 from agentkit.eeg.report import mmss
 from agentkit.schemas import Answer, Evidence
+from agentkit.timefmt import find_times
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +32,6 @@ ARTIFACT_WORDS = {
     "burst": "burst", "high-amplitude": "burst", "missing": "missing", "muscle": "ica:muscle artifact",
     "heart": "ica:heart beat", "ecg": "ica:heart beat", "line noise": "ica:line noise",
 }
-_TIME = re.compile(r"(\d+):(\d{2}(?:\.\d+)?)|(\d+(?:\.\d+)?)\s*(?:s\b|sec|seconds)")
 
 
 class ListReader:
@@ -62,10 +62,7 @@ def _eeg(records: list[Record]) -> list[Record]:
 
 
 def _times(q: str) -> list[float]:
-    out = []
-    for m in _TIME.finditer(q):
-        out.append(int(m.group(1)) * 60 + float(m.group(2)) if m.group(1) else float(m.group(3)))
-    return out
+    return [t for t, _ in find_times(q)]
 
 
 def _ev(r: Record, why: str, score: float) -> Evidence:

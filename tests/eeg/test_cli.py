@@ -75,6 +75,16 @@ def test_alpha_highest_points_inside_the_alpha_episode(reader):
     assert ans.evidence and all(ev.t0 >= 46.0 for ev in ans.evidence)
 
 
+@pytest.mark.parametrize("span,state", [("00:10-00:30", "eyes open"), ("01:00-01:30", "eyes closed"),
+                                        ("70 s", "eyes closed")])
+def test_eyes_question_reads_the_asked_span(reader, span, state):
+    """The synthetic posterior 10 Hz rhythm starts at 47 s: the span written in the question decides."""
+    ans = answer_eeg(f"is {span} eyes open or eyes closed?", reader, "eeg1")
+    assert not ans.abstained and f"Most likely {state}" in ans.text
+    lo, hi = {"00:10-00:30": (10, 30), "01:00-01:30": (60, 90), "70 s": (68, 72)}[span]
+    assert ans.evidence and all(e.t1 > lo and e.t0 < hi for e in ans.evidence)
+
+
 def test_non_eeg_question_falls_through(reader):
     assert answer_eeg("what colour is the car?", reader, "eeg1") is None
 
