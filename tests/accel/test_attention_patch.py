@@ -97,7 +97,6 @@ def test_transformers_sdpa_backend_is_exact_and_masks_fall_back():
 
 @torch.no_grad()
 def test_plain_module_patch_swaps_sdpa_only_inside_forward():
-    torch.manual_seed(int.from_bytes(__import__("os").urandom(4), "little"))
     model = TinyViT().eval()
     x = torch.randn(2, 197, 64)  # 196 patches + class token: ragged for every block size
     before = model(x)
@@ -108,7 +107,9 @@ def test_plain_module_patch_swaps_sdpa_only_inside_forward():
         assert F.scaled_dot_product_attention is torch._C._nn.scaled_dot_product_attention, \
             "SDPA must be restored outside the module's forward"
         assert len(monitor.reports) == 2 and all(r.backend == "block_sparse" for r in monitor.reports)
-        assert all(0.3 < r.sparsity < 0.7 for r in monitor.reports)
+        # 197 keys make 7 key blocks (the last holds 5). sparsity=0.5 keeps ceil(3.5) = 4 per row
+        # plus the sink block, so 2 or 3 blocks are skipped: between 37/197 and 96/197 of the work.
+        assert all(0.18 < r.sparsity < 0.49 for r in monitor.reports), [r.sparsity for r in monitor.reports]
         assert not torch.equal(patched, before)
         with pytest.raises(ValueError, match="already"):
             apply_attention(model, "int8")
