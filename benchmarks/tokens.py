@@ -4,7 +4,8 @@ merging, and temporal per-token reuse on a real video.
 Sub-commands (each prints a table and can write JSON):
   vit-speed      ViT-B/16 (random init: speed does not depend on the weights) images/s at
                  r = 0, 8, 16 against the unpatched model (transformers, and timm when
-                 installed); bf16 + SDPA on CUDA, fp32 on CPU.
+                 installed); bf16 + SDPA on CUDA, fp32 on CPU. ``--placements between,after``
+                 also times merging after each whole layer, in the same process.
   timm-check     timm adapter exactness (r = 0 identical, unpatch restores) on a tiny timm ViT.
   dit-fidelity   merge r of the DiT's 256 tokens inside every block (merge -> block ->
                  unmerge of the update) and compare with the unmerged model: one-step x0
@@ -20,6 +21,7 @@ Sub-commands (each prints a table and can write JSON):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -48,7 +50,25 @@ def _bench(fn, device: str, iters: int, warmup: int = 10) -> float:
     return (time.perf_counter() - t0) / iters
 
 
-def vit_speed(device: str, batches: list[int], rs: list[int], iters: int, use_timm: bool, warmup: int = 10) -> dict:
+@contextlib.contextmanager
+def _placement(placement: str):
+    """Patch with merging between attention and MLP (the default) or after each whole layer
+    (what the adapters fall back to for layouts they do not know), for an A/B in one process."""
+    from accel.tokens.patch import hf, timm
+
+    if placement == "between":
+        yield
+        return
+    saved = hf._SPLITS, timm._BLOCK_PARTS
+    hf._SPLITS, timm._BLOCK_PARTS = {}, ("no such part",)
+    try:
+        yield
+    finally:
+        hf._SPLITS, timm._BLOCK_PARTS = saved
+
+
+def vit_speed(device: str, batches: list[int], rs: list[int], iters: int, use_timm: bool, warmup: int = 10,
+              placements: tuple[str, ...] = ("between",)) -> dict:
     from transformers import ViTConfig, ViTModel
 
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
@@ -77,13 +97,15 @@ def vit_speed(device: str, batches: list[int], rs: list[int], iters: int, use_ti
                 logger.info("%-26s batch %-4d unpatched %8.1f img/s", name, batch, batch / base)
                 for r in rs:
                     for prop in (True, False) if r else (True,):
-                        tk.patch(model, r=r, prop_attn=prop)
-                        t = _bench(call, device, iters, warmup)
-                        tk.unpatch(model)
-                        out["rows"].append({"model": name, "batch": batch, "r": r, "prop_attn": prop,
-                                            "images_per_s": batch / t, "speedup": base / t})
-                        logger.info("%-26s batch %-4d r=%-3d prop_attn=%-5s %8.1f img/s  %.2fx",
-                                    name, batch, r, prop, batch / t, base / t)
+                        for placement in placements if r else ("between",):
+                            with _placement(placement):
+                                tk.patch(model, r=r, prop_attn=prop)
+                            t = _bench(call, device, iters, warmup)
+                            tk.unpatch(model)
+                            out["rows"].append({"model": name, "batch": batch, "r": r, "prop_attn": prop,
+                                                "placement": placement, "images_per_s": batch / t, "speedup": base / t})
+                            logger.info("%-26s batch %-4d r=%-3d prop_attn=%-5s merge %-7s %8.1f img/s  %.2fx",
+                                        name, batch, r, prop, placement, batch / t, base / t)
                 again = _bench(call, device, iters, warmup)
                 logger.info("%-26s batch %-4d unpatched again %8.1f img/s", name, batch, batch / again)
                 out["rows"].append({"model": name, "batch": batch, "r": "unpatched-again", "images_per_s": batch / again,
@@ -128,30 +150,44 @@ def vit_speed_interleaved(batch: int, rs: list[int], rounds: int, threads: int) 
     return {"device": f"cpu, {threads} threads", "batch": batch, "rounds": rounds, "rows": rows}
 
 
+def _merge_weighted_with_cat(plan, x, size):
+    """The size-weighted merge as committed before the single-gather layout (kept A gathered,
+    B weighted out of place, then both concatenated): the comparison point for ``merge-cost``."""
+    c = x.shape[-1]
+    a, b = x[:, ::2], x[:, 1::2]
+    s_a, s_b = size[:, ::2], size[:, 1::2]
+    kept = a.gather(1, plan.kept_a[..., None].expand(-1, -1, c))
+    s_src = s_a.gather(1, plan.merged_a[..., None])
+    src = a.gather(1, plan.merged_a[..., None].expand(-1, -1, c)) * s_src
+    dst = plan.dst_b[..., None]
+    b_size = s_b.scatter_add(1, dst, s_src)
+    b_new = (b * s_b).scatter_add_(1, dst.expand(-1, -1, c), src) / b_size
+    out_size = torch.cat([s_a.gather(1, plan.kept_a[..., None]), b_size], dim=1)
+    return torch.cat([kept, b_new], dim=1), out_size
+
+
 def merge_cost(batch: int, n: int, dim: int, heads: int, r: int, repeats: int) -> dict:
-    """Cost of one merge step (matching + size-weighted merge) on ViT-B-sized activations:
-    the committed path (head-averaged keys, one-pass weighted merge) against the first version
-    (full-width keys, merge of ``cat([x * size, size])`` through ``MergePlan.merge``)."""
+    """Cost of one merge step (matching on head-averaged keys + size-weighted merge) on
+    ViT-B-sized activations: the committed single-gather merge against the previous version
+    (gathers, out-of-place B update, concatenation). Both give the same tokens (checked)."""
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     x = torch.randn(batch, n, dim, device=device, dtype=dtype)
     keys = torch.randn(batch, n, dim, device=device, dtype=dtype)
     size = torch.randint(1, 4, (batch, n, 1), device=device).to(dtype)
 
-    def first_version():
-        plan = tk.bipartite_soft_matching(keys, r, protect_first=True)
-        both = plan.merge(torch.cat([x * size, size], dim=-1), mode="sum")
-        return both[..., :-1] / both[..., -1:]
-
-    def committed():
+    def step(merge):
         metric = keys.unflatten(-1, (heads, dim // heads)).mean(-2)
         plan = tk.bipartite_soft_matching(metric, r, protect_first=True)
-        return tk.merge_weighted(plan, x, size)[0]
+        return merge(plan, x, size)
 
-    res = {"device": device, "batch": batch, "tokens": n, "dim": dim, "r": r}
-    for name, fn in (("first_version", first_version), ("committed", committed)):
-        res[name + "_ms"] = 1000 * _bench(fn, device, repeats, warmup=2)
-    res["ratio"] = res["first_version_ms"] / res["committed_ms"]
+    new, old = step(tk.merge_weighted), step(_merge_weighted_with_cat)
+    res = {"device": device, "batch": batch, "tokens": n, "dim": dim, "r": r,
+           "same_tokens": bool(torch.allclose(new[0].float(), old[0].float(), rtol=1e-2, atol=1e-2)
+                               and torch.equal(new[1], old[1]))}
+    for name, merge in (("previous", _merge_weighted_with_cat), ("committed", tk.merge_weighted)):
+        res[name + "_ms"] = 1000 * _bench(lambda m=merge: step(m), device, repeats, warmup=2)
+    res["ratio"] = res["previous_ms"] / res["committed_ms"]
     logger.info("merge step %s", res)
     return res
 
@@ -169,12 +205,18 @@ def timm_check() -> dict:
         same0 = torch.equal(model(x), ref)
         tk.unpatch(model)
         tk.patch(model, r=2, trace_source=True)
+        model.forward_features(x)  # the first patched call checks the attention/MLP split
+        mlp_tokens = []
+        hooks = [b.mlp.register_forward_hook(lambda m, i, o: mlp_tokens.append(i[0].shape[1])) for b in model.blocks]
         merged = model.forward_features(x)
+        for h in hooks:
+            h.remove()
         sizes = tk.merge_state(model).size.sum(1).flatten().tolist()
         tk.unpatch(model)
         restored = torch.equal(model(x), ref)
     res = {"timm": timm.__version__, "r0_identical": same0, "unpatch_identical": restored,
-           "tokens_after_r2": merged.shape[1], "sizes_sum": sizes, "state_dict_keys_same": keys == list(model.state_dict()),
+           "tokens_after_r2": merged.shape[1], "sizes_sum": sizes, "mlp_tokens": mlp_tokens,
+           "merge_between_attention_and_mlp": mlp_tokens[:2] == [x.shape[-1] ** 2 // 256 + 1 - 2, x.shape[-1] ** 2 // 256 + 1 - 4], "state_dict_keys_same": keys == list(model.state_dict()),
            "class_same": type(model).__name__ == "VisionTransformer" and "forward" not in model.blocks[0].__dict__}
     logger.info("timm check: %s", res)
     return res
@@ -337,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("--iters", type=int, default=10)
     v.add_argument("--timm", action="store_true")
     v.add_argument("--warmup", type=int, default=10)
+    v.add_argument("--placements", default="between", help="between (attention | merge | MLP) and/or after (whole layer)")
     vc = sub.add_parser("vit-speed-cpu")
     vc.add_argument("--batch", type=int, default=8)
     vc.add_argument("--rs", default="0,8,16")
@@ -361,7 +404,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     ints = lambda s: [int(x) for x in s.split(",") if x]  # noqa: E731
     if args.cmd == "vit-speed":
-        res = vit_speed(args.device, ints(args.batch), ints(args.rs), args.iters, args.timm, args.warmup)
+        res = vit_speed(args.device, ints(args.batch), ints(args.rs), args.iters, args.timm, args.warmup,
+                        tuple(args.placements.split(",")))
     elif args.cmd == "vit-speed-cpu":
         res = vit_speed_interleaved(args.batch, ints(args.rs), args.rounds, args.threads)
     elif args.cmd == "merge-cost":

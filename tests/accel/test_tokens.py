@@ -207,6 +207,78 @@ def test_patched_model_merges_tokens_and_tracks_sizes(tiny_models, name, prefix)
         tk.unpatch(model)
 
 
+def _mlp_token_counts(model, x, layers):
+    """Tokens each layer's MLP sees, from the second forward on (the first also runs the check)."""
+    with torch.no_grad():
+        _out(model, x)
+    seen = []
+    hooks = [layer.mlp.register_forward_hook(lambda m, i, o: seen.append(i[0].shape[1])) for layer in layers]
+    try:
+        with torch.no_grad():
+            out = _out(model, x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return seen, out
+
+
+@pytest.mark.parametrize("name", ["vit", "clip", "siglip"])
+def test_merge_sits_between_attention_and_mlp(tiny_models, name, monkeypatch, caplog):
+    """ToMe's placement: each layer's MLP already runs on the tokens merged after its attention."""
+    from accel.tokens.patch import hf
+
+    model = tiny_models[name]
+    layers = [m for m in model.modules() if type(m).__name__ in hf._SPLITS]
+    n0 = 16 + int(name != "siglip")
+    x = torch.randn(2, 3, 32, 32)
+    tk.patch(model, r=2)
+    try:
+        split_counts, split_out = _mlp_token_counts(model, x, layers)
+    finally:
+        tk.unpatch(model)
+    assert "does not match" not in caplog.text
+    assert split_counts == [n0 - 2, n0 - 4, n0 - 6]
+
+    monkeypatch.setattr(hf, "_SPLITS", {})  # no known layout: merge after each whole layer
+    tk.patch(model, r=2)
+    try:
+        after_counts, after_out = _mlp_token_counts(model, x, layers)
+    finally:
+        tk.unpatch(model)
+    assert after_counts == [n0, n0 - 2, n0 - 4]
+    assert split_out.shape == after_out.shape and not torch.allclose(split_out, after_out)
+
+
+def test_split_that_disagrees_with_the_layer_falls_back_with_a_warning(caplog):
+    model = _TimmLayoutViT().eval()
+    for block in model.blocks:  # timm's part names, but this block's forward never calls ls1
+        block.ls1 = torch.nn.Linear(32, 32)
+        block.ls2 = block.drop_path1 = block.drop_path2 = torch.nn.Identity()
+    x = torch.randn(2, 3, 32, 32)
+    seen = []
+    hooks = [b.mlp.register_forward_hook(lambda m, i, o: seen.append(i[0].shape[1])) for b in model.blocks]
+    tk.patch(model, r=2)
+    try:
+        with torch.no_grad():
+            model(x)  # the first call checks the split, fails it and falls back
+            seen.clear()
+            merged = model(x)
+    finally:
+        tk.unpatch(model)
+        for h in hooks:
+            h.remove()
+    assert "does not match" in caplog.text
+    assert seen == [17, 15, 13], "a layout that fails the check must keep the layer's own forward"
+    for block in model.blocks:
+        del block.ls1  # without ls1 the adapter offers no split: the same fallback, no check
+    tk.patch(model, r=2)
+    try:
+        with torch.no_grad():
+            assert torch.equal(model(x), merged)
+    finally:
+        tk.unpatch(model)
+
+
 def test_proportional_attention_changes_the_output(tiny_models):
     model = tiny_models["vit"]
     x = torch.randn(2, 3, 32, 32)

@@ -1,14 +1,17 @@
 """Framework-neutral machinery that wraps a stack of transformer layers with token merging.
 
-Each wrapped layer runs its own, unmodified ``forward``. Around it we (1) add the log-size
-bias to the attention mask (proportional attention: a token standing for ``s`` originals gets
-``s`` times the attention weight) and (2) after the layer, merge ``r`` tokens with bipartite
-soft matching on the attention keys the layer just computed (captured by a forward hook on
-its key projection).
+Around each layer we (1) add the log-size bias to the attention mask (proportional attention:
+a token standing for ``s`` originals gets ``s`` times the attention weight) and (2) merge ``r``
+tokens with bipartite soft matching on the attention keys the layer just computed (captured by
+a forward hook on its key projection).
 
-Merging at the end of a layer, not between its attention and MLP as ToMe does, keeps every
-layer's code untouched (so ``r = 0`` is bit-identical and nothing is copied); it costs the
-MLP of each layer running on ``r`` more tokens than ToMe's placement.
+Where ToMe merges matters for speed. ToMe merges between a layer's attention and its MLP, so
+the MLP (two thirds of a ViT layer's work) already runs on ``r`` fewer tokens. Layers whose
+layout an adapter knows (:class:`SplitLayer`: transformers ViT/CLIP/SigLIP, timm ``Block``) are
+run that way, from their own submodules; the split is checked once against the layer's own
+``forward`` on the first call and dropped, with a warning, if they disagree. Any other layer
+runs its own ``forward`` and is merged after it. ``r = 0`` always calls the layer's own
+``forward``, so it is bit-identical.
 """
 
 from __future__ import annotations
@@ -27,6 +30,19 @@ logger = logging.getLogger(__name__)
 STATE_ATTR = "_accel_token_merge"
 
 
+@dataclass(frozen=True)
+class SplitLayer:
+    """A pre-norm layer as its two residual halves, so merging can sit between them.
+
+    Attributes:
+        attention: ``(layer, x, mask, kwargs) -> x + attention branch``.
+        mlp: ``(layer, x) -> x + MLP branch``.
+    """
+
+    attention: Callable
+    mlp: Callable
+
+
 @dataclass
 class LayerSpec:
     """How to wrap one layer.
@@ -42,6 +58,7 @@ class LayerSpec:
             (``None``: keyword only).
         heads: attention heads; the metric is the key averaged over heads (``[B, N, C / heads]``,
             ToMe's choice: as good for matching and ``heads`` times cheaper to compare).
+        split: the layer's two halves when the adapter knows its layout (merge between them).
     """
 
     layer: nn.Module
@@ -50,6 +67,7 @@ class LayerSpec:
     mask_arg: str | None
     mask_pos: int | None
     heads: int | None = None
+    split: SplitLayer | None = None
 
 
 @dataclass
@@ -113,8 +131,77 @@ def _combine_mask(mask: torch.Tensor | None, bias: torch.Tensor) -> torch.Tensor
     return mask + bias
 
 
+def _merge(state: TokenMergeState, x: torch.Tensor, r: int, index: int) -> torch.Tensor:
+    """One merge step on ``x`` with the keys the layer's attention just produced."""
+    metric, state.metric = state.metric, None
+    if metric is None or metric.shape[:2] != x.shape[:2]:
+        raise RuntimeError(f"token merging found no attention keys for layer {index}; the model layout is not supported")
+    plan = bipartite_soft_matching(metric, r, protect_first=state.protect_first, regions=state.cur_regions)
+    if state.trace_source:
+        state.source = merge_source(plan, state.source, x.shape[1])
+    if state.cur_regions is not None:
+        state.cur_regions = plan.merge(state.cur_regions[..., None], mode="amax")[..., 0]
+    x, state.size = merge_weighted(plan, x, state.size)
+    return x
+
+
+def _call_with_mask(spec: LayerSpec, fn: Callable, hidden_states, mask, kwargs):
+    """Call a layer's own forward with ``mask`` where its signature expects it."""
+    if spec.mask_pos is not None:
+        return fn(hidden_states, *(None,) * spec.mask_pos, mask, **kwargs)
+    if spec.mask_arg is not None:
+        return fn(hidden_states, **kwargs, **{spec.mask_arg: mask})
+    return fn(hidden_states, **kwargs)
+
+
+def _split_matches(spec: LayerSpec, original: Callable, hidden_states, mask, kwargs) -> bool:
+    """Whether the adapter's two halves compute what the layer's own forward computes.
+
+    Checked in eval mode (dropout off) so that only the layout can make them differ, and
+    bit for bit: the halves call the same submodules in the same order.
+    """
+    layer, training = spec.layer, spec.layer.training
+    layer.eval()
+    try:
+        with torch.no_grad():
+            want = _call_with_mask(spec, original, hidden_states, mask, kwargs)
+            if not isinstance(want, torch.Tensor):
+                return False  # a tuple-returning layout: keep its own forward and merge after it
+            try:
+                got = spec.split.mlp(layer, spec.split.attention(layer, hidden_states, mask, kwargs))
+            except Exception:  # parts with the right names but other signatures
+                return False
+    finally:
+        layer.train(training)
+    return got.shape == want.shape and torch.equal(got, want)
+
+
+def _split_forward(spec, original, split, state, hidden_states, args, kwargs, r, index):
+    """Attention half, merge, MLP half; ``None`` when this call cannot take that path."""
+    extra = dict(kwargs)
+    if spec.mask_pos is not None and len(args) > spec.mask_pos:
+        if len(args) > spec.mask_pos + 1:
+            return None  # more positional arguments than the halves know about
+        mask = args[spec.mask_pos]
+    elif args:
+        return None
+    else:
+        mask = extra.pop(spec.mask_arg, None) if spec.mask_arg is not None else None
+    if not split["checked"]:
+        split["checked"] = True
+        if not _split_matches(spec, original, hidden_states, mask, extra):
+            split["use"] = False
+            logger.warning("%s: the attention/MLP split does not match this layer's forward; "
+                           "merging after the whole layer instead", type(spec.layer).__name__)
+            return None
+    state.metric = None
+    x = spec.split.attention(spec.layer, hidden_states, mask, extra)
+    return spec.split.mlp(spec.layer, _merge(state, x, r, index))
+
+
 def _wrap_layer(state: TokenMergeState, spec: LayerSpec, index: int) -> Callable:
     original = spec.layer.forward  # bound method (or an instance attribute set by someone else)
+    split = {"checked": spec.split is None, "use": spec.split is not None}
 
     def forward(hidden_states, *args, **kwargs):
         if index == 0:
@@ -128,20 +215,16 @@ def _wrap_layer(state: TokenMergeState, spec: LayerSpec, index: int) -> Callable
                 args[spec.mask_pos] = _combine_mask(args[spec.mask_pos], bias)
             else:
                 kwargs[spec.mask_arg] = _combine_mask(kwargs.get(spec.mask_arg), bias)
-        out = original(hidden_states, *args, **kwargs)
         r = state.r[index]
+        if r > 0 and split["use"]:
+            x = _split_forward(spec, original, split, state, hidden_states, args, kwargs, r, index)
+            if x is not None:
+                return x
+        out = original(hidden_states, *args, **kwargs)
         if r <= 0:
             return out
         x = out[0] if isinstance(out, tuple) else out
-        metric, state.metric = state.metric, None
-        if metric is None or metric.shape[:2] != x.shape[:2]:
-            raise RuntimeError(f"token merging found no attention keys for layer {index}; the model layout is not supported")
-        plan = bipartite_soft_matching(metric, r, protect_first=state.protect_first, regions=state.cur_regions)
-        if state.trace_source:
-            state.source = merge_source(plan, state.source, x.shape[1])
-        if state.cur_regions is not None:
-            state.cur_regions = plan.merge(state.cur_regions[..., None], mode="amax")[..., 0]
-        x, state.size = merge_weighted(plan, x, state.size)
+        x = _merge(state, x, r, index)
         return (x, *out[1:]) if isinstance(out, tuple) else x
 
     return forward

@@ -11,7 +11,7 @@ import inspect
 
 from torch import nn
 
-from ._core import LayerSpec
+from ._core import LayerSpec, SplitLayer
 
 # class name -> (attention submodule attribute, class token present)
 _LAYER_KINDS = {
@@ -19,6 +19,36 @@ _LAYER_KINDS = {
     "CLIPEncoderLayer": ("self_attn", True),
     "SiglipEncoderLayer": ("self_attn", False),
 }
+
+
+def _vit_attention(layer, x, mask, kwargs):
+    return x + layer.dropout(layer.attention(layer.layernorm_before(x), mask, **kwargs)[0])
+
+
+def _vit_mlp(layer, x):
+    return x + layer.dropout(layer.mlp(layer.layernorm_after(x)))
+
+
+def _clip_attention(layer, x, mask, kwargs):
+    return x + layer.self_attn(hidden_states=layer.layer_norm1(x), attention_mask=mask, **kwargs)[0]
+
+
+def _clip_mlp(layer, x):
+    return x + layer.mlp(layer.layer_norm2(x))
+
+
+# transformers >= 5 layouts (pre-norm, attention returns (output, weights), tensor out); the
+# first patched call checks them against the layer's own forward before relying on them
+_SPLITS = {
+    "ViTLayer": (SplitLayer(_vit_attention, _vit_mlp), ("layernorm_before", "layernorm_after", "mlp", "dropout")),
+    "CLIPEncoderLayer": (SplitLayer(_clip_attention, _clip_mlp), ("layer_norm1", "layer_norm2", "mlp")),
+    "SiglipEncoderLayer": (SplitLayer(_clip_attention, _clip_mlp), ("layer_norm1", "layer_norm2", "mlp")),
+}
+
+
+def _split(layer: nn.Module) -> SplitLayer | None:
+    split, needs = _SPLITS.get(type(layer).__name__, (None, ()))
+    return split if split is not None and all(hasattr(layer, name) for name in needs) else None
 
 
 def is_hf_vision_model(model: nn.Module) -> bool:
@@ -40,7 +70,8 @@ def hf_layer_specs(model: nn.Module) -> tuple[list[LayerSpec], bool]:
         pos = _mask_position(module)
         attn = getattr(module, kind[0])
         heads = getattr(attn, "num_heads", None) or getattr(attn, "num_attention_heads", None)
-        specs.append(LayerSpec(module, key, None, "attention_mask" if pos is not None else None, pos, heads))
+        specs.append(LayerSpec(module, key, None, "attention_mask" if pos is not None else None, pos, heads,
+                               _split(module)))
         protect = kind[1] if protect is None else protect
     return specs, bool(protect)
 

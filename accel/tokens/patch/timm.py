@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from torch import nn
 
-from ._core import LayerSpec
+from ._core import LayerSpec, SplitLayer
+
+
+def _block_attention(block, x, mask, kwargs):
+    return x + block.drop_path1(block.ls1(block.attn(block.norm1(x), attn_mask=mask, **kwargs)))
+
+
+def _block_mlp(block, x):
+    return x + block.drop_path2(block.ls2(block.mlp(block.norm2(x))))
+
+
+# timm's ``Block`` layout; the first patched call checks it against the block's own forward
+_BLOCK_SPLIT = SplitLayer(_block_attention, _block_mlp)
+_BLOCK_PARTS = ("norm1", "attn", "ls1", "drop_path1", "norm2", "mlp", "ls2", "drop_path2")
 
 
 def is_timm_vit(model: nn.Module) -> bool:
@@ -30,5 +43,6 @@ def timm_layer_specs(model: nn.Module) -> tuple[list[LayerSpec], bool]:
     for block in model.blocks:
         qkv = block.attn.qkv
         dim = qkv.out_features // 3
-        specs.append(LayerSpec(block, qkv, (dim, 2 * dim), "attn_mask", None, getattr(block.attn, "num_heads", None)))
+        split = _BLOCK_SPLIT if all(hasattr(block, name) for name in _BLOCK_PARTS) else None
+        specs.append(LayerSpec(block, qkv, (dim, 2 * dim), "attn_mask", None, getattr(block.attn, "num_heads", None), split))
     return specs, prefix == 1
