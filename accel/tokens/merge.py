@@ -135,7 +135,7 @@ def bipartite_soft_matching(
         return MergePlan(n, 0, kept, empty, empty)
 
     with torch.no_grad():
-        m = metric.float()
+        m = metric if metric.dtype == torch.float32 else metric.float()
         m = m / m.norm(dim=-1, keepdim=True).clamp_min(1e-6)
         scores = m[:, ::2] @ m[:, 1::2].transpose(1, 2)  # [B, Na, Nb]
         if regions is not None:
@@ -144,7 +144,7 @@ def bipartite_soft_matching(
             same = regions[:, ::2, None] == regions[:, None, 1::2]
             scores = torch.where(same, scores, scores - CROSS_REGION_PENALTY)
         if protect_first:
-            scores[:, 0, :] = -torch.inf
+            scores[:, 0].fill_(-torch.inf)
         best, partner = scores.max(dim=-1)  # [B, Na]
         order = best.argsort(dim=-1, descending=True)
         merged_a = order[:, :r]
@@ -169,32 +169,23 @@ def merge_weighted(
     """
     if x.dim() != 3 or x.shape[1] != plan.num_tokens:
         raise ValueError(f"x must be [B, {plan.num_tokens}, C], got {tuple(x.shape)}")
-    bsz, n, c = x.shape
-    if plan.r == 0:
-        return x, (x.new_ones(bsz, n, 1) if size is None else size)
-    # One gather lays out the output (kept A tokens, then all of B) with no concatenation;
-    # only the B part is then weighted, added into and divided in place. Kept A tokens are
-    # copied untouched. With no sizes yet (the first merge) every weight is 1: no products.
-    n_kept, n_b = plan.kept_a.shape[1], n // 2
-    b_pos = torch.arange(1, n, 2, device=x.device).expand(bsz, n_b)
-    rows = torch.cat([2 * plan.kept_a, b_pos], dim=1)  # [B, N - r] source token of each output
-    out = x.gather(1, rows[..., None].expand(-1, -1, c))
-    src = x.gather(1, (2 * plan.merged_a)[..., None].expand(-1, -1, c))  # [B, r, C]
-    dst = plan.dst_b[..., None]
-    b_new = out[:, n_kept:]
     if size is None:
-        out_size = x.new_ones(bsz, n - plan.r, 1)
-        s_src = x.new_ones(bsz, plan.r, 1)
-    else:
-        out_size = size.gather(1, rows[..., None])
-        s_src = size.gather(1, (2 * plan.merged_a)[..., None])
-        b_new.mul_(out_size[:, n_kept:])
-        src = src * s_src
-    b_size = out_size[:, n_kept:]
-    b_size.scatter_add_(1, dst, s_src)
-    b_new.scatter_add_(1, dst.expand(-1, -1, c), src)
-    b_new.div_(b_size)
-    return out, out_size
+        size = x.new_ones(x.shape[0], x.shape[1], 1)
+    if plan.r == 0:
+        return x, size
+    # Only B tokens change, so touch A once (gather) and B once (weighted scatter-add):
+    # fewer passes over memory than merging x * size and size through plan.merge.
+    c = x.shape[-1]
+    a, b = x[:, ::2], x[:, 1::2]
+    s_a, s_b = size[:, ::2], size[:, 1::2]
+    kept = a.gather(1, plan.kept_a[..., None].expand(-1, -1, c))
+    s_src = s_a.gather(1, plan.merged_a[..., None])
+    src = a.gather(1, plan.merged_a[..., None].expand(-1, -1, c)) * s_src
+    dst = plan.dst_b[..., None]
+    b_size = s_b.scatter_add(1, dst, s_src)
+    b_new = (b * s_b).scatter_add_(1, dst.expand(-1, -1, c), src) / b_size
+    out_size = torch.cat([s_a.gather(1, plan.kept_a[..., None]), b_size], dim=1)
+    return torch.cat([kept, b_new], dim=1), out_size
 
 
 def merge_source(plan: MergePlan, source: torch.Tensor | None, num_tokens: int | None = None) -> torch.Tensor:

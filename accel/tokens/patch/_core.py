@@ -241,7 +241,8 @@ def install(model: nn.Module, specs: list[LayerSpec], state: TokenMergeState) ->
         def hook(_module, _inputs, output):
             key = output if key_slice is None else output[..., key_slice[0] : key_slice[1]]
             if heads and heads > 1 and key.shape[-1] % heads == 0:
-                key = key.unflatten(-1, (heads, key.shape[-1] // heads)).mean(-2)
+                # fp32 straight from the mean: matching needs no separate conversion
+                key = key.unflatten(-1, (heads, key.shape[-1] // heads)).mean(-2, dtype=torch.float32)
             state.metric = key
 
         return hook
