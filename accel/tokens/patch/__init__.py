@@ -33,10 +33,11 @@ def patch(
     trace_source: bool = False,
     protect_first: bool | None = None,
 ) -> nn.Module:
-    """Merge ``r`` tokens after every layer of a ViT/CLIP/SigLIP (transformers) or timm ViT.
+    """Merge ``r`` tokens in every layer of a ViT/CLIP/SigLIP (transformers) or timm ViT.
 
     The model keeps its class, parameters and state-dict keys; only each layer's ``forward``
-    is wrapped (instance attribute) and a forward hook reads its attention keys.
+    is wrapped (instance attribute) and a forward hook reads its attention keys. Known layer
+    layouts merge between attention and MLP, as ToMe does; others merge after the layer.
 
     Args:
         model: a transformers ``ViTModel``/``ViTForImageClassification``, ``CLIPModel``/

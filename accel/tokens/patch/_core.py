@@ -75,7 +75,7 @@ class TokenMergeState:
     """Settings and per-forward bookkeeping of a patched model.
 
     Attributes:
-        r: tokens merged away after each layer (one entry per layer).
+        r: tokens merged away in each layer (one entry per layer).
         protect_first: never merge token 0 (class token).
         prop_attn: add the log-size bias to attention.
         trace_source: keep a ``[B, N, N0]`` membership matrix in ``source``.
