@@ -76,11 +76,16 @@ def choose_backend(q, k, *, causal: bool, allow: tuple[str, ...], run: Callable[
     Returns:
         ``"sdpa"``, one of ``SDPA_KERNELS`` or a name from ``allow``.
     """
-    if q.device.type != "cuda" or _capturing():
+    if q.device.type != "cuda":
         return "sdpa"
-    key = (tuple(q.shape), tuple(k.shape), q.dtype, str(q.device), bool(causal), tuple(allow))
-    if key in _CACHE:
-        return _CACHE[key]
+    # the cache is read before anything else: a hit costs a dict lookup, not a CUDA query,
+    # which matters on sub-millisecond calls (and a cached choice is safe inside a capture)
+    key = (q.shape, k.shape, q.dtype, q.device, causal, allow)
+    choice = _CACHE.get(key)
+    if choice is not None:
+        return choice
+    if _capturing():
+        return "sdpa"
     runnable: dict[str, Callable[[], object]] = {}
     for name in ("sdpa", *SDPA_KERNELS, *allow):
         try:

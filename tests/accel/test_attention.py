@@ -270,7 +270,7 @@ def test_auto_choice_rule_and_cache(monkeypatch):
 
     monkeypatch.setattr(auto, "_time_round_robin", fake_time)
     auto.clear_cache()
-    fake = SimpleNamespace(shape=(1, 2, 4096, 64), dtype=torch.bfloat16, device=SimpleNamespace(type="cuda"))
+    fake = SimpleNamespace(shape=(1, 2, 4096, 64), dtype=torch.bfloat16, device=torch.device("cuda"))
     ran = []
     run = lambda name: ran.append(name)  # noqa: E731
     assert auto.choose_backend(fake, fake, causal=False, allow=(), run=run) == "sdpa:cudnn"
