@@ -61,8 +61,15 @@ def _eeg(records: list[Record]) -> list[Record]:
     return [r for r in records if r.meta.get("modality", "eeg") == "eeg" and "recipe" in r.meta]
 
 
-def _times(q: str) -> list[float]:
-    return [t for t, _ in find_times(q)]
+def _asked_span(q: str, around: float) -> tuple[float, float]:
+    """The span a question asks about: between its first two times, ``around`` seconds either
+    side of a single time, or the whole recording when it names none."""
+    times = [t for t, _ in find_times(q)]
+    if len(times) >= 2:
+        return min(times[:2]), max(times[:2])
+    if len(times) == 1:
+        return times[0] - around, times[0] + around
+    return -np.inf, np.inf
 
 
 def _ev(r: Record, why: str, score: float) -> Evidence:
@@ -128,13 +135,7 @@ def ask_memory(question: str, reader: Any, source: str | None = None) -> Answer:
 
 def _classify(question: str, windows: list[Record], classes: list[str]) -> Answer:
     """Mean calibrated class probability of a trained encoder's windows in the asked span."""
-    times = _times(question)
-    if len(times) >= 2:
-        lo, hi = min(times[:2]), max(times[:2])
-    elif len(times) == 1:
-        lo, hi = times[0] - 1.0, times[0] + 1.0
-    else:
-        lo, hi = -np.inf, np.inf
+    lo, hi = _asked_span(question, around=1.0)
     inside = [w for w in windows if w.t0 < hi and w.t1 > lo]
     if not inside:
         return Answer(question=question, text="No encoded EEG window covers that segment.", confidence=0.0, abstained=True)
@@ -206,16 +207,10 @@ def _bad_channels(question: str, artifacts: list[Record], summary: Record | None
 
 
 def _eyes(question: str, windows: list[Record], summary: Record | None) -> Answer:
-    times = _times(question)
     if summary is not None and not summary.meta.get("posterior"):
         return Answer(question=question, text="Cannot tell: no posterior (occipital/parietal) channel to read alpha from.",
                       confidence=0.0, abstained=True)
-    if len(times) >= 2:
-        lo, hi = min(times[:2]), max(times[:2])
-    elif len(times) == 1:
-        lo, hi = times[0] - 2.0, times[0] + 2.0
-    else:
-        lo, hi = -np.inf, np.inf
+    lo, hi = _asked_span(question, around=2.0)
     inside = [w for w in windows if w.t0 < hi and w.t1 > lo and not w.meta.get("artifact")
               and w.meta.get("alpha_posterior") is not None]
     if not inside:
