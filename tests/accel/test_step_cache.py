@@ -21,6 +21,8 @@ from benchmarks.dit.model import DiT, DiTConfig, sample  # noqa: E402
 
 STEPS = 12
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/accel/conftest.py
+
 
 @pytest.fixture(scope="module")
 def dit():
@@ -50,37 +52,26 @@ ZERO_CONFIGS = [sc.FBCacheConfig(threshold=0.0), sc.TeaCacheConfig(threshold=0.0
 LOOSE_CONFIGS = [sc.FBCacheConfig(threshold=10.0), sc.TeaCacheConfig(threshold=0.5), sc.SenCacheConfig(budget=5.0)]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny ops on 2 shared cores: one intra-op thread avoids OpenMP spin contention."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _sample_cached(dit, noise, config):
+    """One full sampling run with ``config`` applied: the samples and the cache's report."""
+    sc.apply(dit, config)
+    try:
+        sc.reset(dit)
+        return sample(dit, noise, STEPS), sc.report(dit)
+    finally:
+        sc.remove(dit)
 
 
 @pytest.mark.parametrize("config", ZERO_CONFIGS, ids=lambda c: type(c).__name__)
 def test_threshold_zero_computes_every_step_bit_identical(dit, noise, reference, config):
-    sc.apply(dit, config)
-    try:
-        sc.reset(dit)
-        out = sample(dit, noise, STEPS)
-        rep = sc.report(dit)
-    finally:
-        sc.remove(dit)
+    out, rep = _sample_cached(dit, noise, config)
     assert torch.equal(out, reference)
     assert (rep.steps, rep.computed, rep.reused) == (STEPS, STEPS, 0)
 
 
 @pytest.mark.parametrize("config", LOOSE_CONFIGS, ids=lambda c: type(c).__name__)
 def test_loose_threshold_reuses_and_report_adds_up(dit, noise, reference, config):
-    sc.apply(dit, config)
-    try:
-        sc.reset(dit)
-        out = sample(dit, noise, STEPS)
-        rep = sc.report(dit)
-    finally:
-        sc.remove(dit)
+    out, rep = _sample_cached(dit, noise, config)
     assert rep.steps == STEPS == rep.computed + rep.reused
     assert rep.reused > 0 and len(rep.predicted_error) == len(rep.reused_steps) == rep.reused
     assert rep.computed >= config.warmup_steps

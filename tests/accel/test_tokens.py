@@ -12,14 +12,7 @@ import torch
 
 import accel.tokens as tk
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small ops on 2 shared cores: one intra-op thread avoids OpenMP spin contention."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/accel/conftest.py
 
 
 def _members_mean(source: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
