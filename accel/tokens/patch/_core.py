@@ -154,7 +154,7 @@ def _call_with_mask(spec: LayerSpec, fn: Callable, hidden_states, mask, kwargs):
     return fn(hidden_states, **kwargs)
 
 
-def _split_matches(spec: LayerSpec, original: Callable, hidden_states, mask, kwargs) -> bool:
+def _split_matches(spec: LayerSpec, split: SplitLayer, original: Callable, hidden_states, mask, kwargs) -> bool:
     """Whether the adapter's two halves compute what the layer's own forward computes.
 
     Checked in eval mode (dropout off) so that only the layout can make them differ, and
@@ -168,7 +168,7 @@ def _split_matches(spec: LayerSpec, original: Callable, hidden_states, mask, kwa
             if not isinstance(want, torch.Tensor):
                 return False  # a tuple-returning layout: keep its own forward and merge after it
             try:
-                got = spec.split.mlp(layer, spec.split.attention(layer, hidden_states, mask, kwargs))
+                got = split.mlp(layer, split.attention(layer, hidden_states, mask, kwargs))
             except Exception:  # parts with the right names but other signatures
                 return False
     finally:
@@ -176,34 +176,24 @@ def _split_matches(spec: LayerSpec, original: Callable, hidden_states, mask, kwa
     return got.shape == want.shape and torch.equal(got, want)
 
 
-def _split_forward(spec, original, split, state, hidden_states, args, kwargs, r, index):
-    """Attention half, merge, MLP half; ``None`` when this call cannot take that path."""
+def _mask_and_kwargs(spec: LayerSpec, args: tuple, kwargs: dict):
+    """A call's attention mask and its other keyword arguments, as the halves take them;
+    ``None`` when the call has positional arguments the halves do not know about."""
     extra = dict(kwargs)
     if spec.mask_pos is not None and len(args) > spec.mask_pos:
-        if len(args) > spec.mask_pos + 1:
-            return None  # more positional arguments than the halves know about
-        mask = args[spec.mask_pos]
-    elif args:
+        return (args[spec.mask_pos], extra) if len(args) == spec.mask_pos + 1 else None
+    if args:
         return None
-    else:
-        mask = extra.pop(spec.mask_arg, None) if spec.mask_arg is not None else None
-    if not split["checked"]:
-        split["checked"] = True
-        if not _split_matches(spec, original, hidden_states, mask, extra):
-            split["use"] = False
-            logger.warning("%s: the attention/MLP split does not match this layer's forward; "
-                           "merging after the whole layer instead", type(spec.layer).__name__)
-            return None
-    state.metric = None
-    x = spec.split.attention(spec.layer, hidden_states, mask, extra)
-    return spec.split.mlp(spec.layer, _merge(state, x, r, index))
+    return (extra.pop(spec.mask_arg, None) if spec.mask_arg is not None else None), extra
 
 
 def _wrap_layer(state: TokenMergeState, spec: LayerSpec, index: int) -> Callable:
     original = spec.layer.forward  # bound method (or an instance attribute set by someone else)
-    split = {"checked": spec.split is None, "use": spec.split is not None}
+    split = spec.split  # set to None if the first check finds it disagrees with the layer
+    checked = False
 
     def forward(hidden_states, *args, **kwargs):
+        nonlocal split, checked
         if index == 0:
             state.size = None
             state.source = None
@@ -216,10 +206,17 @@ def _wrap_layer(state: TokenMergeState, spec: LayerSpec, index: int) -> Callable
             else:
                 kwargs[spec.mask_arg] = _combine_mask(kwargs.get(spec.mask_arg), bias)
         r = state.r[index]
-        if r > 0 and split["use"]:
-            x = _split_forward(spec, original, split, state, hidden_states, args, kwargs, r, index)
-            if x is not None:
-                return x
+        call = _mask_and_kwargs(spec, args, kwargs) if r > 0 and split is not None else None
+        if call is not None and not checked:
+            checked = True
+            if not _split_matches(spec, split, original, hidden_states, *call):
+                split = None
+                logger.warning("%s: the attention/MLP split does not match this layer's forward; "
+                               "merging after the whole layer instead", type(spec.layer).__name__)
+        if call is not None and split is not None:  # attention half, merge, MLP half
+            state.metric = None
+            x = split.attention(spec.layer, hidden_states, *call)
+            return split.mlp(spec.layer, _merge(state, x, r, index))
         out = original(hidden_states, *args, **kwargs)
         if r <= 0:
             return out
