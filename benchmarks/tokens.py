@@ -4,8 +4,8 @@ merging, and temporal per-token reuse on a real video.
 Sub-commands (each prints a table and can write JSON):
   vit-speed      ViT-B/16 (random init: speed does not depend on the weights) images/s at
                  r = 0, 8, 16 against the unpatched model (transformers, and timm when
-                 installed); bf16 + SDPA on CUDA, fp32 on CPU. ``--placements between,after``
-                 also times merging after each whole layer, in the same process.
+                 installed); bf16 + SDPA on CUDA, fp32 on CPU. ``--cuda-graphs`` times CUDA
+                 graph replays of both the unpatched and the patched forward.
   timm-check     timm adapter exactness (r = 0 identical, unpatch restores) on a tiny timm ViT.
   dit-fidelity   merge r of the DiT's 256 tokens inside every block (merge -> block ->
                  unmerge of the update) and compare with the unmerged model: one-step x0
@@ -21,7 +21,6 @@ Sub-commands (each prints a table and can write JSON):
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import sys
@@ -50,25 +49,23 @@ def _bench(fn, device: str, iters: int, warmup: int = 10) -> float:
     return (time.perf_counter() - t0) / iters
 
 
-@contextlib.contextmanager
-def _placement(placement: str):
-    """Patch with merging between attention and MLP (the default) or after each whole layer
-    (what the adapters fall back to for layouts they do not know), for an A/B in one process."""
-    from accel.tokens.patch import hf, timm
-
-    if placement == "between":
-        yield
-        return
-    saved = hf._SPLITS, timm._BLOCK_PARTS
-    hf._SPLITS, timm._BLOCK_PARTS = {}, ("no such part",)
-    try:
-        yield
-    finally:
-        hf._SPLITS, timm._BLOCK_PARTS = saved
+def _graphed(fn):
+    """``fn`` captured once in a CUDA graph: a replay launches the whole forward at once, so
+    the host's per-op launch cost (which token merging multiplies) drops out of the timing."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):  # warm-up off the capture (the first patched call also checks the split)
+            fn()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn()
+    return graph.replay
 
 
 def vit_speed(device: str, batches: list[int], rs: list[int], iters: int, use_timm: bool, warmup: int = 10,
-              placements: tuple[str, ...] = ("between",)) -> dict:
+              graphs: bool = False) -> dict:
     from transformers import ViTConfig, ViTModel
 
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
@@ -85,28 +82,30 @@ def vit_speed(device: str, batches: list[int], rs: list[int], iters: int, use_ti
         except Exception as exc:  # timm missing or broken here
             logger.warning("timm unavailable: %s", exc)
     out = {"device": torch.cuda.get_device_name() if device == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
-           "batches": batches, "dtype": str(dtype), "rows": []}
+           "batches": batches, "dtype": str(dtype), "cuda_graphs": graphs, "rows": []}
+
+    def timed(call):
+        return _bench(_graphed(call) if graphs else call, device, iters, warmup)
+
     for name, model in models.items():
         model = model.to(device=device, dtype=dtype).eval()
         for batch in batches:
             x = torch.randn(batch, 3, 224, 224, device=device, dtype=dtype)
             call = (lambda: model(pixel_values=x)) if "transformers" in name else (lambda: model(x))
             with torch.inference_mode():
-                base = _bench(call, device, iters, warmup)
+                base = timed(call)
                 out["rows"].append({"model": name, "batch": batch, "r": "unpatched", "images_per_s": batch / base, "speedup": 1.0})
                 logger.info("%-26s batch %-4d unpatched %8.1f img/s", name, batch, batch / base)
                 for r in rs:
                     for prop in (True, False) if r else (True,):
-                        for placement in placements if r else ("between",):
-                            with _placement(placement):
-                                tk.patch(model, r=r, prop_attn=prop)
-                            t = _bench(call, device, iters, warmup)
-                            tk.unpatch(model)
-                            out["rows"].append({"model": name, "batch": batch, "r": r, "prop_attn": prop,
-                                                "placement": placement, "images_per_s": batch / t, "speedup": base / t})
-                            logger.info("%-26s batch %-4d r=%-3d prop_attn=%-5s merge %-7s %8.1f img/s  %.2fx",
-                                        name, batch, r, prop, placement, batch / t, base / t)
-                again = _bench(call, device, iters, warmup)
+                        tk.patch(model, r=r, prop_attn=prop)
+                        t = timed(call)
+                        tk.unpatch(model)
+                        out["rows"].append({"model": name, "batch": batch, "r": r, "prop_attn": prop,
+                                            "images_per_s": batch / t, "speedup": base / t})
+                        logger.info("%-26s batch %-4d r=%-3d prop_attn=%-5s %8.1f img/s  %.2fx",
+                                    name, batch, r, prop, batch / t, base / t)
+                again = timed(call)
                 logger.info("%-26s batch %-4d unpatched again %8.1f img/s", name, batch, batch / again)
                 out["rows"].append({"model": name, "batch": batch, "r": "unpatched-again", "images_per_s": batch / again,
                                     "speedup": base / again})
@@ -365,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("--iters", type=int, default=10)
     v.add_argument("--timm", action="store_true")
     v.add_argument("--warmup", type=int, default=10)
-    v.add_argument("--placements", default="between", help="between (attention | merge | MLP) and/or after (whole layer)")
+    v.add_argument("--cuda-graphs", action="store_true", help="time CUDA-graph replays of every forward")
     vc = sub.add_parser("vit-speed-cpu")
     vc.add_argument("--batch", type=int, default=8)
     vc.add_argument("--rs", default="0,8,16")
@@ -391,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     ints = lambda s: [int(x) for x in s.split(",") if x]  # noqa: E731
     if args.cmd == "vit-speed":
         res = vit_speed(args.device, ints(args.batch), ints(args.rs), args.iters, args.timm, args.warmup,
-                        tuple(args.placements.split(",")))
+                        args.cuda_graphs)
     elif args.cmd == "vit-speed-cpu":
         res = vit_speed_interleaved(args.batch, ints(args.rs), args.rounds, args.threads)
     elif args.cmd == "merge-cost":

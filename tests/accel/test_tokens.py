@@ -285,6 +285,53 @@ def test_proportional_attention_changes_the_output(tiny_models):
     assert not torch.allclose(with_bias, without)
 
 
+def test_merged_mask_keeps_a_key_visible_where_any_member_was():
+    from accel.tokens.merge import bipartite_soft_matching
+    from accel.tokens.patch._core import _merge_mask
+
+    metric = torch.randn(2, 9, 4)
+    plan = bipartite_soft_matching(metric, 3)
+    members = tk.merge_source(plan, None)  # [B, 6, 9]
+    visible = torch.rand(2, 1, 9, 9) > 0.5
+    merged = _merge_mask(plan, visible)
+    assert merged.shape == (2, 1, 6, 6) and merged.dtype == torch.bool
+    # query i sees key j iff some member of i saw some member of j
+    want = torch.einsum("bik,bkl,bjl->bij", members, visible[:, 0].float(), members) > 0
+    assert torch.equal(merged[:, 0], want)
+    additive = torch.where(visible, 0.0, torch.finfo(torch.float32).min)
+    assert torch.equal(_merge_mask(plan, additive) == 0, want[:, None])
+    row = visible[:, :, :1]  # one broadcast row: only the keys merge
+    assert torch.equal(_merge_mask(plan, row)[:, 0, 0], (members @ row[:, 0, 0, :, None].float())[..., 0] > 0)
+
+
+def test_an_all_visible_mask_built_for_the_input_follows_the_merges(tiny_models, monkeypatch):
+    """transformers builds a full [B, 1, N, N] mask under CUDA-graph capture or torch.compile; the
+    patched model must carry it through the merges and give the no-mask result."""
+    from transformers import masking_utils
+
+    model = tiny_models["vit"]
+    x = torch.randn(2, 3, 32, 32, dtype=torch.float64)
+    seen = []
+    hooks = [layer.register_forward_pre_hook(lambda m, args: seen.append(args[1] if len(args) > 1 else None))
+             for layer in model.vit.layers]
+    model.double()
+    tk.patch(model, r=3)
+    try:
+        with torch.no_grad():
+            free = _out(model, x)
+            assert seen and all(m is None for m in seen)
+            seen.clear()
+            monkeypatch.setattr(masking_utils, "_ignore_bidirectional_mask_sdpa", lambda *a, **k: False)
+            masked = _out(model, x)
+    finally:
+        tk.unpatch(model)
+        model.float()
+        for h in hooks:
+            h.remove()
+    assert len(seen) == 3 and all(m is not None and m.shape[-1] == 17 for m in seen)  # the input-size mask
+    torch.testing.assert_close(masked, free, rtol=1e-10, atol=1e-10)
+
+
 def test_regions_steer_the_patched_model(tiny_models):
     model = tiny_models["clip"]
     x = torch.randn(1, 3, 32, 32)

@@ -48,7 +48,10 @@ def patch(
         r: tokens removed per layer (int), or one value per layer.
         prop_attn: proportional attention (log-size bias in the attention mask). Needs an
             attention implementation that honours float masks (eager, sdpa); with
-            flash or flex attention it is switched off and a warning logged.
+            flash or flex attention it is switched off and a warning logged. On CUDA the
+            biased calls ask SDPA for its memory-efficient kernel first (faster with a bias
+            than cuDNN's). An attention mask the model builds for its input tokens is merged
+            along with them.
         trace_source: record which input tokens each output token holds
             (:func:`merge_state` ``.source``), for visualisation and tests.
         protect_first: keep token 0 unmerged; default: True when the model has a class token.

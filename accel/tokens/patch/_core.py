@@ -16,12 +16,14 @@ runs its own ``forward`` and is merged after it. ``r = 0`` always calls the laye
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from ..merge import bipartite_soft_matching, merge_source, merge_weighted
 
@@ -83,6 +85,7 @@ class TokenMergeState:
             :func:`accel.tokens.set_regions`); merging then stays inside regions when it can.
         size: ``[B, N, 1]`` tokens each current token stands for (after the last forward).
         source: membership matrix when ``trace_source``.
+        mask: the caller's attention mask merged along with the tokens (see :func:`_layer_mask`).
     """
 
     r: list[int]
@@ -93,6 +96,8 @@ class TokenMergeState:
     size: torch.Tensor | None = None
     source: torch.Tensor | None = None
     cur_regions: torch.Tensor | None = None
+    mask: torch.Tensor | None = None
+    cur_mask: torch.Tensor | None = None
     metric: torch.Tensor | None = None
     handles: list = field(default_factory=list)
     layers: list[nn.Module] = field(default_factory=list)
@@ -121,14 +126,48 @@ def _size_bias(size: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 def _combine_mask(mask: torch.Tensor | None, bias: torch.Tensor) -> torch.Tensor:
     if mask is None:
         return bias
-    if mask.shape[-1] != bias.shape[-1]:
-        raise ValueError(
-            f"token merging cannot follow a padding attention mask over {mask.shape[-1]} keys "
-            f"once tokens are merged ({bias.shape[-1]} left); pass attention_mask=None"
-        )
     if mask.dtype == torch.bool:
         return torch.where(mask, bias, torch.full_like(bias, -torch.inf))
     return mask + bias
+
+
+def _merge_mask(plan, mask: torch.Tensor) -> torch.Tensor:
+    """A ``[B, h, Q, N]`` attention mask (bool or additive) after ``plan``: a merged key is visible
+    where any of its members was, and a merged query sees what any of its members saw."""
+    as_bool = mask.dtype == torch.bool
+    m = mask.to(torch.uint8) if as_bool else mask
+    b, h, q, n = m.shape
+    m = plan.merge(m.reshape(b, h * q, n).transpose(1, 2), mode="amax").transpose(1, 2).reshape(b, h, q, -1)
+    if q == n:  # one row per query (not a broadcast row): merge the queries too
+        m = plan.merge(m.transpose(1, 2).reshape(b, q, -1), mode="amax").reshape(b, -1, h, m.shape[-1]).transpose(1, 2)
+    return m.bool() if as_bool else m
+
+
+def _layer_mask(state: "TokenMergeState", mask: torch.Tensor | None, n: int, bias: torch.Tensor | None):
+    """The attention mask for a layer that sees ``n`` tokens, with the size bias folded in.
+
+    Encoders hand every layer the mask they built for the unmerged tokens (transformers builds an
+    all-visible one under CUDA-graph capture or torch.compile); once tokens are merged, the
+    merged copy kept in ``state.mask`` stands in for it.
+    """
+    if mask is not None and mask.shape[-1] != n:
+        if state.mask is None or state.mask.shape[-1] != n:
+            raise ValueError(f"token merging got an attention mask over {mask.shape[-1]} keys for {n} tokens; "
+                             "pass the mask built for the model's input tokens")
+        mask = state.mask
+    state.cur_mask = mask
+    return mask if bias is None else _combine_mask(mask, bias)
+
+
+# SDPA backends for a call that carries the size bias, fastest first on CUDA. On an H200 (ViT-B/16
+# shapes, bf16, batch 256) the memory-efficient kernel served the [B, 1, 1, N] bias in 0.34 /
+# 0.17 / 0.065 ms at N = 149 / 101 / 53 tokens, where the default (cuDNN) took 0.49 / 0.18 / 0.17.
+_BIAS_ORDER = [SDPBackend.EFFICIENT_ATTENTION, SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION,
+               SDPBackend.MATH]
+
+
+def _sdpa_order_for_bias(x: torch.Tensor):
+    return sdpa_kernel(_BIAS_ORDER, set_priority=True) if x.is_cuda else contextlib.nullcontext()
 
 
 def _merge(state: TokenMergeState, x: torch.Tensor, r: int, index: int) -> torch.Tensor:
@@ -141,6 +180,8 @@ def _merge(state: TokenMergeState, x: torch.Tensor, r: int, index: int) -> torch
         state.source = merge_source(plan, state.source, x.shape[1])
     if state.cur_regions is not None:
         state.cur_regions = plan.merge(state.cur_regions[..., None], mode="amax")[..., 0]
+    if state.cur_mask is not None:
+        state.mask = _merge_mask(plan, state.cur_mask)
     x, state.size = merge_weighted(plan, x, state.size)
     return x
 
@@ -187,6 +228,15 @@ def _mask_and_kwargs(spec: LayerSpec, args: tuple, kwargs: dict):
     return (extra.pop(spec.mask_arg, None) if spec.mask_arg is not None else None), extra
 
 
+def _with_mask(spec: LayerSpec, args: tuple, kwargs: dict, fn: Callable) -> tuple[tuple, dict]:
+    """The call's arguments with its attention mask replaced by ``fn(mask)``."""
+    if spec.mask_pos is not None and len(args) > spec.mask_pos:
+        args = list(args)
+        args[spec.mask_pos] = fn(args[spec.mask_pos])
+        return tuple(args), kwargs
+    return args, {**kwargs, spec.mask_arg: fn(kwargs.get(spec.mask_arg))}
+
+
 def _wrap_layer(state: TokenMergeState, spec: LayerSpec, index: int) -> Callable:
     original = spec.layer.forward  # bound method (or an instance attribute set by someone else)
     split = spec.split  # set to None if the first check finds it disagrees with the layer
@@ -198,13 +248,13 @@ def _wrap_layer(state: TokenMergeState, spec: LayerSpec, index: int) -> Callable
             state.size = None
             state.source = None
             state.cur_regions = state.regions
-        if state.prop_attn and state.size is not None and spec.mask_arg is not None:
-            bias = _size_bias(state.size, hidden_states.dtype)
-            if spec.mask_pos is not None and len(args) > spec.mask_pos:
-                args = list(args)
-                args[spec.mask_pos] = _combine_mask(args[spec.mask_pos], bias)
-            else:
-                kwargs[spec.mask_arg] = _combine_mask(kwargs.get(spec.mask_arg), bias)
+            state.mask = None
+        state.cur_mask = None
+        biased = state.prop_attn and state.size is not None and spec.mask_arg is not None
+        if spec.mask_arg is not None:
+            bias = _size_bias(state.size, hidden_states.dtype) if biased else None
+            args, kwargs = _with_mask(spec, args, kwargs,
+                                      lambda mask: _layer_mask(state, mask, hidden_states.shape[1], bias))
         r = state.r[index]
         call = _mask_and_kwargs(spec, args, kwargs) if r > 0 and split is not None else None
         if call is not None and not checked:
@@ -213,11 +263,14 @@ def _wrap_layer(state: TokenMergeState, spec: LayerSpec, index: int) -> Callable
                 split = None
                 logger.warning("%s: the attention/MLP split does not match this layer's forward; "
                                "merging after the whole layer instead", type(spec.layer).__name__)
-        if call is not None and split is not None:  # attention half, merge, MLP half
-            state.metric = None
-            x = split.attention(spec.layer, hidden_states, *call)
+        state.metric = None
+        with _sdpa_order_for_bias(hidden_states) if biased else contextlib.nullcontext():
+            if call is not None and split is not None:  # attention half, merge, MLP half
+                x = split.attention(spec.layer, hidden_states, *call)
+            else:
+                out = original(hidden_states, *args, **kwargs)
+        if call is not None and split is not None:
             return split.mlp(spec.layer, _merge(state, x, r, index))
-        out = original(hidden_states, *args, **kwargs)
         if r <= 0:
             return out
         x = out[0] if isinstance(out, tuple) else out
