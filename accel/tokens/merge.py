@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
+from accel.tokens import _triton_merge
+
 __all__ = [
     "MergePlan",
     "bipartite_soft_matching",
@@ -154,7 +156,7 @@ def bipartite_soft_matching(
 
 
 def merge_weighted(
-    plan: MergePlan, x: torch.Tensor, size: torch.Tensor | None = None
+    plan: MergePlan, x: torch.Tensor, size: torch.Tensor | None = None, *, use_triton: bool | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Merge by size-weighted mean and track sizes (how many original tokens each one holds).
 
@@ -162,6 +164,8 @@ def merge_weighted(
         plan: the merge plan.
         x: ``[B, N, C]`` token features.
         size: ``[B, N, 1]`` sizes, ones when ``None``.
+        use_triton: run the one-pass Triton kernel (``_triton_merge``; sums in float32).
+            Default: on CUDA half/float tensors that need no gradient.
 
     Returns:
         ``(x, size)`` merged: ``x`` is the size-weighted mean of its members, so
@@ -169,6 +173,12 @@ def merge_weighted(
     """
     if x.dim() != 3 or x.shape[1] != plan.num_tokens:
         raise ValueError(f"x must be [B, {plan.num_tokens}, C], got {tuple(x.shape)}")
+    if use_triton is None:
+        grad = torch.is_grad_enabled() and (x.requires_grad or (size is not None and size.requires_grad))
+        use_triton = (x.is_cuda and _triton_merge.HAVE_TRITON and plan.r > 0 and not grad
+                      and x.dtype in (torch.float16, torch.bfloat16, torch.float32))
+    if use_triton and plan.r > 0:
+        return _triton_merge.launch_merge_weighted(x, size, plan.kept_a, plan.merged_a, plan.dst_b)
     if size is None:
         size = x.new_ones(x.shape[0], x.shape[1], 1)
     if plan.r == 0:
