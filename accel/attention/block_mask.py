@@ -4,11 +4,15 @@ SpargeAttn's observation, re-derived: when the tokens of a block are alike, the 
 block stands in for each of them, so ``softmax(mean(Q_i) · mean(K_j)ᵀ * scale)`` over key blocks
 predicts where a query block's attention mass goes, at ``(S/block)²`` cost instead of ``S²``.
 
-Kept blocks per query-block row are chosen in order of predicted mass until either the budget
-(``1 - sparsity`` of the row's valid blocks: top-k) is spent or the kept mass reaches ``mass``
-(cumulative threshold), whichever comes first. The blocks on the diagonal are always kept, so
-every query row attends its own block (and, under a causal mask, its own position); optionally
-the first key block is kept as well (an "attention sink" that language models lean on).
+Kept blocks per query-block row are chosen in order of predicted mass (equal masses: the lower
+key block first) until either the budget (``1 - sparsity`` of the row's valid blocks: top-k) is
+spent or the kept mass reaches ``mass`` (cumulative threshold), whichever comes first. The
+blocks on the diagonal are always kept, so every query row attends its own block (and, under a
+causal mask, its own position); optionally the first key block is kept as well (an "attention
+sink" that language models lean on).
+
+``predict_block_layout`` is prediction plus ``block_layout`` in one call; on CUDA it runs as
+three fused Triton launches (``_triton_predict``) that produce the same layout.
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ from dataclasses import dataclass
 
 import torch
 
+from accel.attention import _triton_predict
 from accel.attention._checks import expand_kv
 
-__all__ = ["BlockLayout", "block_layout", "predict_block_mask", "valid_blocks"]
+__all__ = ["BlockLayout", "block_layout", "predict_block_layout", "predict_block_mask", "valid_blocks"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,7 @@ class _Geometry:
     log_kcount: torch.Tensor  # (nk,) float: log of real keys per block
     needs_mask: torch.Tensor  # (nq, nk) bool: ragged or crossing the causal diagonal
     rank: torch.Tensor  # (nk,) long
+    n_valid_total: int  # valid block pairs, counted on the host (no device sync)
 
 
 _GEOMETRY: dict[tuple, _Geometry] = {}
@@ -97,6 +103,7 @@ def _geometry(sq: int, sk: int, block_q: int, block_k: int, causal: bool, device
         log_kcount=counts.log(),
         needs_mask=needs.contiguous(),
         rank=torch.arange(nk, device=device),
+        n_valid_total=_count_valid(sq, sk, block_q, block_k, causal),
     )
     if len(_GEOMETRY) > 64:  # bounded: shapes seen by one process are few
         _GEOMETRY.clear()
@@ -112,6 +119,14 @@ def valid_blocks(sq: int, sk: int, block_q: int, block_k: int, causal: bool, dev
     last_row = torch.clamp((torch.arange(nq, device=device) + 1) * block_q - 1, max=sq - 1)
     first_key = torch.arange(nk, device=device) * block_k
     return first_key[None, :] <= last_row[:, None]
+
+
+def _count_valid(sq: int, sk: int, block_q: int, block_k: int, causal: bool) -> int:
+    """``valid_blocks(...).sum()`` in Python arithmetic: key blocks up to each row block's last row."""
+    nq, nk = math.ceil(sq / block_q), math.ceil(sk / block_k)
+    if not causal:
+        return nq * nk
+    return sum(min(nk, min((i + 1) * block_q - 1, sq - 1) // block_k + 1) for i in range(nq))
 
 
 def _diagonal_blocks(sq: int, sk: int, block_q: int, block_k: int, device=None) -> torch.Tensor:
@@ -150,7 +165,8 @@ def predict_block_mask(
         keep_sink: also keep the first key block.
 
     Returns:
-        ``[B, H, nq, nk]`` bool mask.
+        ``[B, H, nq, nk]`` bool mask. Among equal predicted masses the lower key block ranks
+        first (a stable sort), the rule the fused Triton path follows too.
     """
     sq, sk = q.shape[2], k.shape[2]
     geo = _geometry(sq, sk, block_q, block_k, causal, q.device)
@@ -160,7 +176,7 @@ def predict_block_mask(
     scores = scores * scale + geo.log_kcount  # a block's mass grows with its size
     scores = scores.masked_fill(~geo.valid, float("-inf"))
     probs = torch.softmax(scores, dim=-1)
-    sorted_p, order = torch.sort(probs, dim=-1, descending=True)
+    sorted_p, order = torch.sort(probs, dim=-1, descending=True, stable=True)
     keep_sorted = sorted_p > 0
     if sparsity is not None:
         budget = torch.clamp(torch.ceil((1.0 - sparsity) * geo.n_valid), min=1)  # (nq, 1)
@@ -198,3 +214,51 @@ def block_layout(mask: torch.Tensor, *, sq: int, sk: int, block_q: int, block_k:
         kv_full=full.contiguous(),
         sparsity=sparsity,
     )
+
+
+def predict_block_layout(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    *,
+    block_q: int,
+    block_k: int,
+    causal: bool,
+    scale: float,
+    sparsity: float | None = 0.5,
+    mass: float | None = None,
+    keep_sink: bool = True,
+    use_triton: bool | None = None,
+) -> BlockLayout:
+    """``block_layout(predict_block_mask(...))``, fused into three Triton launches where it can.
+
+    The PyTorch chain is ~25 small ops whose launch overhead is most of its time; the fused
+    path (pooling, per-row selection and layout, sparsity) gives the same layout without a
+    host sync. Arguments as ``predict_block_mask``.
+
+    Args:
+        use_triton: force (True, also on CPU under ``TRITON_INTERPRET=1``) or forbid (False)
+            the fused path; default: on CUDA when Triton is installed and q is fp16/bf16/fp32.
+
+    Returns:
+        The ``BlockLayout`` of the predicted mask.
+
+    Raises:
+        RuntimeError: ``use_triton=True`` but Triton cannot run on q's device or dtype.
+    """
+    usable = _triton_predict.predict_usable(q)
+    if use_triton is None:
+        use_triton = usable and q.is_cuda
+    if use_triton and not usable:
+        raise RuntimeError("use_triton=True but triton is unavailable for this device/dtype "
+                           f"({q.device}, {q.dtype}; it needs float16, bfloat16 or float32)")
+    sq, sk = q.shape[2], k.shape[2]
+    if not use_triton:
+        mask = predict_block_mask(q, k, block_q=block_q, block_k=block_k, causal=causal, scale=scale,
+                                  sparsity=sparsity, mass=mass, keep_sink=keep_sink)
+        return block_layout(mask, sq=sq, sk=sk, block_q=block_q, block_k=block_k, causal=causal)
+    geo = _geometry(sq, sk, block_q, block_k, causal, q.device)
+    mask, kv_idx, kv_cnt, kv_full, spars = _triton_predict.launch_predict_layout(
+        q, k, geo.log_kcount, block_q=block_q, block_k=block_k, causal=causal, scale=scale,
+        sparsity=sparsity, mass=mass, keep_sink=keep_sink, n_valid=geo.n_valid_total,
+    )
+    return BlockLayout(mask=mask, kv_idx=kv_idx, kv_cnt=kv_cnt, kv_full=kv_full, sparsity=spars)

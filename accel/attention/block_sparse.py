@@ -14,7 +14,7 @@ import torch
 
 from accel.attention import _triton
 from accel.attention._checks import check_block, check_fraction, default_scale
-from accel.attention.block_mask import BlockLayout, block_layout, predict_block_mask
+from accel.attention.block_mask import BlockLayout, block_layout, predict_block_layout
 from accel.attention.grad import with_recompute_grad
 
 __all__ = ["block_sparse_attention", "gathered_attention"]
@@ -106,7 +106,8 @@ def block_sparse_attention(
         block_k: keys per block (power of two >= 16).
         keep_sink: always keep the first key block.
         block_mask: a ``[B, H, nq, nk]`` bool mask to use instead of predicting one.
-        use_triton: force (True) or forbid (False) the Triton kernel; default: when usable.
+        use_triton: force (True) or forbid (False) the Triton kernels (attention and the fused
+            mask prediction); default: on CUDA when usable.
 
     Returns:
         ``(out, layout)``: output like SDPA's, and the block layout actually used. The output is
@@ -119,20 +120,20 @@ def block_sparse_attention(
     check_block("block_k", block_k)
     s = default_scale(q, scale)
     sq, sk = q.shape[2], k.shape[2]
-    if block_mask is None:
-        block_mask = predict_block_mask(q, k, block_q=block_q, block_k=block_k, causal=causal, scale=s,
-                                        sparsity=sparsity, mass=mass, keep_sink=keep_sink)
-    else:
-        want = (q.shape[0], q.shape[1], math.ceil(sq / block_q), math.ceil(sk / block_k))
-        if tuple(block_mask.shape) != want or block_mask.dtype != torch.bool:
-            raise ValueError(f"block_mask must be a bool tensor of shape {want}, got "
-                             f"{block_mask.dtype} {tuple(block_mask.shape)}")
-    layout = block_layout(block_mask, sq=sq, sk=sk, block_q=block_q, block_k=block_k, causal=causal)
     triton_ok = _triton.triton_usable(q) and q.dtype != torch.float64
     if use_triton is None:
         use_triton = triton_ok and q.is_cuda
     if use_triton and not triton_ok:
         raise RuntimeError("use_triton=True but triton is unavailable for this device/dtype")
+    if block_mask is None:  # prediction and layout fused on the Triton path
+        layout = predict_block_layout(q, k, block_q=block_q, block_k=block_k, causal=causal, scale=s,
+                                      sparsity=sparsity, mass=mass, keep_sink=keep_sink, use_triton=use_triton)
+    else:
+        want = (q.shape[0], q.shape[1], math.ceil(sq / block_q), math.ceil(sk / block_k))
+        if tuple(block_mask.shape) != want or block_mask.dtype != torch.bool:
+            raise ValueError(f"block_mask must be a bool tensor of shape {want}, got "
+                             f"{block_mask.dtype} {tuple(block_mask.shape)}")
+        layout = block_layout(block_mask, sq=sq, sk=sk, block_q=block_q, block_k=block_k, causal=causal)
     if use_triton:  # forward-only kernel; gradients through the PyTorch path on the same layout
         def fast(q, k, v):
             return _triton.launch_attention(

@@ -1,8 +1,10 @@
 """The Triton kernels themselves, run by Triton's CPU interpreter (TRITON_INTERPRET=1).
 
 Triton decides at import whether it interprets, so the checks run in a fresh interpreter
-process. triton is in the dev extra so CI runs this; for users it stays optional. The same
-kernels are checked again on the GPU by benchmarks/attention.py before it times them.
+process. triton is in the dev extra so CI runs this; for users it stays optional. The attention
+and quantisation kernels are checked again on the GPU by benchmarks/attention.py before it times
+them. Two plain tests at the end pin the tie rule the fused mask prediction shares with the
+PyTorch path, and its refusal of float64.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+import torch
 
+from accel.attention.block_mask import predict_block_layout, predict_block_mask
 
 SCRIPT = textwrap.dedent(
     """
@@ -84,8 +89,115 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def test_triton_kernels_match_references_in_interpreter():
+# The fused prediction (pooling, per-row selection and layout, sparsity) must give the very
+# layout of the PyTorch chain, not a close one: the same mask, index lists and counts.
+PREDICT_SCRIPT = textwrap.dedent(
+    """
+    import os, sys
+    assert os.environ["TRITON_INTERPRET"] == "1"
+    import torch
+    from accel.attention import _triton_predict
+    from accel.attention.block_mask import predict_block_layout
+
+    seed = int(os.environ["AGENTKIT_TEST_SEED"])
+    gen = torch.Generator().manual_seed(seed)
+    failures = []
+    FIELDS = ("mask", "kv_idx", "kv_cnt", "kv_full", "sparsity")
+
+    def inputs(b, h, hk, sq, sk, d, dt, layout="contiguous"):
+        q = torch.randn(b, h, sq, d, generator=gen).to(dt)
+        if layout == "constant_k":  # one key repeated (stride 0): every full key block ties
+            k = torch.randn(b, hk, 1, d, generator=gen).to(dt).expand(b, hk, sk, d)
+        elif layout == "strided":  # [B, S, H, D] storage seen as [B, H, S, D]
+            q = torch.randn(b, sq, h, d, generator=gen).to(dt).transpose(1, 2)
+            k = torch.randn(b, sk, hk, d, generator=gen).to(dt).transpose(1, 2)
+        else:
+            k = torch.randn(b, hk, sk, d, generator=gen).to(dt)
+        return q, k
+
+    def compare(tag, q, k, **kw):
+        fused = predict_block_layout(q, k, use_triton=True, **kw)
+        ref = predict_block_layout(q, k, use_triton=False, **kw)
+        for f in FIELDS:
+            a, r = getattr(fused, f), getattr(ref, f)
+            if a.dtype != r.dtype or a.shape != r.shape or not torch.equal(a, r):
+                failures.append(f"{tag}: {f} differs")
+        return fused
+
+    # (B, H, Hk, Sq, Sk, D, block_q, block_k, dtype, causal, sparsity, mass, keep_sink, layout)
+    f32, f16 = torch.float32, torch.float16
+    cases = [
+        (1, 2, 2, 300, 300, 64, 32, 16, f32, True, 0.5, None, True, "contiguous"),
+        (1, 2, 2, 300, 300, 64, 32, 16, f32, False, 0.7, None, False, "contiguous"),
+        (2, 4, 2, 150, 277, 40, 32, 16, f16, False, None, 0.6, True, "contiguous"),
+        (1, 4, 2, 277, 150, 40, 16, 32, f16, True, 0.8, 0.5, False, "strided"),
+        (1, 4, 2, 200, 290, 32, 32, 16, f32, True, None, 0.9, True, "strided"),
+        (1, 2, 1, 190, 300, 48, 16, 16, f16, False, 0.9, 0.8, True, "contiguous"),
+        (1, 2, 2, 300, 300, 32, 32, 16, f32, False, 0.9, None, False, "constant_k"),
+        (1, 2, 2, 300, 300, 32, 32, 16, f32, True, None, 0.37, False, "constant_k"),
+        (1, 2, 1, 300, 300, 32, 32, 16, f16, True, 0.6, 0.83, True, "constant_k"),
+    ]
+    # (tied masses make every cumulative mass a multiple of 1/n: 0.37 and 0.83 stay clear of them)
+    for b, h, hk, sq, sk, d, bq, bk, dt, causal, sp, mass, sink, layout in cases:
+        q, k = inputs(b, h, hk, sq, sk, d, dt, layout)
+        tag = (f"B={b} H={h} Hk={hk} Sq={sq} Sk={sk} D={d} blocks={bq}/{bk} {dt} causal={causal} "
+               f"sparsity={sp} mass={mass} keep_sink={sink} {layout}")
+        lay = compare(tag, q, k, block_q=bq, block_k=bk, causal=causal, scale=d ** -0.5, sparsity=sp,
+                      mass=mass, keep_sink=sink)
+        if layout == "constant_k" and not causal:
+            # the tie rule itself: 19 key blocks (the ragged last one lighter), budget
+            # ceil(0.1 * 19) = 2, so blocks 0 and 1 plus each row's diagonal
+            nq, nk = lay.mask.shape[2:]
+            want = torch.zeros(nq, nk, dtype=torch.bool)
+            want[:, :2] = True
+            for i in range(nq):
+                want[i, 2 * i:min(2 * i + 2, nk)] = True
+            if not torch.equal(lay.mask, want.expand_as(lay.mask)):
+                failures.append(f"{tag}: ties did not keep the lowest key blocks")
+    # several selection tiles per program (ROWS query blocks split into SUB-row tiles)
+    _triton_predict._TILE = 64
+    q, k = inputs(1, 2, 2, 300, 300, 32, f32)
+    compare("tiles of 2 rows", q, k, block_q=16, block_k=16, causal=True, scale=32 ** -0.5,
+            sparsity=0.7, mass=0.9, keep_sink=True)
+    if failures:
+        print(f"seed={seed}", *failures, sep="\\n")
+        sys.exit(1)
+    print(f"ok seed={seed}")
+    """
+)
+
+
+def _interpret(script: str) -> None:
     env = dict(os.environ, TRITON_INTERPRET="1")
-    proc = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert proc.stdout.strip().startswith("ok")
+
+
+def test_triton_kernels_match_references_in_interpreter():
+    _interpret(SCRIPT)
+
+
+def test_fused_block_layout_equals_pytorch_chain_in_interpreter():
+    _interpret(PREDICT_SCRIPT)
+
+
+def test_predicted_ties_keep_the_lower_key_blocks():
+    """Equal predicted masses rank the lower key block first (the fused path's rule too)."""
+    gen = torch.Generator().manual_seed(int(os.environ["AGENTKIT_TEST_SEED"]))
+    q = torch.randn(1, 2, 640, 32, generator=gen)
+    k = torch.randn(1, 2, 1, 32, generator=gen).expand(1, 2, 640, 32)  # every key block pools alike
+    mask = predict_block_mask(q, k, block_q=64, block_k=16, causal=False, scale=32 ** -0.5, sparsity=0.9,
+                              keep_sink=False)
+    # 40 tied key blocks, budget ceil(0.1 * 40) = 4: blocks 0-3 plus each row's diagonal 4i..4i+3
+    want = torch.zeros(10, 40, dtype=torch.bool)
+    want[:, :4] = True
+    for i in range(10):
+        want[i, 4 * i:4 * i + 4] = True
+    assert torch.equal(mask, want.expand_as(mask))
+
+
+def test_fused_prediction_refuses_float64():
+    q = torch.randn(1, 2, 64, 16, dtype=torch.float64)
+    with pytest.raises(RuntimeError, match="float16, bfloat16 or float32"):
+        predict_block_layout(q, q, block_q=16, block_k=16, causal=False, scale=0.25, use_triton=True)
