@@ -62,9 +62,9 @@ if HAVE_TRITON:
         SK, qk_scale,
         BLOCK_N: tl.constexpr, MASKED: tl.constexpr, CAUSAL: tl.constexpr,
         SPARSE: tl.constexpr, INT8: tl.constexpr, EVEN_D: tl.constexpr, D: tl.constexpr,
-        PREC: tl.constexpr,
+        PREC: tl.constexpr, LOOP_STAGES: tl.constexpr,
     ):
-        for t in range(t_lo, t_hi):
+        for t in tl.range(t_lo, t_hi, num_stages=LOOP_STAGES):
             if SPARSE:
                 kb = tl.load(IDX + t)
             else:
@@ -118,6 +118,7 @@ if HAVE_TRITON:
         H, GROUP, SQ, SK, NQB, NKB, MAXK, qk_scale,
         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, D: tl.constexpr,
         CAUSAL: tl.constexpr, SPARSE: tl.constexpr, INT8: tl.constexpr, PREC: tl.constexpr,
+        LOOP_STAGES: tl.constexpr, MASK_STAGES: tl.constexpr,
     ):
         EVEN_D: tl.constexpr = BLOCK_D == D
         if CAUSAL:  # heaviest query blocks first
@@ -167,12 +168,12 @@ if HAVE_TRITON:
         acc, l_i, m_i = _attend_blocks(
             acc, l_i, m_i, q, q_scale, Kh, Vh, KS, idx, 0, n_full, start_m, k_scale_row,
             offs_m, offs_n, offs_d, stride_kn, stride_kd, stride_vn, stride_vd, SK, qk_scale,
-            BLOCK_N, False, CAUSAL, SPARSE, INT8, EVEN_D, D, PREC,
+            BLOCK_N, False, CAUSAL, SPARSE, INT8, EVEN_D, D, PREC, LOOP_STAGES,
         )
         acc, l_i, m_i = _attend_blocks(
             acc, l_i, m_i, q, q_scale, Kh, Vh, KS, idx, n_full, n_end, start_m, k_scale_row,
             offs_m, offs_n, offs_d, stride_kn, stride_kd, stride_vn, stride_vd, SK, qk_scale,
-            BLOCK_N, True, CAUSAL, SPARSE, INT8, EVEN_D, D, PREC,
+            BLOCK_N, True, CAUSAL, SPARSE, INT8, EVEN_D, D, PREC, MASK_STAGES,
         )
         l_safe = tl.where(l_i > 0, l_i, 1.0)
         out = acc / l_safe[:, None]
@@ -346,10 +347,13 @@ def launch_attention(
     out = torch.empty((B, H, SQ, D), device=q.device, dtype=out_dtype or v.dtype)
     nqb = triton.cdiv(SQ, block_q)
     nkb = triton.cdiv(SK, block_k)
-    dummy_i = torch.zeros(1, device=q.device, dtype=torch.int32)
-    dummy_f = torch.zeros(1, device=q.device, dtype=torch.float32)
+    dummy_i = torch.empty(1, device=q.device, dtype=torch.int32)  # never read: no fill kernel
+    dummy_f = torch.empty(1, device=q.device, dtype=torch.float32)
     prec = "ieee" if v.dtype == torch.float32 else "tf32"
     warps, stages = _launch_config(block_d, int8)
+    # the sparse loop's block index is one more load in the chain: without deeper pipelining of
+    # the main loop itself Triton keeps two K/V buffers there instead of the dense loop's three
+    loop_stages = 2 * stages - 1 if sparse else stages
     grid = (nqb, B * H)
     _attention_fwd[grid](
         q, k, v, out,
@@ -358,7 +362,7 @@ def launch_attention(
         *q.stride(), *k.stride(), *v.stride(), *out.stride(),
         H, H // Hk, SQ, SK, nqb, nkb, kv_idx.shape[-1] if sparse else 0, float(qk_scale),
         BLOCK_M=block_q, BLOCK_N=block_k, BLOCK_D=block_d, D=D,
-        CAUSAL=causal, SPARSE=sparse, INT8=int8, PREC=prec,
+        CAUSAL=causal, SPARSE=sparse, INT8=int8, PREC=prec, LOOP_STAGES=loop_stages, MASK_STAGES=stages,
         num_warps=warps, num_stages=stages,
     )
     return out
