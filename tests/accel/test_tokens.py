@@ -459,6 +459,24 @@ def test_timm_layout_adapter_slices_keys_and_injects_attn_mask():
         assert torch.equal(model(x), ref) and list(model.state_dict()) == keys
 
 
+def test_blocks_without_a_mask_argument_work_without_proportional_attention():
+    """Older timm blocks take no attn_mask: with prop_attn off none must be passed to them."""
+
+    class NoMaskBlock(_TimmLayoutBlock):
+        def forward(self, x):
+            return super().forward(x)
+
+    model = _TimmLayoutViT().eval()
+    model.blocks = torch.nn.Sequential(*[NoMaskBlock(32, 2) for _ in range(3)])
+    x = torch.randn(2, 3, 32, 32)
+    tk.patch(model, r=2, prop_attn=False)
+    try:
+        with torch.no_grad():
+            assert model.forward_features(x).shape[1] == 17 - 6
+    finally:
+        tk.unpatch(model)
+
+
 def test_temporal_cache_rejects_bad_arguments():
     with pytest.raises(ValueError, match="threshold"):
         tk.TemporalTokenCache(-0.1)

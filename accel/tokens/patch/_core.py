@@ -234,7 +234,10 @@ def _with_mask(spec: LayerSpec, args: tuple, kwargs: dict, fn: Callable) -> tupl
         args = list(args)
         args[spec.mask_pos] = fn(args[spec.mask_pos])
         return tuple(args), kwargs
-    return args, {**kwargs, spec.mask_arg: fn(kwargs.get(spec.mask_arg))}
+    mask = fn(kwargs.get(spec.mask_arg))
+    if mask is None and spec.mask_arg not in kwargs:
+        return args, kwargs  # nothing to pass: layers that take no mask stay callable as before
+    return args, {**kwargs, spec.mask_arg: mask}
 
 
 def _wrap_layer(state: TokenMergeState, spec: LayerSpec, index: int) -> Callable:
