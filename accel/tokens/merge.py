@@ -175,8 +175,10 @@ def merge_weighted(
         raise ValueError(f"x must be [B, {plan.num_tokens}, C], got {tuple(x.shape)}")
     if use_triton is None:
         grad = torch.is_grad_enabled() and (x.requires_grad or (size is not None and size.requires_grad))
-        use_triton = (x.is_cuda and _triton_merge.HAVE_TRITON and plan.r > 0 and not grad
-                      and x.dtype in (torch.float16, torch.bfloat16, torch.float32))
+        use_triton = x.is_cuda and _triton_merge.merge_usable(x) and plan.r > 0 and not grad
+    elif use_triton and not _triton_merge.merge_usable(x):
+        raise RuntimeError(f"use_triton=True but the merge kernel cannot run on {x.device} {x.dtype} "
+                           "(it needs Triton, CUDA or TRITON_INTERPRET=1, and float16/bfloat16/float32)")
     if use_triton and plan.r > 0:
         return _triton_merge.launch_merge_weighted(x, size, plan.kept_a, plan.merged_a, plan.dst_b)
     if size is None:

@@ -285,6 +285,12 @@ def test_proportional_attention_changes_the_output(tiny_models):
     assert not torch.allclose(with_bias, without)
 
 
+def test_forcing_the_merge_kernel_where_it_cannot_run_is_a_clear_error():
+    plan = tk.bipartite_soft_matching(torch.randn(1, 9, 4), 2)
+    with pytest.raises(RuntimeError, match="use_triton=True"):
+        tk.merge_weighted(plan, torch.randn(1, 9, 4, dtype=torch.float64), use_triton=True)
+
+
 def test_merged_mask_keeps_a_key_visible_where_any_member_was():
     from accel.tokens.merge import bipartite_soft_matching
     from accel.tokens.patch._core import _merge_mask
