@@ -43,11 +43,15 @@ def interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 
+KERNEL_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+
+
 def triton_usable(t: torch.Tensor) -> bool:
-    """Whether the Triton kernel can run on ``t``'s device (CUDA, or CPU under the interpreter)."""
+    """Whether our Triton kernels can take ``t``: on its device (CUDA, or CPU under the
+    interpreter) and in its dtype (float16, bfloat16 or float32)."""
     if not HAVE_TRITON:
         return False
-    return t.is_cuda or interpreting()
+    return (t.is_cuda or interpreting()) and t.dtype in KERNEL_DTYPES
 
 
 if HAVE_TRITON:

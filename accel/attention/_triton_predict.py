@@ -29,26 +29,20 @@ from __future__ import annotations
 
 import torch
 
-from accel.attention._triton import HAVE_TRITON, _fix_interpreter_index, _next_pow2, interpreting, triton_usable
+from accel.attention._triton import HAVE_TRITON, _fix_interpreter_index, _next_pow2, interpreting
 
 if HAVE_TRITON:
     import triton
     import triton.language as tl
 
-__all__ = ["launch_predict_layout", "predict_usable"]
+__all__ = ["launch_predict_layout"]
 
-_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 _ROWS = 16  # query blocks per program: pooled K is read once for all of them (tl.dot needs >= 16)
 # Selection tiles: _TILE // NK_PAD rows (at least one) of NK_PAD padded key blocks, on 4 warps or
 # one per 128 key blocks: at most 4 elements per thread. Compiled for sm_90 (triton.compile and
 # ptxas, no GPU) that stayed at <= 128 registers without spills for nk up to 2048; 8 elements per
 # thread took 170-255 registers and spilled at some shapes.
 _TILE = 256
-
-
-def predict_usable(q: torch.Tensor) -> bool:
-    """Whether the fused prediction can run on ``q`` (its device and a float16/bf16/32 dtype)."""
-    return triton_usable(q) and q.dtype in _DTYPES
 
 
 if HAVE_TRITON:

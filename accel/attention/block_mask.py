@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
-from accel.attention import _triton_predict
+from accel.attention import _triton, _triton_predict
 from accel.attention._checks import expand_kv
 
 __all__ = ["BlockLayout", "block_layout", "predict_block_layout", "predict_block_mask", "valid_blocks"]
@@ -245,7 +245,7 @@ def predict_block_layout(
     Raises:
         RuntimeError: ``use_triton=True`` but Triton cannot run on q's device or dtype.
     """
-    usable = _triton_predict.predict_usable(q)
+    usable = _triton.triton_usable(q)
     if use_triton is None:
         use_triton = usable and q.is_cuda
     if use_triton and not usable:

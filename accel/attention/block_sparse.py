@@ -120,7 +120,7 @@ def block_sparse_attention(
     check_block("block_k", block_k)
     s = default_scale(q, scale)
     sq, sk = q.shape[2], k.shape[2]
-    triton_ok = _triton.triton_usable(q) and q.dtype != torch.float64
+    triton_ok = _triton.triton_usable(q)
     if use_triton is None:
         use_triton = triton_ok and q.is_cuda
     if use_triton and not triton_ok:

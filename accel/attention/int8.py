@@ -155,7 +155,7 @@ def int8_attention(
 
 
 def _int8_forward(q, k, v, *, causal, s, block_q, block_k, smooth, balance, use_triton) -> torch.Tensor:
-    triton_ok = _triton.triton_usable(q) and q.dtype != torch.float64
+    triton_ok = _triton.triton_usable(q)
     if use_triton is None:
         use_triton = triton_ok and q.is_cuda
     if use_triton and not triton_ok:

@@ -14,16 +14,9 @@ from __future__ import annotations
 
 import torch
 
-from accel.attention._triton import HAVE_TRITON, _fix_interpreter_index, interpreting, triton_usable
+from accel.attention._triton import HAVE_TRITON, _fix_interpreter_index, interpreting
 
-__all__ = ["HAVE_TRITON", "launch_merge_weighted", "merge_usable"]
-
-_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
-
-
-def merge_usable(x: torch.Tensor) -> bool:
-    """Whether the kernel can run on ``x`` (CUDA, or CPU under the interpreter; half/float)."""
-    return HAVE_TRITON and triton_usable(x) and x.dtype in _DTYPES
+__all__ = ["launch_merge_weighted"]
 
 if HAVE_TRITON:
     import triton

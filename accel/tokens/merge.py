@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
+from accel.attention._triton import triton_usable
 from accel.tokens import _triton_merge
 
 __all__ = [
@@ -175,8 +176,8 @@ def merge_weighted(
         raise ValueError(f"x must be [B, {plan.num_tokens}, C], got {tuple(x.shape)}")
     if use_triton is None:
         grad = torch.is_grad_enabled() and (x.requires_grad or (size is not None and size.requires_grad))
-        use_triton = x.is_cuda and _triton_merge.merge_usable(x) and plan.r > 0 and not grad
-    elif use_triton and not _triton_merge.merge_usable(x):
+        use_triton = x.is_cuda and triton_usable(x) and plan.r > 0 and not grad
+    elif use_triton and not triton_usable(x):
         raise RuntimeError(f"use_triton=True but the merge kernel cannot run on {x.device} {x.dtype} "
                            "(it needs Triton, CUDA or TRITON_INTERPRET=1, and float16/bfloat16/float32)")
     if use_triton and plan.r > 0:
