@@ -12,7 +12,7 @@ causal mask, its own position); optionally the first key block is kept as well (
 sink" that language models lean on).
 
 ``predict_block_layout`` is prediction plus ``block_layout`` in one call; on CUDA it runs as
-three fused Triton launches (``_triton_predict``) that produce the same layout.
+four fused Triton launches (``_triton_predict``) that produce the same layout.
 """
 
 from __future__ import annotations
@@ -229,10 +229,10 @@ def predict_block_layout(
     keep_sink: bool = True,
     use_triton: bool | None = None,
 ) -> BlockLayout:
-    """``block_layout(predict_block_mask(...))``, fused into three Triton launches where it can.
+    """``block_layout(predict_block_mask(...))``, fused into four Triton launches where it can.
 
     The PyTorch chain is ~25 small ops whose launch overhead is most of its time; the fused
-    path (pooling, per-row selection and layout, sparsity) gives the same layout without a
+    path (pooling, scores, per-row selection and layout, sparsity) gives the same layout without a
     host sync. Arguments as ``predict_block_mask``.
 
     Args:
