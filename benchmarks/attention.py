@@ -100,7 +100,11 @@ def validate(device, smoke: bool) -> bool:
             ref_i8 = naive.int8_reference(q, k, v, block_q=128, block_k=64, causal=causal)
             r_i8 = make_report(o_i8, ref_i8, backend="int8-vs-own-ref")
             r_i8x = make_report(o_i8, ref, backend="int8-vs-exact")
-            for r, max_abs in ((r_dense, 0.02), (r_bs, 0.02), (r_i8, 0.05), (r_i8x, None)):
+            # int8 with fp8 P·V vs the PyTorch path's same e4m3 roundings
+            o_f8 = int8_attention(q, k, v, causal=causal, pv_fp8=True, use_triton=use_tri)
+            r_f8 = make_report(o_f8, int8_attention(q, k, v, causal=causal, pv_fp8=True, use_triton=False),
+                               backend="int8-fp8pv-vs-torch")
+            for r, max_abs in ((r_dense, 0.02), (r_bs, 0.02), (r_i8, 0.05), (r_i8x, None), (r_f8, 0.05)):
                 # bf16 output rounding bounds the first three; int8 vs exact is judged by cosine/relL1
                 good = r.ok(0.999) and (r.max_abs < max_abs if max_abs else r.rel_l1 < 0.03)
                 ok &= good
@@ -217,6 +221,9 @@ def run_grid(device, smoke: bool, deadline: float, auto_only: bool = False) -> N
                 row["int8_ms"] = bench_ms(lambda: int8_attention(q, k, v, causal=causal), smoke)
                 exact = exact_attention(q, k, v, causal=causal, scale=None)
                 row["int8_cos"] = make_report(int8_attention(q, k, v, causal=causal), exact, backend="int8").cosine
+                row["int8_fp8pv_ms"] = bench_ms(lambda: int8_attention(q, k, v, causal=causal, pv_fp8=True), smoke)
+                row["int8_fp8pv_cos"] = make_report(int8_attention(q, k, v, causal=causal, pv_fp8=True), exact,
+                                                    backend="int8").cosine
                 del exact
                 _time_auto(row, q, k, v, causal, cands, smoke)
                 if device == "cuda":
@@ -301,7 +308,7 @@ def quality() -> None:
     print("| backend | options | sparsity used | worst layer cosine | perplexity | change |")
     print("|---|---|---|---|---|---|")
     print(f"| sdpa | | 0 | 1 | {math.exp(base):.4f} | baseline |")
-    runs = [("int8", {}), ("block_sparse", {"sparsity": 0.5, "block_q": 64, "block_k": 64}),
+    runs = [("int8", {}), ("int8", {"pv_fp8": True}), ("block_sparse", {"sparsity": 0.5, "block_q": 64, "block_k": 64}),
             ("block_sparse", {"sparsity": 0.75, "block_q": 64, "block_k": 64}), ("linear", {})]
     for backend, opts in runs:
         with torch.inference_mode(), error_reports() as mon, attention_backend(lm.model, backend, **opts):
@@ -314,8 +321,8 @@ def quality() -> None:
 def table() -> str:
     lines = ["| S | D | causal | flash ms | cuDNN ms | flex dense ms | flex bs50/bs90 ms | ours dense ms | "
              "bs50 ms (sparsity, speed-up, pred %) | bs90 ms (sparsity, speed-up, pred %) | int8 ms (speed-up, cos) | "
-             "auto (choice, vs best) | best built-in TFLOP/s | bs90 TFLOP/s eq. |",
-             "|---" * 14 + "|"]
+             "int8 fp8 P·V ms (speed-up, cos) | auto (choice, vs best) | best built-in TFLOP/s | bs90 TFLOP/s eq. |",
+             "|---" * 15 + "|"]
     for r in RESULTS["grid"]:
         best = r["best_builtin_ms"]
         f = flops(r["S"], r["D"], r["H"], r["causal"])
@@ -335,6 +342,7 @@ def table() -> str:
             f"| {r['S']} | {r['D']} | {r['causal']} | {g('sdpa:flash_ms')} | {g('sdpa:cudnn_ms')} | "
             f"{g('flex_dense_ms')} | {flex_bs} | {g('ours_dense_ms')} | {bs('bs50')} | {bs('bs90')} | "
             f"{r['int8_ms']:.2f} ({best / r['int8_ms']:.2f}x, {r['int8_cos']:.5f}) | "
+            f"{r['int8_fp8pv_ms']:.2f} ({best / r['int8_fp8pv_ms']:.2f}x, {r['int8_fp8pv_cos']:.5f}) | "
             f"{r['auto_choice']} ({r['auto_ms'] / best:.3f}) | {f / best / 1e9:.0f} | "
             f"{f / r['bs90_ms'] / 1e9:.0f} |")
     lines.append("")

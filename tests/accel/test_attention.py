@@ -95,6 +95,21 @@ def test_int8_matches_its_reference_and_exact(shape, causal, dtype):
 
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("causal", [False, True])
+def test_int8_fp8_pv_rounds_p_and_v_and_stays_close(shape, causal):
+    """pv_fp8: P and V go through e4m3 (3 mantissa bits), so the error against exact attention
+    grows (about 3.5e-2 relative L1 against 1e-2) while the cosine stays near 0.9993."""
+    seed = input_seed()
+    q, k, v = qkv(shape, torch.float32, seed)
+    exact = naive.dense_reference(q, k, v, causal=causal)
+    plain = make_report(int8_attention(q, k, v, causal=causal, block_q=32, block_k=16), exact, backend="int8")
+    fp8 = make_report(int8_attention(q, k, v, causal=causal, block_q=32, block_k=16, pv_fp8=True), exact,
+                      backend="int8")
+    assert fp8.cosine >= 0.998 and fp8.rel_l1 <= 6e-2, f"seed={seed} {fp8}"
+    assert fp8.rel_l1 > 2 * plain.rel_l1, f"seed={seed}: the e4m3 rounding did not happen ({fp8} vs {plain})"
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("blocks", [(32, 16), (128, 64)])
 def test_block_sparse_equals_kept_block_reference(shape, causal, blocks):
     """In float64 the PyTorch path is the kept-block attention up to float64 rounding."""

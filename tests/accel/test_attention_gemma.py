@@ -38,15 +38,17 @@ def loss_with(model, ids, backend, **options):
     return loss, monitor
 
 
-def test_int8_keeps_perplexity_within_one_percent(gemma):
+# (options, worst layer cosine): P·V in fp8 rounds P and V to 3 mantissa bits (0.99927 seen)
+@pytest.mark.parametrize("options,min_cos", [({}, 0.999), ({"pv_fp8": True}, 0.998)])
+def test_int8_keeps_perplexity_within_one_percent(gemma, options, min_cos):
     model, ids, base = gemma
-    loss, monitor = loss_with(model, ids, "int8")
+    loss, monitor = loss_with(model, ids, "int8", **options)
     ratio = math.exp(loss - base)
-    print(f"\nGemma 3 270M, {N_TOKENS} tokens: ppl sdpa {math.exp(base):.4f}, int8 {math.exp(loss):.4f} "
+    print(f"\nGemma 3 270M, {N_TOKENS} tokens: ppl sdpa {math.exp(base):.4f}, int8 {options} {math.exp(loss):.4f} "
           f"({100 * (ratio - 1):+.2f} %), worst layer cosine {monitor.worst().cosine:.5f}")
     assert monitor.calls == model.config.num_hidden_layers, "every layer must run through accel"
     assert ratio <= 1.01, f"int8 perplexity +{100 * (ratio - 1):.2f} % (limit +1 %)"
-    assert monitor.worst().cosine >= 0.999
+    assert monitor.worst().cosine >= min_cos
 
 
 def test_block_sparse_perplexity(gemma):
