@@ -11,6 +11,7 @@ TFLOP/s are dense-equivalent: ``4 * S * S * D * H`` (halved when causal) over th
 Usage::
 
     python benchmarks/attention.py              # on a CUDA machine; writes JSON to $OUT if set
+    python benchmarks/attention.py --block-k 128  # block_sparse (and ours dense) with 128-key blocks
     python benchmarks/attention.py --smoke      # tiny shapes, any machine (checks the script)
 """
 
@@ -160,7 +161,7 @@ def make_flex(device):
 
 
 # ----------------------------------------------------------------------------- grid
-def run_grid(device, smoke: bool, deadline: float, auto_only: bool = False) -> None:
+def run_grid(device, smoke: bool, deadline: float, auto_only: bool = False, block_k: int = 64) -> None:
     flex = None if smoke else make_flex(device)
     h = 4 if smoke else 32
     seqs = (256, 512) if smoke else (4096, 16384, 32768)
@@ -195,21 +196,21 @@ def run_grid(device, smoke: bool, deadline: float, auto_only: bool = False) -> N
                 use_tri = _triton.triton_usable(q)
                 if use_tri:
                     row["ours_dense_ms"] = bench_ms(lambda: _triton.launch_attention(
-                        q, k, v, causal=causal, block_q=128, block_k=64, qk_scale=scale * LOG2E), smoke)
+                        q, k, v, causal=causal, block_q=128, block_k=block_k, qk_scale=scale * LOG2E), smoke)
                 # block sparse at two sparsities, mask prediction included
                 for sp in (0.5, 0.9):
-                    fn = lambda sp=sp: block_sparse_attention(q, k, v, causal=causal, sparsity=sp)
+                    fn = lambda sp=sp: block_sparse_attention(q, k, v, causal=causal, sparsity=sp, block_k=block_k)
                     row[f"bs{int(sp*100)}_ms"] = bench_ms(fn, smoke)
                     _, lay = fn()
                     row[f"bs{int(sp*100)}_sparsity"] = float(lay.sparsity.item())
                     # _predict_ms: mask prediction plus the kernel's index lists (the layout), as
                     # block_sparse_attention runs them (fused Triton launches on the GPU)
                     pred = lambda sp=sp: predict_block_layout(
-                        q, k, block_q=128, block_k=64, causal=causal, scale=scale, sparsity=sp)
+                        q, k, block_q=128, block_k=block_k, causal=causal, scale=scale, sparsity=sp)
                     row[f"bs{int(sp*100)}_predict_ms"] = bench_ms(pred, smoke)
                     if flex is not None and d == 128 and s == seqs[-1]:
                         try:
-                            row[f"flex_bs{int(sp*100)}_ms"] = bench_ms(flex[1](q, k, v, causal, lay), smoke)
+                            row[f"flex_bs{int(sp*100)}_ms"] = bench_ms(flex[1](q, k, v, causal, lay, block_k=block_k), smoke)
                         except Exception as exc:
                             RESULTS["notes"].append(f"flex sparse failed S={s} causal={causal}: {str(exc)[:300]}")
                 if flex is not None and d == 128 and s == seqs[-1]:
@@ -362,6 +363,7 @@ def main() -> int:
     parser.add_argument("--sweep", action="store_true", help="also time kernel launch settings")
     parser.add_argument("--deadline", type=float, default=420.0, help="seconds after which grid rows are skipped")
     parser.add_argument("--auto-only", action="store_true", help="only the auto-vs-built-in rows of the grid")
+    parser.add_argument("--block-k", type=int, default=64, help="key block of block_sparse (and ours dense) in the grid")
     args = parser.parse_args()
     if args.quality:
         quality()
@@ -371,6 +373,7 @@ def main() -> int:
         print("no CUDA device: run with --smoke for a script check", file=sys.stderr)
         return 2
     info = {"device": torch.cuda.get_device_name() if device == "cuda" else "cpu", "torch": torch.__version__,
+            "block_k": args.block_k,
             "triton": getattr(_triton.triton, "__version__", None), "date": datetime.date.today().isoformat()}
     RESULTS["info"] = info
     log(f"info {info}")
@@ -387,7 +390,7 @@ def main() -> int:
     log(f"validation {'passed' if ok else 'FAILED'}")
     if args.sweep and device == "cuda":
         sweep(device)
-    run_grid(device, args.smoke, args.deadline)
+    run_grid(device, args.smoke, args.deadline, block_k=args.block_k)
     run_linear(device, args.smoke, args.deadline + 60)
     text = table()
     print(text)

@@ -9,9 +9,10 @@ runs in V's dtype (fp32 inputs keep fp32).
 
 ``pv_fp8=True`` also runs P·V in float8 e4m3 (Hopper's fp8 tensor cores): V gets one scale per
 channel (``amax / 448``), P (in [0, 1]) is multiplied by 448, both are rounded to e4m3 (3
-mantissa bits), and the product accumulates in float32. On an H200 at S = 32k that took the
-call from 30.1 to 26.2 ms (cuDNN's bf16 kernel: 28.4 ms), at a cost in accuracy: cosine to
-exact attention 0.9992 on random normal inputs against 0.9999 (docs/benchmarks.md).
+mantissa bits), and the product accumulates in float32. On an H200 at S = 32k, D = 128 that took
+the call from 30.2 to 25.8 ms (cuDNN's bf16 kernel: 29.2 ms), at a cost in accuracy: cosine to
+exact attention 0.9992 on random normal inputs against 0.9999 (docs/benchmarks.md). At D = 64
+it gains nothing.
 
 GPU: the Triton kernel in ``_triton.py`` (int8 tensor-core products, int32 accumulation).
 CPU: the same quantised values multiplied in float32 (exact: every product sum stays below
