@@ -231,9 +231,30 @@ def run_grid(device, smoke: bool, deadline: float, auto_only: bool = False, bloc
                     torch.cuda.empty_cache()
 
 
-def _time_auto(row: dict, q, k, v, causal: bool, cands: dict, smoke: bool, rounds: int = 3) -> None:
-    """Auto's choice and time against the best built-in, timed in alternation (auto, built-in,
-    auto, ...) and each the median of its rounds, so clock drift hits both alike."""
+def paired_ms(fa, fb, smoke: bool, calls: int = 60) -> tuple[float, float]:
+    """Median milliseconds of ``fa`` and ``fb`` timed call by call in alternation (a b, then b a),
+    each call between its own CUDA events, so clock and thermal drift hit both alike. A short
+    device-side spin before each call keeps the GPU busy while the host queues it, so Python
+    dispatch is hidden as it is in a stream of calls."""
+    if smoke:
+        return bench_ms(fa, smoke), bench_ms(fb, smoke)
+    for _ in range(3):
+        fa(), fb()
+    times: dict = {fa: [], fb: []}
+    for i in range(calls):
+        for fn in ((fa, fb) if i % 2 == 0 else (fb, fa)):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            torch.cuda._sleep(1_000_000)  # about 0.5 ms of GPU time
+            start.record()
+            fn()
+            end.record()
+            end.synchronize()
+            times[fn].append(start.elapsed_time(end))
+    return statistics.median(times[fa]), statistics.median(times[fb])
+
+
+def _time_auto(row: dict, q, k, v, causal: bool, cands: dict, smoke: bool) -> None:
+    """Auto's choice and time against the best built-in, timed call by call in alternation."""
     from accel.attention.auto import cached_choices
 
     attention(q, k, v, backend="auto", causal=causal)  # first call measures and caches
@@ -241,12 +262,7 @@ def _time_auto(row: dict, q, k, v, causal: bool, cands: dict, smoke: bool, round
     run_auto = lambda: attention(q, k, v, backend="auto", causal=causal)  # noqa: E731
     best = min(cands, key=cands.get)
     run_best = lambda: _sdpa(q, k, v, causal=causal, scale=None, kernel=None if best == "sdpa" else best)  # noqa: E731
-    autos, bests = [], []
-    for _ in range(1 if smoke else rounds):
-        autos.append(bench_ms(run_auto, smoke))
-        bests.append(bench_ms(run_best, smoke))
-    row["auto_ms"] = statistics.median(autos)
-    row["best_builtin_ms"] = statistics.median(bests)
+    row["auto_ms"], row["best_builtin_ms"] = paired_ms(run_auto, run_best, smoke)
     row["best_builtin"] = best
     RESULTS["grid"].append(row)
     log(json.dumps({k_: (round(v_, 4) if isinstance(v_, float) else v_) for k_, v_ in row.items()}))
