@@ -38,8 +38,8 @@ except Exception:
     tl = None
     HAVE_TRITON = False
 
-__all__ = ["HAVE_TRITON", "interpreting", "launch_attention", "launch_quantise", "launch_quantise_v_fp8",
-           "triton_usable"]
+__all__ = ["HAVE_TRITON", "fp8_channel_scales", "interpreting", "launch_attention", "launch_quantise",
+           "launch_quantise_v_fp8", "triton_usable"]
 
 
 def interpreting() -> bool:
@@ -315,6 +315,14 @@ if HAVE_TRITON:
                  tl.trans(y).to(tl.float8e4nv), mask=(cols[:, None] < D) & (rows[None, :] < S))
 
 
+def fp8_channel_scales(v: torch.Tensor) -> torch.Tensor:
+    """float32 ``[B, Hk, D]``: ``amax / 448`` of each channel over the sequence (1 where it is all
+    zero), the e4m3 scales of V; the PyTorch path uses the same ones."""
+    vmin, vmax = torch.aminmax(v, dim=2)
+    amax = torch.maximum(vmin.float().abs(), vmax.float().abs())
+    return torch.where(amax > 0, amax / 448.0, torch.ones_like(amax)).contiguous()
+
+
 def launch_quantise_v_fp8(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """V as float8 e4m3 with one scale per channel (``amax / 448`` over the sequence).
 
@@ -328,9 +336,7 @@ def launch_quantise_v_fp8(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     if interpreting():
         _fix_interpreter_index()
     b, hk, s, d = v.shape
-    vmin, vmax = torch.aminmax(v, dim=2)
-    amax = torch.maximum(vmin.float().abs(), vmax.float().abs())
-    scales = torch.where(amax > 0, amax / 448.0, torch.ones_like(amax)).contiguous()
+    scales = fp8_channel_scales(v)
     out = torch.empty((b, hk, d, s), device=v.device, dtype=torch.float8_e4m3fn)
     block_s = 64
     _quantise_v_fp8[(triton.cdiv(s, block_s), b * hk)](

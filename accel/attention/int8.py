@@ -104,8 +104,7 @@ def _torch_int8(qv, qs, kv, ks, v, *, block_q, block_k, causal, pv_fp8=False) ->
     kd = expand_kv(qv, kd)
     pv_dtype = v.dtype if v.dtype in (torch.float16, torch.bfloat16) else torch.float32
     if pv_fp8:  # V in e4m3 with one scale per channel, as launch_quantise_v_fp8
-        amax = v.float().abs().amax(dim=2, keepdim=True)  # (B, Hk, 1, D)
-        v_scale = torch.where(amax > 0, amax / 448.0, torch.ones_like(amax))
+        v_scale = _triton.fp8_channel_scales(v)[:, :, None]  # (B, Hk, 1, D)
         vv = expand_kv(qv, _fp8(v.float() / v_scale))
         v_scale = expand_kv(qv, v_scale)
     else:
