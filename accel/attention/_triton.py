@@ -14,6 +14,9 @@ Each query block runs two loops: first the key blocks that need no mask (fully i
 sequence and fully below the diagonal), then the few that do. The softmax works in base 2;
 the caller folds ``scale * log2(e)`` into Q (int8) or passes it as ``qk_scale``.
 
+On an H100/H200, ``launch_attention`` hands float inputs of the shapes ``_gluon_hopper.usable``
+takes to the warp-specialised kernel there (``ACCEL_ATTN_HOPPER=0`` keeps them here, for A/B).
+
 Triton is optional: when it is missing ``HAVE_TRITON`` is False and the backends use their
 PyTorch paths. With ``TRITON_INTERPRET=1`` the kernel also runs on CPU tensors (slowly), which
 is how the tests check it on machines without a GPU.
@@ -25,6 +28,8 @@ import logging
 import os
 
 import torch
+
+from accel.attention import _gluon_hopper
 
 logger = logging.getLogger(__name__)
 
@@ -386,7 +391,7 @@ def launch_attention(
     kv_full: torch.Tensor | None = None,
     out_dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
-    """Run the forward kernel.
+    """Run the forward kernel (on Hopper, ``_gluon_hopper``'s where it applies).
 
     Args:
         q: ``[B, H, Sq, D]`` (int8 when ``q_scale`` is given; its scale already holds the
@@ -413,6 +418,11 @@ def launch_attention(
         raise RuntimeError("launch_attention needs triton, which is not installed")
     if interpreting():
         _fix_interpreter_index()
+    elif (q_scale is None and v_scale is None and out_dtype in (None, v.dtype) and os.environ.get("ACCEL_ATTN_HOPPER", "1") != "0"
+          and _gluon_hopper.usable(q, k, v, block_q, block_k)):
+        return _gluon_hopper.launch_attention_hopper(
+            q, k, v, causal=causal, block_q=block_q, block_k=block_k, qk_scale=qk_scale,
+            kv_idx=kv_idx, kv_cnt=kv_cnt, kv_full=kv_full)
     B, H, SQ, D = q.shape
     Hk, SK = k.shape[1], k.shape[2]
     int8 = q_scale is not None

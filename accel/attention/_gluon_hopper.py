@@ -1,0 +1,295 @@
+"""Warp-specialised Hopper forward kernel (Gluon), for the dense and block-sparse paths.
+
+Why a second kernel: the Triton kernel in ``_triton.py`` leaves the tensor cores idle while it
+computes each softmax, so at D = 128 it runs at about 0.8x of cuDNN on an H200. This one is
+written in Gluon, Triton's lower-level language, where the work can be laid out as
+FlashAttention-3 does:
+
+- a *loader* warp issues TMA copies of K and V tiles into a ring of shared-memory stages,
+  waiting on "empty" barriers before it reuses a stage; it reads the block-sparse list of kept
+  key blocks, so the compute warps wait on no index load (they read it only for causal masks);
+- two *compute* warpgroups, 64 query rows each, issue ``S(t) = Q·K(t)ᵀ`` and
+  ``O += P(t-1)·V(t-1)`` as asynchronous warpgroup MMAs and compute the softmax of block ``t``
+  while the second product runs. The two warpgroups run unsynchronised, so one's softmax also
+  overlaps the other's MMAs.
+
+On the H200 this brings the dense kernel to 0.92-0.95x of cuDNN at D = 128, and the 50 % sparse
+one past 1.8x (docs/benchmarks.md). Measured and left out: an explicit ping-pong between the
+warpgroups (FlashAttention-3's; no gain here), and issuing ``S(t+1)`` before the softmax of
+``S(t)`` (8 % slower at 64-key blocks; at 128 its second score tile does not fit, since Triton
+caps every partition at 168 registers a thread, 65536 / 384).
+
+Only the shapes it is faster for take it (``usable``): an sm_90 GPU, float16/bfloat16,
+(D, key block) of (128, 64), (128, 128) or (64, 128), contiguous inputs, and sequence lengths
+that are whole multiples of the blocks; everything else stays on the Triton kernel. Gluon has no
+CPU interpreter: the tests compile this kernel for sm_90a on CPU and check the machine code's
+shape, and ``benchmarks/attention.py`` checks its results against the Triton kernel on the GPU.
+"""
+
+from __future__ import annotations
+
+import torch
+
+try:  # Gluon ships with Triton >= 3.5; optional like Triton itself.
+    from triton.experimental import gluon
+    from triton.experimental.gluon import language as gl
+    from triton.experimental.gluon.language.nvidia.hopper import (fence_async_shared, mbarrier, tma, warpgroup_mma,
+                                                                   warpgroup_mma_wait)
+    from triton.experimental.gluon.nvidia.hopper import TensorDescriptor
+
+    HAVE_GLUON = True
+except Exception:
+    HAVE_GLUON = False
+
+__all__ = ["HAVE_GLUON", "launch_attention_hopper", "shape_fits", "usable"]
+
+# K/V ring depth by key-block size. Shared memory: Q 32 KB plus 64 KB a stage at D = 128 with
+# 128-key blocks.
+_STAGES = {64: 3, 128: 2}
+# Registers a thread the partitions ask for (setmaxnreg); ptxas still allocates at most 168.
+_LOADER_REGS = 24
+_COMPUTE_REGS = 240
+
+
+def shape_fits(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, block_q: int, block_k: int) -> bool:
+    """Whether the kernel takes these dtypes, shapes, blocks and strides (device aside).
+
+    At D = 64 with 64-key blocks the Triton kernel is faster (H200, 2026-11-29: 0.93x against
+    0.85-0.88x of cuDNN at S = 32k), so that shape stays there.
+    """
+    d = q.shape[-1]
+    return (
+        q.dtype in (torch.float16, torch.bfloat16) and q.dtype == k.dtype == v.dtype
+        and block_q == 128 and (d, block_k) in ((128, 64), (128, 128), (64, 128))
+        and q.shape[2] % block_q == 0 and k.shape[2] % block_k == 0
+        and all(t.is_contiguous() for t in (q, k, v))
+    )
+
+
+def usable(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, block_q: int, block_k: int) -> bool:
+    """Whether ``launch_attention_hopper`` takes these inputs: Gluon, an sm_90 GPU, ``shape_fits``."""
+    return (HAVE_GLUON and q.is_cuda and torch.cuda.get_device_capability(q.device)[0] == 9
+            and shape_fits(q, k, v, block_q, block_k))
+
+
+if HAVE_GLUON:
+
+    @gluon.jit
+    def _load_partition(
+        q_desc, k_desc, v_desc, q_smem, k_smem, v_smem, q_bar, k_ready, v_ready, k_empty, v_empty,
+        q_row, kv_row, idx_ptr, n_blocks,
+        BLOCK_N: gl.constexpr, STAGES: gl.constexpr, SPARSE: gl.constexpr,
+    ):
+        mbarrier.expect(q_bar, q_desc.block_type.nbytes)
+        tma.async_copy_global_to_shared(q_desc, [q_row, 0], q_bar, q_smem)
+        for t in range(n_blocks):
+            s = t % STAGES
+            # a fresh barrier counts as having completed the phase before phase 0
+            phase = ((t // STAGES) & 1) ^ 1
+            if SPARSE:
+                kb = gl.load(idx_ptr + t)
+            else:
+                kb = t
+            row = kv_row + kb * BLOCK_N
+            mbarrier.wait(k_empty.index(s), phase)
+            mbarrier.expect(k_ready.index(s), k_desc.block_type.nbytes)
+            tma.async_copy_global_to_shared(k_desc, [row, 0], k_ready.index(s), k_smem.index(s))
+            mbarrier.wait(v_empty.index(s), phase)
+            mbarrier.expect(v_ready.index(s), v_desc.block_type.nbytes)
+            tma.async_copy_global_to_shared(v_desc, [row, 0], v_ready.index(s), v_smem.index(s))
+
+    @gluon.jit
+    def _softmax_step(s, m_i, l_i, cols, rows, t, n_full, qk_scale, CAUSAL: gl.constexpr):
+        """Online softmax of one score tile (base 2): probabilities, new max and sum, and the
+        factor that rescales what was accumulated so far."""
+        if CAUSAL:
+            if t >= n_full:
+                s = gl.where(cols[None, :] <= rows[:, None], s, float("-inf"))
+        m_new = gl.maximum(m_i, gl.max(s, 1) * qk_scale)
+        p = gl.exp2(s * qk_scale - m_new[:, None])
+        alpha = gl.exp2(m_i - m_new)
+        l_i = l_i * alpha + gl.sum(p, 1)
+        return p, m_new, l_i, alpha
+
+    @gluon.jit
+    def _key_block(idx_ptr, t, SPARSE: gl.constexpr, CAUSAL: gl.constexpr):
+        """Index of the ``t``-th key block (only the causal mask needs it here)."""
+        if SPARSE and CAUSAL:
+            return gl.load(idx_ptr + t)
+        else:
+            return t
+
+    @gluon.jit
+    def _compute_partition(
+        q_smem, k_smem, v_smem, o_desc, q_bar, k_ready, v_ready, k_empty, v_empty,
+        idx_ptr, n_blocks, n_full, start_m, q_row, qk_scale,
+        W: gl.constexpr, ROWS: gl.constexpr, BLOCK_N: gl.constexpr, D: gl.constexpr, STAGES: gl.constexpr,
+        SPARSE: gl.constexpr, CAUSAL: gl.constexpr,
+    ):
+        """One warpgroup: query rows ``[W * ROWS, (W + 1) * ROWS)`` of the block.
+
+        Per key block ``t``: issue ``S(t) = Q·K(t)ᵀ`` and ``O += P(t-1)·V(t-1)``, wait for the
+        first, compute its softmax while the second runs, then wait for it and rescale ``O``.
+        (Issuing ``S(t+1)`` before the softmax instead needs a second score tile: at 64-key
+        blocks it ran 8 % slower, and at 128 it does not fit in the registers.)
+        """
+        s_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
+                                                           instr_shape=[16, BLOCK_N, 16])
+        o_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
+                                                           instr_shape=[16, D, 16])
+        p_layout: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=o_layout, k_width=2)
+        row_s: gl.constexpr = gl.SliceLayout(1, s_layout)
+        row_o: gl.constexpr = gl.SliceLayout(1, o_layout)
+        dtype: gl.constexpr = q_smem.dtype
+        q_mine = q_smem.slice(W * ROWS, ROWS)
+
+        rows = start_m + W * ROWS + gl.arange(0, ROWS, layout=row_s)
+        offs_n = gl.arange(0, BLOCK_N, layout=gl.SliceLayout(0, s_layout))
+        m_i = gl.full([ROWS], -1.0e30, gl.float32, layout=row_s)
+        l_i = gl.full([ROWS], 0.0, gl.float32, layout=row_s)
+        acc = gl.zeros([ROWS, D], gl.float32, layout=o_layout)
+        s = gl.zeros([ROWS, BLOCK_N], gl.float32, layout=s_layout)
+
+        mbarrier.wait(q_bar, 0)
+        # block 0: S, then its softmax (nothing to overlap with yet)
+        mbarrier.wait(k_ready.index(0), 0)
+        s = warpgroup_mma(q_mine, k_smem.index(0).permute((1, 0)), s, use_acc=False, is_async=True)
+        s = warpgroup_mma_wait(num_outstanding=0, deps=(s,))
+        mbarrier.arrive(k_empty.index(0), count=1)
+        kb = _key_block(idx_ptr, 0, SPARSE, CAUSAL)
+        p, m_i, l_i, alpha = _softmax_step(s, m_i, l_i, kb * BLOCK_N + offs_n, rows, 0, n_full, qk_scale, CAUSAL)
+        p = gl.convert_layout(p.to(dtype), p_layout)
+        for t in range(1, n_blocks):
+            st = t % STAGES
+            prev = (t - 1) % STAGES
+            mbarrier.wait(k_ready.index(st), (t // STAGES) & 1)
+            mbarrier.wait(v_ready.index(prev), ((t - 1) // STAGES) & 1)
+            s = warpgroup_mma(q_mine, k_smem.index(st).permute((1, 0)), s, use_acc=False, is_async=True)
+            acc = warpgroup_mma(p, v_smem.index(prev), acc, is_async=True)
+            s = warpgroup_mma_wait(num_outstanding=1, deps=(s,))
+            mbarrier.arrive(k_empty.index(st), count=1)
+            kb = _key_block(idx_ptr, t, SPARSE, CAUSAL)
+            p_new, m_i, l_i, alpha = _softmax_step(s, m_i, l_i, kb * BLOCK_N + offs_n, rows, t, n_full, qk_scale,
+                                                   CAUSAL)
+            acc, p = warpgroup_mma_wait(num_outstanding=0, deps=(acc, p))
+            mbarrier.arrive(v_empty.index(prev), count=1)
+            acc = acc * gl.convert_layout(alpha, row_o)[:, None]
+            p = gl.convert_layout(p_new.to(dtype), p_layout)
+        last = (n_blocks - 1) % STAGES
+        mbarrier.wait(v_ready.index(last), ((n_blocks - 1) // STAGES) & 1)
+        acc = warpgroup_mma(p, v_smem.index(last), acc, is_async=True)
+        acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
+        mbarrier.arrive(v_empty.index(last), count=1)
+        l_safe = gl.where(l_i > 0, l_i, 1.0)
+        out = acc / gl.convert_layout(l_safe, row_o)[:, None]
+        # Q is no longer read: this warpgroup's rows of its buffer stage the output for TMA
+        q_mine.store(out.to(dtype))
+        fence_async_shared()
+        tma.async_copy_shared_to_global(o_desc, [q_row + W * ROWS, 0], q_mine)
+        tma.store_wait(0)
+
+    @gluon.jit
+    def _attention_fwd_hopper(
+        q_desc, k_desc, v_desc, o_desc, KV_IDX, KV_CNT, KV_FULL,
+        H, GROUP, SQ, SK, NQB, MAXK, qk_scale,
+        BLOCK_M: gl.constexpr, BLOCK_N: gl.constexpr, D: gl.constexpr, STAGES: gl.constexpr,
+        SPARSE: gl.constexpr, CAUSAL: gl.constexpr, COMPUTE_REGS: gl.constexpr,
+        LOADER_REGS: gl.constexpr,
+    ):
+        if CAUSAL:  # heaviest query blocks first
+            pid_m = gl.num_programs(0) - 1 - gl.program_id(0)
+        else:
+            pid_m = gl.program_id(0)
+        off_bh = gl.program_id(1)
+        off_b = off_bh // H
+        off_hk = (off_bh % H) // GROUP
+        start_m = pid_m * BLOCK_M
+        q_row = off_bh * SQ + start_m
+        kv_row = (off_b * (H // GROUP) + off_hk) * SK
+        if SPARSE:
+            row = off_bh * NQB + pid_m
+            n_full = gl.load(KV_FULL + row)
+            n_blocks = gl.load(KV_CNT + row)
+            idx_ptr = KV_IDX + row * MAXK
+        else:
+            if CAUSAL:  # top-left aligned: with SQ > SK the last rows see every key
+                n_full = gl.minimum((start_m + 1) // BLOCK_N, SK // BLOCK_N)
+                n_blocks = gl.minimum((start_m + BLOCK_M) // BLOCK_N, SK // BLOCK_N)
+            else:
+                n_full = SK // BLOCK_N
+                n_blocks = n_full
+            idx_ptr = KV_IDX
+
+        dtype: gl.constexpr = q_desc.dtype
+        ROWS: gl.constexpr = BLOCK_M // 2
+        q_smem = gl.allocate_shared_memory(dtype, [BLOCK_M, D], q_desc.layout)
+        k_smem = gl.allocate_shared_memory(dtype, [STAGES, BLOCK_N, D], k_desc.layout)
+        v_smem = gl.allocate_shared_memory(dtype, [STAGES, BLOCK_N, D], v_desc.layout)
+        q_bar = gl.allocate_shared_memory(gl.int64, [1], mbarrier.MBarrierLayout())
+        k_ready = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
+        v_ready = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
+        k_empty = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
+        v_empty = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
+        mbarrier.init(q_bar, count=1)
+        for i in gl.static_range(STAGES):
+            mbarrier.init(k_ready.index(i), count=1)
+            mbarrier.init(v_ready.index(i), count=1)
+            mbarrier.init(k_empty.index(i), count=2)  # one arrival per compute warpgroup
+            mbarrier.init(v_empty.index(i), count=2)
+
+        gl.warp_specialize(
+            [
+                (_compute_partition, (q_smem, k_smem, v_smem, o_desc, q_bar, k_ready, v_ready, k_empty, v_empty,
+                                      idx_ptr, n_blocks, n_full, start_m, q_row, qk_scale,
+                                      0, ROWS, BLOCK_N, D, STAGES, SPARSE, CAUSAL)),
+                (_compute_partition, (q_smem, k_smem, v_smem, o_desc, q_bar, k_ready, v_ready, k_empty, v_empty,
+                                      idx_ptr, n_blocks, n_full, start_m, q_row, qk_scale,
+                                      1, ROWS, BLOCK_N, D, STAGES, SPARSE, CAUSAL)),
+                (_load_partition, (q_desc, k_desc, v_desc, q_smem, k_smem, v_smem, q_bar, k_ready, v_ready,
+                                   k_empty, v_empty, q_row, kv_row, idx_ptr, n_blocks, BLOCK_N, STAGES, SPARSE)),
+            ],
+            [4, 1],
+            [COMPUTE_REGS, LOADER_REGS],
+        )
+
+
+def launch_attention_hopper(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    causal: bool,
+    block_q: int,
+    block_k: int,
+    qk_scale: float,
+    kv_idx: torch.Tensor | None = None,
+    kv_cnt: torch.Tensor | None = None,
+    kv_full: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``_triton.launch_attention``'s contract for float inputs; only for inputs ``usable`` takes.
+
+    Q and the output are read and written through TMA as ``[B*H*S, D]`` row blocks, K and V as
+    ``[B*Hk*S, D]``: whole blocks never cross a head because the lengths are block multiples.
+    """
+    B, H, SQ, D = q.shape
+    Hk, SK = k.shape[1], k.shape[2]
+    sparse = kv_idx is not None
+    out = torch.empty_like(q)
+    gdt = gl.float16 if q.dtype == torch.float16 else gl.bfloat16
+    q_layout = gl.NVMMASharedLayout.get_default_for([block_q, D], gdt)
+    kv_layout = gl.NVMMASharedLayout.get_default_for([block_k, D], gdt)
+    q_desc = TensorDescriptor.from_tensor(q.view(B * H * SQ, D), [block_q, D], q_layout)
+    o_layout = gl.NVMMASharedLayout.get_default_for([block_q // 2, D], gdt)
+    o_desc = TensorDescriptor.from_tensor(out.view(B * H * SQ, D), [block_q // 2, D], o_layout)
+    k_desc = TensorDescriptor.from_tensor(k.view(B * Hk * SK, D), [block_k, D], kv_layout)
+    v_desc = TensorDescriptor.from_tensor(v.view(B * Hk * SK, D), [block_k, D], kv_layout)
+    dummy = torch.empty(1, device=q.device, dtype=torch.int32)
+    nqb = SQ // block_q
+    _attention_fwd_hopper[(nqb, B * H)](
+        q_desc, k_desc, v_desc, o_desc,
+        kv_idx if sparse else dummy, kv_cnt if sparse else dummy, kv_full if sparse else dummy,
+        H, H // Hk, SQ, SK, nqb, kv_idx.shape[-1] if sparse else 0, float(qk_scale),
+        BLOCK_M=block_q, BLOCK_N=block_k, D=D, STAGES=_STAGES[block_k], SPARSE=sparse, CAUSAL=causal,
+        COMPUTE_REGS=_COMPUTE_REGS, LOADER_REGS=_LOADER_REGS, num_warps=4,
+    )
+    return out
