@@ -1,12 +1,15 @@
-"""Attention backends: check each Triton kernel, then time them against PyTorch's own kernels.
+"""Attention backends: check each of our kernels, then time them against PyTorch's own kernels.
 
 One script, one GPU call. First it validates every kernel variant against its reference on
-fresh random inputs (printing the errors), then it times a grid (S = 4k/16k/32k, H = 32,
+fresh random inputs (printing the errors; on an H100/H200 also the warp-specialised Gluon kernel
+against the Triton one), then it times a grid (S = 4k/16k/32k, H = 32,
 D = 128 and 64, bf16, batch 1, causal and not; linear also at 128k) against SDPA's flash and
 cuDNN kernels and FlexAttention (dense and block-sparse), and prints one table. Our timings
 include mask prediction and its block layout (block_sparse) and quantisation (int8); "pred %"
 is ``predict_block_layout`` (prediction plus layout) as a share of the block-sparse call.
 TFLOP/s are dense-equivalent: ``4 * S * S * D * H`` (halved when causal) over the measured time.
+"ours dense" is the kernel ``launch_attention`` picks (the Gluon one on Hopper where it applies),
+with the Triton kernel's time in brackets when they differ.
 
 Usage::
 
@@ -18,6 +21,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import math
@@ -31,7 +35,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from accel.attention import _triton, attention, naive
+from accel.attention import _gluon_hopper, _triton, attention, naive
 from accel.attention.api import _sdpa
 from accel.attention.block_mask import predict_block_layout
 from accel.attention.block_sparse import block_sparse_attention
@@ -57,6 +61,20 @@ def bench_ms(fn, smoke: bool) -> float:
     import triton
 
     return float(triton.testing.do_bench(fn, warmup=20, rep=80, return_mode="median"))
+
+
+@contextlib.contextmanager
+def triton_kernel_only():
+    """Keep ``launch_attention`` on the Triton kernel, to compare it with the Hopper one."""
+    before = os.environ.get("ACCEL_ATTN_HOPPER")
+    os.environ["ACCEL_ATTN_HOPPER"] = "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("ACCEL_ATTN_HOPPER")
+        else:
+            os.environ["ACCEL_ATTN_HOPPER"] = before
 
 
 def flops(s: int, d: int, h: int, causal: bool) -> float:
@@ -112,6 +130,8 @@ def validate(device, smoke: bool) -> bool:
                 RESULTS["validation"].append({"shape": [b, h, s, d], "causal": causal, **r.__dict__, "pass": good})
                 log(f"  {r.backend:22s} S={s:5d} D={d:3d} causal={causal!s:5}: cos={r.cosine:.6f} "
                     f"relL1={r.rel_l1:.2e} max={r.max_abs:.2e} nan={r.nan_count} {'ok' if good else 'FAIL'}")
+    if device == "cuda":
+        ok &= validate_hopper(gen)
     # block-sparse accuracy on structured inputs, dense-exact comparison
     s = 512 if smoke else 4096
     q, k, v = structured(1, 8, s, 128, device, torch.bfloat16, gen)
@@ -121,6 +141,35 @@ def validate(device, smoke: bool) -> bool:
         RESULTS["validation"].append({"structured": True, "target_sparsity": sp, **rep.__dict__})
         log(f"  structured S={s} target sparsity {sp}: used {rep.sparsity:.3f}, cos vs exact {rep.cosine:.5f}")
     del exact
+    return ok
+
+
+def validate_hopper(gen) -> bool:
+    """The Hopper kernel against the Triton kernel: same inputs (GQA), same layouts, both masks."""
+    ok = True
+    for d, bk in ((128, 64), (128, 128), (64, 128)):
+        for causal in (False, True):
+            q = torch.randn(2, 4, 2048, d, device="cuda", generator=gen).to(torch.bfloat16)
+            k, v = (torch.randn(2, 2, 2048, d, device="cuda", generator=gen).to(torch.bfloat16) for _ in range(2))
+            if not _gluon_hopper.usable(q, k, v, 128, bk):
+                RESULTS["notes"].append("Hopper kernel not usable here: not validated")
+                return ok
+            lay = predict_block_layout(q, k, block_q=128, block_k=bk, causal=causal, scale=d ** -0.5, sparsity=0.5)
+            for tag, kw in (("dense", {}), ("bs50", {"kv_idx": lay.kv_idx, "kv_cnt": lay.kv_cnt,
+                                                     "kv_full": lay.kv_full})):
+                def run():
+                    return _triton.launch_attention(q, k, v, causal=causal, block_q=128, block_k=bk,
+                                                    qk_scale=d ** -0.5 * LOG2E, **kw)
+                fast = run()
+                with triton_kernel_only():
+                    ref = run()
+                r = make_report(fast, ref.float(), backend=f"hopper-{tag}-vs-triton")
+                good = r.ok(0.9999) and r.max_abs < 0.02
+                ok &= good
+                RESULTS["validation"].append({"shape": [2, 4, 2048, d], "block_k": bk, "causal": causal,
+                                              **r.__dict__, "pass": good})
+                log(f"  {r.backend:22s} D={d:3d} bk={bk:3d} causal={causal!s:5}: cos={r.cosine:.7f} "
+                    f"max={r.max_abs:.2e} nan={r.nan_count} {'ok' if good else 'FAIL'}")
     return ok
 
 
@@ -195,8 +244,13 @@ def run_grid(device, smoke: bool, deadline: float, auto_only: bool = False, bloc
                 # our kernel, dense (all blocks), as a yardstick for the sparse one
                 use_tri = _triton.triton_usable(q)
                 if use_tri:
-                    row["ours_dense_ms"] = bench_ms(lambda: _triton.launch_attention(
-                        q, k, v, causal=causal, block_q=128, block_k=block_k, qk_scale=scale * LOG2E), smoke)
+                    def ours_dense():
+                        return _triton.launch_attention(q, k, v, causal=causal, block_q=128, block_k=block_k,
+                                                        qk_scale=scale * LOG2E)
+                    row["ours_dense_ms"] = bench_ms(ours_dense, smoke)
+                    if _gluon_hopper.usable(q, k, v, 128, block_k):
+                        with triton_kernel_only():
+                            row["ours_triton_dense_ms"] = bench_ms(ours_dense, smoke)
                 # block sparse at two sparsities, mask prediction included
                 for sp in (0.5, 0.9):
                     fn = lambda sp=sp: block_sparse_attention(q, k, v, causal=causal, sparsity=sp, block_k=block_k)
@@ -336,7 +390,7 @@ def quality() -> None:
 
 
 def table() -> str:
-    lines = ["| S | D | causal | flash ms | cuDNN ms | flex dense ms | flex bs50/bs90 ms | ours dense ms | "
+    lines = ["| S | D | causal | flash ms | cuDNN ms | flex dense ms | flex bs50/bs90 ms | ours dense ms (Triton) | "
              "bs50 ms (sparsity, speed-up, pred %) | bs90 ms (sparsity, speed-up, pred %) | int8 ms (speed-up, cos) | "
              "int8 fp8 P·V ms (speed-up, cos) | auto (choice, vs best) | best built-in TFLOP/s | bs90 TFLOP/s eq. |",
              "|---" * 15 + "|"]
@@ -357,7 +411,8 @@ def table() -> str:
         flex_bs = f"{g('flex_bs50_ms')}/{g('flex_bs90_ms')}"
         lines.append(
             f"| {r['S']} | {r['D']} | {r['causal']} | {g('sdpa:flash_ms')} | {g('sdpa:cudnn_ms')} | "
-            f"{g('flex_dense_ms')} | {flex_bs} | {g('ours_dense_ms')} | {bs('bs50')} | {bs('bs90')} | "
+            f"{g('flex_dense_ms')} | {flex_bs} | {g('ours_dense_ms')} ({g('ours_triton_dense_ms')}) | "
+            f"{bs('bs50')} | {bs('bs90')} | "
             f"{r['int8_ms']:.2f} ({best / r['int8_ms']:.2f}x, {r['int8_cos']:.5f}) | "
             f"{r['int8_fp8pv_ms']:.2f} ({best / r['int8_fp8pv_ms']:.2f}x, {r['int8_fp8pv_cos']:.5f}) | "
             f"{r['auto_choice']} ({r['auto_ms'] / best:.3f}) | {f / best / 1e9:.0f} | "
