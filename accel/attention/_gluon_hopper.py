@@ -1,4 +1,4 @@
-"""Warp-specialised Hopper forward kernel (Gluon), for the dense and block-sparse paths.
+"""Warp-specialised Hopper forward kernel (Gluon), for the dense, block-sparse and int8 paths.
 
 Why a second kernel: the Triton kernel in ``_triton.py`` leaves the tensor cores idle while it
 computes each softmax, so at D = 128 it runs at about 0.8x of cuDNN on an H200. This one is
@@ -13,17 +13,19 @@ FlashAttention-3 does:
   while the second product runs. The two warpgroups run unsynchronised, so one's softmax also
   overlaps the other's MMAs.
 
-On the H200 this brings the dense kernel to 0.92-0.95x of cuDNN at D = 128, and the 50 % sparse
-one past 1.8x (docs/benchmarks.md). Measured and left out: an explicit ping-pong between the
-warpgroups (FlashAttention-3's; no gain here), and issuing ``S(t+1)`` before the softmax of
-``S(t)`` (8 % slower at 64-key blocks; at 128 its second score tile does not fit, since Triton
-caps every partition at 168 registers a thread, 65536 / 384).
+On the H200 this brings the dense kernel to 0.91-0.95x of cuDNN at D = 128 (Triton: 0.8x), the
+50 % sparse one past 1.8x, and int8 Q·Kᵀ with bf16 P·V to 1.07-1.09x with 128-key blocks
+(docs/benchmarks.md). Measured and left out: an explicit ping-pong between the warpgroups
+(FlashAttention-3's; no gain here); issuing ``S(t+1)`` before the softmax of ``S(t)`` (8 %
+slower at 64-key blocks; at 128 its second score tile does not fit, since Triton caps every
+partition at 168 registers a thread, 65536 / 384); and fp8 P·V (0.88-0.91x of cuDNN against
+the Triton kernel's 1.10x: the fp8 V tiles and P's byte shuffles cost more than they save).
 
-Only the shapes it is faster for take it (``usable``): an sm_90 GPU, float16/bfloat16,
-(D, key block) of (128, 64), (128, 128) or (64, 128), contiguous inputs, and sequence lengths
-that are whole multiples of the blocks; everything else stays on the Triton kernel. Gluon has no
-CPU interpreter: the tests compile this kernel for sm_90a on CPU and check the machine code's
-shape, and ``benchmarks/attention.py`` checks its results against the Triton kernel on the GPU.
+Only the inputs it is faster for take it (``usable``): an sm_90 GPU, bf16/fp16 or int8 Q/K,
+the (D, key block) pairs of ``shape_fits``, contiguous inputs, and sequence lengths that are
+whole multiples of the blocks; everything else stays on the Triton kernel. Gluon has no CPU
+interpreter: the tests compile this kernel for sm_90a on CPU and check the machine code's shape,
+and ``benchmarks/attention.py`` checks its results against the Triton kernel on the GPU.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ __all__ = ["HAVE_GLUON", "launch_attention_hopper", "shape_fits", "usable"]
 # K/V ring depth by key-block size. Shared memory: Q 32 KB plus 64 KB a stage at D = 128 with
 # 128-key blocks.
 _STAGES = {64: 3, 128: 2}
+_GL_DTYPES = {torch.float16: gl.float16, torch.bfloat16: gl.bfloat16, torch.int8: gl.int8} if HAVE_GLUON else {}
 # Registers a thread the partitions ask for (setmaxnreg); ptxas still allocates at most 168.
 _LOADER_REGS = 24
 _COMPUTE_REGS = 240
@@ -54,13 +57,18 @@ _COMPUTE_REGS = 240
 def shape_fits(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, block_q: int, block_k: int) -> bool:
     """Whether the kernel takes these dtypes, shapes, blocks and strides (device aside).
 
-    At D = 64 with 64-key blocks the Triton kernel is faster (H200, 2026-11-29: 0.93x against
-    0.85-0.88x of cuDNN at S = 32k), so that shape stays there.
+    Float inputs at (D, key block) (128, 64), (128, 128) or (64, 128): at D = 64 with 64-key
+    blocks the Triton kernel is faster (H200, 2026-11-29: 0.93x against 0.86-0.89x of cuDNN at
+    S = 32k). int8 Q and K (from ``launch_quantise``) at D = 128 with V in bf16/fp16. fp8 V
+    stays on the Triton kernel, which was faster with it (1.10x against 0.88x of cuDNN).
     """
     d = q.shape[-1]
+    if q.dtype == torch.int8:
+        kind_ok = k.dtype == torch.int8 and v.dtype in (torch.float16, torch.bfloat16) and d == 128
+    else:
+        kind_ok = q.dtype in (torch.float16, torch.bfloat16) and q.dtype == k.dtype == v.dtype and d in (64, 128)
     return (
-        q.dtype in (torch.float16, torch.bfloat16) and q.dtype == k.dtype == v.dtype
-        and block_q == 128 and (d, block_k) in ((128, 64), (128, 128), (64, 128))
+        kind_ok and block_q == 128 and (d, block_k) in ((128, 64), (128, 128), (64, 128))
         and q.shape[2] % block_q == 0 and k.shape[2] % block_k == 0
         and all(t.is_contiguous() for t in (q, k, v))
     )
@@ -121,10 +129,10 @@ if HAVE_GLUON:
 
     @gluon.jit
     def _compute_partition(
-        q_smem, k_smem, v_smem, o_desc, q_bar, k_ready, v_ready, k_empty, v_empty,
-        idx_ptr, n_blocks, n_full, start_m, q_row, qk_scale,
+        q_smem, k_smem, v_smem, o_smem, o_desc, q_bar, k_ready, v_ready, k_empty, v_empty,
+        idx_ptr, ks_ptr, n_blocks, n_full, start_m, q_row, qk_scale,
         W: gl.constexpr, ROWS: gl.constexpr, BLOCK_N: gl.constexpr, D: gl.constexpr, STAGES: gl.constexpr,
-        SPARSE: gl.constexpr, CAUSAL: gl.constexpr,
+        SPARSE: gl.constexpr, CAUSAL: gl.constexpr, INT8: gl.constexpr,
     ):
         """One warpgroup: query rows ``[W * ROWS, (W + 1) * ROWS)`` of the block.
 
@@ -132,15 +140,20 @@ if HAVE_GLUON:
         first, compute its softmax while the second runs, then wait for it and rescale ``O``.
         (Issuing ``S(t+1)`` before the softmax instead needs a second score tile: at 64-key
         blocks it ran 8 % slower, and at 128 it does not fit in the registers.)
+
+        ``INT8``: Q and K are int8, ``S`` accumulates in int32 and is scaled by ``qk_scale``
+        (Q's block scale) times K's block scale.
         """
+        K_S: gl.constexpr = 32 if INT8 else 16  # the MMA's K step: 32 bytes of operand
         s_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
-                                                           instr_shape=[16, BLOCK_N, 16])
+                                                           instr_shape=[16, BLOCK_N, K_S])
         o_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
                                                            instr_shape=[16, D, 16])
         p_layout: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=o_layout, k_width=2)
         row_s: gl.constexpr = gl.SliceLayout(1, s_layout)
         row_o: gl.constexpr = gl.SliceLayout(1, o_layout)
-        dtype: gl.constexpr = q_smem.dtype
+        s_dtype: gl.constexpr = gl.int32 if INT8 else gl.float32
+        p_dtype: gl.constexpr = v_smem.dtype
         q_mine = q_smem.slice(W * ROWS, ROWS)
 
         rows = start_m + W * ROWS + gl.arange(0, ROWS, layout=row_s)
@@ -148,7 +161,7 @@ if HAVE_GLUON:
         m_i = gl.full([ROWS], -1.0e30, gl.float32, layout=row_s)
         l_i = gl.full([ROWS], 0.0, gl.float32, layout=row_s)
         acc = gl.zeros([ROWS, D], gl.float32, layout=o_layout)
-        s = gl.zeros([ROWS, BLOCK_N], gl.float32, layout=s_layout)
+        s = gl.zeros([ROWS, BLOCK_N], s_dtype, layout=s_layout)
 
         mbarrier.wait(q_bar, 0)
         # block 0: S, then its softmax (nothing to overlap with yet)
@@ -157,8 +170,9 @@ if HAVE_GLUON:
         s = warpgroup_mma_wait(num_outstanding=0, deps=(s,))
         mbarrier.arrive(k_empty.index(0), count=1)
         kb = _key_block(idx_ptr, 0, SPARSE, CAUSAL)
-        p, m_i, l_i, alpha = _softmax_step(s, m_i, l_i, kb * BLOCK_N + offs_n, rows, 0, n_full, qk_scale, CAUSAL)
-        p = gl.convert_layout(p.to(dtype), p_layout)
+        p, m_i, l_i, alpha = _softmax_step(_scores(s, ks_ptr, 0, INT8), m_i, l_i, kb * BLOCK_N + offs_n, rows, 0,
+                                           n_full, qk_scale, CAUSAL)
+        p = gl.convert_layout(p.to(p_dtype), p_layout)
         for t in range(1, n_blocks):
             st = t % STAGES
             prev = (t - 1) % STAGES
@@ -169,12 +183,12 @@ if HAVE_GLUON:
             s = warpgroup_mma_wait(num_outstanding=1, deps=(s,))
             mbarrier.arrive(k_empty.index(st), count=1)
             kb = _key_block(idx_ptr, t, SPARSE, CAUSAL)
-            p_new, m_i, l_i, alpha = _softmax_step(s, m_i, l_i, kb * BLOCK_N + offs_n, rows, t, n_full, qk_scale,
-                                                   CAUSAL)
+            p_new, m_i, l_i, alpha = _softmax_step(_scores(s, ks_ptr, t, INT8), m_i, l_i, kb * BLOCK_N + offs_n,
+                                                   rows, t, n_full, qk_scale, CAUSAL)
             acc, p = warpgroup_mma_wait(num_outstanding=0, deps=(acc, p))
             mbarrier.arrive(v_empty.index(prev), count=1)
             acc = acc * gl.convert_layout(alpha, row_o)[:, None]
-            p = gl.convert_layout(p_new.to(dtype), p_layout)
+            p = gl.convert_layout(p_new.to(p_dtype), p_layout)
         last = (n_blocks - 1) % STAGES
         mbarrier.wait(v_ready.index(last), ((n_blocks - 1) // STAGES) & 1)
         acc = warpgroup_mma(p, v_smem.index(last), acc, is_async=True)
@@ -182,19 +196,27 @@ if HAVE_GLUON:
         mbarrier.arrive(v_empty.index(last), count=1)
         l_safe = gl.where(l_i > 0, l_i, 1.0)
         out = acc / gl.convert_layout(l_safe, row_o)[:, None]
-        # Q is no longer read: this warpgroup's rows of its buffer stage the output for TMA
-        q_mine.store(out.to(dtype))
+        # this warpgroup's rows of the staging buffer (Q's own when Q is no longer read)
+        o_mine = o_smem.slice(W * ROWS, ROWS)
+        o_mine.store(out.to(o_smem.dtype))
         fence_async_shared()
-        tma.async_copy_shared_to_global(o_desc, [q_row + W * ROWS, 0], q_mine)
+        tma.async_copy_shared_to_global(o_desc, [q_row + W * ROWS, 0], o_mine)
         tma.store_wait(0)
 
     @gluon.jit
+    def _scores(s, ks_ptr, t, INT8: gl.constexpr):
+        """Scores as float32; int8 ones times K's block scale (Q's is in ``qk_scale``)."""
+        if INT8:
+            return s.to(gl.float32) * gl.load(ks_ptr + t)
+        else:
+            return s
+
+    @gluon.jit
     def _attention_fwd_hopper(
-        q_desc, k_desc, v_desc, o_desc, KV_IDX, KV_CNT, KV_FULL,
-        H, GROUP, SQ, SK, NQB, MAXK, qk_scale,
+        q_desc, k_desc, v_desc, o_desc, QS, KS, KV_IDX, KV_CNT, KV_FULL,
+        H, GROUP, SQ, SK, NQB, NKB, MAXK, qk_scale,
         BLOCK_M: gl.constexpr, BLOCK_N: gl.constexpr, D: gl.constexpr, STAGES: gl.constexpr,
-        SPARSE: gl.constexpr, CAUSAL: gl.constexpr, COMPUTE_REGS: gl.constexpr,
-        LOADER_REGS: gl.constexpr,
+        SPARSE: gl.constexpr, CAUSAL: gl.constexpr, INT8: gl.constexpr, COMPUTE_REGS: gl.constexpr, LOADER_REGS: gl.constexpr,
     ):
         if CAUSAL:  # heaviest query blocks first
             pid_m = gl.num_programs(0) - 1 - gl.program_id(0)
@@ -202,10 +224,12 @@ if HAVE_GLUON:
             pid_m = gl.program_id(0)
         off_bh = gl.program_id(1)
         off_b = off_bh // H
-        off_hk = (off_bh % H) // GROUP
+        off_bhk = off_b * (H // GROUP) + (off_bh % H) // GROUP
         start_m = pid_m * BLOCK_M
         q_row = off_bh * SQ + start_m
-        kv_row = (off_b * (H // GROUP) + off_hk) * SK
+        kv_row = off_bhk * SK
+        if INT8:  # Q's block scale already holds the softmax scale and log2(e)
+            qk_scale = gl.load(QS + off_bh * NQB + pid_m)
         if SPARSE:
             row = off_bh * NQB + pid_m
             n_full = gl.load(KV_FULL + row)
@@ -220,11 +244,14 @@ if HAVE_GLUON:
                 n_blocks = n_full
             idx_ptr = KV_IDX
 
-        dtype: gl.constexpr = q_desc.dtype
-        ROWS: gl.constexpr = BLOCK_M // 2
-        q_smem = gl.allocate_shared_memory(dtype, [BLOCK_M, D], q_desc.layout)
-        k_smem = gl.allocate_shared_memory(dtype, [STAGES, BLOCK_N, D], k_desc.layout)
-        v_smem = gl.allocate_shared_memory(dtype, [STAGES, BLOCK_N, D], v_desc.layout)
+        q_smem = gl.allocate_shared_memory(q_desc.dtype, [BLOCK_M, D], q_desc.layout)
+        k_smem = gl.allocate_shared_memory(k_desc.dtype, [STAGES, BLOCK_N, D],
+                                           k_desc.layout)
+        v_smem = gl.allocate_shared_memory(v_desc.dtype, [STAGES, BLOCK_N, D], v_desc.layout)
+        if INT8:  # Q's buffer is int8: the output gets its own
+            o_smem = gl.allocate_shared_memory(o_desc.dtype, [BLOCK_M, D], o_desc.layout)
+        else:
+            o_smem = q_smem
         q_bar = gl.allocate_shared_memory(gl.int64, [1], mbarrier.MBarrierLayout())
         k_ready = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
         v_ready = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
@@ -237,14 +264,16 @@ if HAVE_GLUON:
             mbarrier.init(k_empty.index(i), count=2)  # one arrival per compute warpgroup
             mbarrier.init(v_empty.index(i), count=2)
 
+        ROWS: gl.constexpr = BLOCK_M // 2
+        ks_ptr = KS + off_bhk * NKB
         gl.warp_specialize(
             [
-                (_compute_partition, (q_smem, k_smem, v_smem, o_desc, q_bar, k_ready, v_ready, k_empty, v_empty,
-                                      idx_ptr, n_blocks, n_full, start_m, q_row, qk_scale,
-                                      0, ROWS, BLOCK_N, D, STAGES, SPARSE, CAUSAL)),
-                (_compute_partition, (q_smem, k_smem, v_smem, o_desc, q_bar, k_ready, v_ready, k_empty, v_empty,
-                                      idx_ptr, n_blocks, n_full, start_m, q_row, qk_scale,
-                                      1, ROWS, BLOCK_N, D, STAGES, SPARSE, CAUSAL)),
+                (_compute_partition, (q_smem, k_smem, v_smem, o_smem, o_desc, q_bar, k_ready, v_ready, k_empty,
+                                      v_empty, idx_ptr, ks_ptr, n_blocks, n_full, start_m, q_row, qk_scale,
+                                      0, ROWS, BLOCK_N, D, STAGES, SPARSE, CAUSAL, INT8)),
+                (_compute_partition, (q_smem, k_smem, v_smem, o_smem, o_desc, q_bar, k_ready, v_ready, k_empty,
+                                      v_empty, idx_ptr, ks_ptr, n_blocks, n_full, start_m, q_row, qk_scale,
+                                      1, ROWS, BLOCK_N, D, STAGES, SPARSE, CAUSAL, INT8)),
                 (_load_partition, (q_desc, k_desc, v_desc, q_smem, k_smem, v_smem, q_bar, k_ready, v_ready,
                                    k_empty, v_empty, q_row, kv_row, idx_ptr, n_blocks, BLOCK_N, STAGES, SPARSE)),
             ],
@@ -261,12 +290,15 @@ def launch_attention_hopper(
     causal: bool,
     block_q: int,
     block_k: int,
-    qk_scale: float,
+    qk_scale: float = 1.0,
+    q_scale: torch.Tensor | None = None,
+    k_scale: torch.Tensor | None = None,
     kv_idx: torch.Tensor | None = None,
     kv_cnt: torch.Tensor | None = None,
     kv_full: torch.Tensor | None = None,
+    out_dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
-    """``_triton.launch_attention``'s contract for float inputs; only for inputs ``usable`` takes.
+    """``_triton.launch_attention``'s contract, for inputs ``usable`` takes.
 
     Q and the output are read and written through TMA as ``[B*H*S, D]`` row blocks, K and V as
     ``[B*Hk*S, D]``: whole blocks never cross a head because the lengths are block multiples.
@@ -274,22 +306,26 @@ def launch_attention_hopper(
     B, H, SQ, D = q.shape
     Hk, SK = k.shape[1], k.shape[2]
     sparse = kv_idx is not None
-    out = torch.empty_like(q)
-    gdt = gl.float16 if q.dtype == torch.float16 else gl.bfloat16
-    q_layout = gl.NVMMASharedLayout.get_default_for([block_q, D], gdt)
-    kv_layout = gl.NVMMASharedLayout.get_default_for([block_k, D], gdt)
-    q_desc = TensorDescriptor.from_tensor(q.view(B * H * SQ, D), [block_q, D], q_layout)
-    o_layout = gl.NVMMASharedLayout.get_default_for([block_q // 2, D], gdt)
-    o_desc = TensorDescriptor.from_tensor(out.view(B * H * SQ, D), [block_q // 2, D], o_layout)
-    k_desc = TensorDescriptor.from_tensor(k.view(B * Hk * SK, D), [block_k, D], kv_layout)
-    v_desc = TensorDescriptor.from_tensor(v.view(B * Hk * SK, D), [block_k, D], kv_layout)
-    dummy = torch.empty(1, device=q.device, dtype=torch.int32)
+    int8 = q_scale is not None
+    out = torch.empty(B, H, SQ, D, device=q.device, dtype=out_dtype or v.dtype)
+
+    def desc(t: torch.Tensor, rows: int, block: list[int]):
+        layout = gl.NVMMASharedLayout.get_default_for(block, _GL_DTYPES[t.dtype])
+        return TensorDescriptor.from_tensor(t.reshape(rows, t.shape[-1]), block, layout)
+
+    q_desc = desc(q, B * H * SQ, [block_q, D])
+    o_desc = desc(out, B * H * SQ, [block_q // 2, D])
+    k_desc = desc(k, B * Hk * SK, [block_k, D])
+    v_desc = desc(v, B * Hk * SK, [block_k, D])
+    dummy_i = torch.empty(1, device=q.device, dtype=torch.int32)
+    dummy_f = torch.empty(1, device=q.device, dtype=torch.float32)
     nqb = SQ // block_q
     _attention_fwd_hopper[(nqb, B * H)](
         q_desc, k_desc, v_desc, o_desc,
-        kv_idx if sparse else dummy, kv_cnt if sparse else dummy, kv_full if sparse else dummy,
-        H, H // Hk, SQ, SK, nqb, kv_idx.shape[-1] if sparse else 0, float(qk_scale),
+        q_scale if int8 else dummy_f, k_scale if int8 else dummy_f,
+        kv_idx if sparse else dummy_i, kv_cnt if sparse else dummy_i, kv_full if sparse else dummy_i,
+        H, H // Hk, SQ, SK, nqb, SK // block_k, kv_idx.shape[-1] if sparse else 0, float(qk_scale),
         BLOCK_M=block_q, BLOCK_N=block_k, D=D, STAGES=_STAGES[block_k], SPARSE=sparse, CAUSAL=causal,
-        COMPUTE_REGS=_COMPUTE_REGS, LOADER_REGS=_LOADER_REGS, num_warps=4,
+        INT8=int8, COMPUTE_REGS=_COMPUTE_REGS, LOADER_REGS=_LOADER_REGS, num_warps=4,
     )
     return out

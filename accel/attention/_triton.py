@@ -14,8 +14,8 @@ Each query block runs two loops: first the key blocks that need no mask (fully i
 sequence and fully below the diagonal), then the few that do. The softmax works in base 2;
 the caller folds ``scale * log2(e)`` into Q (int8) or passes it as ``qk_scale``.
 
-On an H100/H200, ``launch_attention`` hands float inputs of the shapes ``_gluon_hopper.usable``
-takes to the warp-specialised kernel there (``ACCEL_ATTN_HOPPER=0`` keeps them here, for A/B).
+On an H100/H200, ``launch_attention`` hands the inputs ``_gluon_hopper.usable`` takes (bf16/fp16,
+or int8 Q/K with bf16/fp16 V, in whole blocks) to the warp-specialised kernel there (``ACCEL_ATTN_HOPPER=0`` keeps them here, for A/B).
 
 Triton is optional: when it is missing ``HAVE_TRITON`` is False and the backends use their
 PyTorch paths. With ``TRITON_INTERPRET=1`` the kernel also runs on CPU tensors (slowly), which
@@ -418,11 +418,11 @@ def launch_attention(
         raise RuntimeError("launch_attention needs triton, which is not installed")
     if interpreting():
         _fix_interpreter_index()
-    elif (q_scale is None and v_scale is None and out_dtype in (None, v.dtype) and os.environ.get("ACCEL_ATTN_HOPPER", "1") != "0"
-          and _gluon_hopper.usable(q, k, v, block_q, block_k)):
+    elif (os.environ.get("ACCEL_ATTN_HOPPER", "1") != "0" and _gluon_hopper.usable(q, k, v, block_q, block_k)
+          and (q_scale is not None or out_dtype in (None, v.dtype))):
         return _gluon_hopper.launch_attention_hopper(
-            q, k, v, causal=causal, block_q=block_q, block_k=block_k, qk_scale=qk_scale,
-            kv_idx=kv_idx, kv_cnt=kv_cnt, kv_full=kv_full)
+            q, k, v, causal=causal, block_q=block_q, block_k=block_k, qk_scale=qk_scale, q_scale=q_scale,
+            k_scale=k_scale, kv_idx=kv_idx, kv_cnt=kv_cnt, kv_full=kv_full, out_dtype=out_dtype)
     B, H, SQ, D = q.shape
     Hk, SK = k.shape[1], k.shape[2]
     int8 = q_scale is not None
