@@ -13,9 +13,9 @@ FlashAttention-3 does:
   while the second product runs. The two warpgroups run unsynchronised, so one's softmax also
   overlaps the other's MMAs.
 
-On the H200 this brings the dense kernel to 0.91-0.95x of cuDNN at D = 128 (Triton: 0.8x), the
-50 % sparse one past 1.8x, and int8 Q·Kᵀ with bf16 P·V to 1.07-1.09x with 128-key blocks
-(docs/benchmarks.md). Measured and left out: an explicit ping-pong between the warpgroups
+On an H200 at S = 16k-32k this brings the dense kernel to 0.89-0.91x of cuDNN at D = 128
+(Triton: 0.78-0.81x), the 50 % sparse one to 1.81x at 32k, and int8 Q·Kᵀ with bf16 P·V to
+1.07-1.11x with 128-key blocks (docs/benchmarks.md). Measured and left out: an explicit ping-pong between the warpgroups
 (FlashAttention-3's; no gain here); issuing ``S(t+1)`` before the softmax of ``S(t)`` (8 %
 slower at 64-key blocks; at 128 its second score tile does not fit, since Triton caps every
 partition at 168 registers a thread, 65536 / 384); and fp8 P·V (0.88-0.91x of cuDNN against
