@@ -170,8 +170,8 @@ if HAVE_GLUON:
         s = warpgroup_mma_wait(num_outstanding=0, deps=(s,))
         mbarrier.arrive(k_empty.index(0), count=1)
         kb = _key_block(idx_ptr, 0, SPARSE, CAUSAL)
-        p, m_i, l_i, alpha = _softmax_step(_scores(s, ks_ptr, 0, INT8), m_i, l_i, kb * BLOCK_N + offs_n, rows, 0,
-                                           n_full, qk_scale, CAUSAL)
+        p, m_i, l_i, alpha = _softmax_step(s.to(gl.float32), m_i, l_i, kb * BLOCK_N + offs_n, rows, 0, n_full,
+                                           _tile_scale(qk_scale, ks_ptr, 0, INT8), CAUSAL)
         p = gl.convert_layout(p.to(p_dtype), p_layout)
         for t in range(1, n_blocks):
             st = t % STAGES
@@ -183,8 +183,8 @@ if HAVE_GLUON:
             s = warpgroup_mma_wait(num_outstanding=1, deps=(s,))
             mbarrier.arrive(k_empty.index(st), count=1)
             kb = _key_block(idx_ptr, t, SPARSE, CAUSAL)
-            p_new, m_i, l_i, alpha = _softmax_step(_scores(s, ks_ptr, t, INT8), m_i, l_i, kb * BLOCK_N + offs_n,
-                                                   rows, t, n_full, qk_scale, CAUSAL)
+            p_new, m_i, l_i, alpha = _softmax_step(s.to(gl.float32), m_i, l_i, kb * BLOCK_N + offs_n, rows, t,
+                                                   n_full, _tile_scale(qk_scale, ks_ptr, t, INT8), CAUSAL)
             acc, p = warpgroup_mma_wait(num_outstanding=0, deps=(acc, p))
             mbarrier.arrive(v_empty.index(prev), count=1)
             acc = acc * gl.convert_layout(alpha, row_o)[:, None]
@@ -204,12 +204,13 @@ if HAVE_GLUON:
         tma.store_wait(0)
 
     @gluon.jit
-    def _scores(s, ks_ptr, t, INT8: gl.constexpr):
-        """Scores as float32; int8 ones times K's block scale (Q's is in ``qk_scale``)."""
+    def _tile_scale(qk_scale, ks_ptr, t, INT8: gl.constexpr):
+        """Factor from score tile ``t`` to base-2 logits: for int8, Q's block scale (which holds
+        the softmax scale) times K's block scale, one multiply a tile instead of one a score."""
         if INT8:
-            return s.to(gl.float32) * gl.load(ks_ptr + t)
+            return qk_scale * gl.load(ks_ptr + t)
         else:
-            return s
+            return qk_scale
 
     @gluon.jit
     def _attention_fwd_hopper(
