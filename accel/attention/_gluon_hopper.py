@@ -15,7 +15,7 @@ FlashAttention-3 does:
 
 On an H200 at S = 16k-32k this brings the dense kernel to 0.89-0.91x of cuDNN at D = 128
 (Triton: 0.78-0.81x), the 50 % sparse one to 1.81x at 32k, and int8 Q·Kᵀ with bf16 P·V to
-1.07-1.11x with 128-key blocks (docs/benchmarks.md). Measured and left out: an explicit ping-pong between the warpgroups
+1.13-1.19x with 128-key blocks (docs/benchmarks.md). Measured and left out: an explicit ping-pong between the warpgroups
 (FlashAttention-3's; no gain here); issuing ``S(t+1)`` before the softmax of ``S(t)`` (8 %
 slower at 64-key blocks; at 128 its second score tile does not fit, since Triton caps every
 partition at 168 registers a thread, 65536 / 384); and fp8 P·V (0.88-0.91x of cuDNN against

@@ -16,7 +16,7 @@ it gains nothing.
 
 GPU: ``_triton.launch_attention`` (int8 tensor-core products, int32 accumulation); on Hopper,
 with bf16/fp16 P·V at D = 128, that is the warp-specialised kernel in ``_gluon_hopper.py``,
-which makes ``block_k=128`` the faster choice there (1.07-1.11x of cuDNN on an H200 at 32k).
+which makes ``block_k=128`` the faster choice there (1.13-1.19x of cuDNN on an H200 at 32k).
 CPU: the same quantised values multiplied in float32 (exact: every product sum stays below
 2**24; with ``pv_fp8`` the same e4m3 roundings), chunked over query rows. The CPU path is a
 reference, not a speed-up.
