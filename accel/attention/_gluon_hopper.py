@@ -217,7 +217,8 @@ if HAVE_GLUON:
         q_desc, k_desc, v_desc, o_desc, QS, KS, KV_IDX, KV_CNT, KV_FULL,
         H, GROUP, SQ, SK, NQB, NKB, MAXK, qk_scale,
         BLOCK_M: gl.constexpr, BLOCK_N: gl.constexpr, D: gl.constexpr, STAGES: gl.constexpr,
-        SPARSE: gl.constexpr, CAUSAL: gl.constexpr, INT8: gl.constexpr, COMPUTE_REGS: gl.constexpr, LOADER_REGS: gl.constexpr,
+        SPARSE: gl.constexpr, CAUSAL: gl.constexpr, INT8: gl.constexpr,
+        COMPUTE_REGS: gl.constexpr, LOADER_REGS: gl.constexpr,
     ):
         if CAUSAL:  # heaviest query blocks first
             pid_m = gl.num_programs(0) - 1 - gl.program_id(0)
@@ -246,8 +247,7 @@ if HAVE_GLUON:
             idx_ptr = KV_IDX
 
         q_smem = gl.allocate_shared_memory(q_desc.dtype, [BLOCK_M, D], q_desc.layout)
-        k_smem = gl.allocate_shared_memory(k_desc.dtype, [STAGES, BLOCK_N, D],
-                                           k_desc.layout)
+        k_smem = gl.allocate_shared_memory(k_desc.dtype, [STAGES, BLOCK_N, D], k_desc.layout)
         v_smem = gl.allocate_shared_memory(v_desc.dtype, [STAGES, BLOCK_N, D], v_desc.layout)
         if INT8:  # Q's buffer is int8: the output gets its own
             o_smem = gl.allocate_shared_memory(o_desc.dtype, [BLOCK_M, D], o_desc.layout)

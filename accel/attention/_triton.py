@@ -15,7 +15,8 @@ sequence and fully below the diagonal), then the few that do. The softmax works 
 the caller folds ``scale * log2(e)`` into Q (int8) or passes it as ``qk_scale``.
 
 On an H100/H200, ``launch_attention`` hands the inputs ``_gluon_hopper.usable`` takes (bf16/fp16,
-or int8 Q/K with bf16/fp16 V, in whole blocks) to the warp-specialised kernel there (``ACCEL_ATTN_HOPPER=0`` keeps them here, for A/B).
+or int8 Q/K with bf16/fp16 V, in whole blocks) to the warp-specialised kernel there;
+``ACCEL_ATTN_HOPPER=0`` keeps them here, for A/B.
 
 Triton is optional: when it is missing ``HAVE_TRITON`` is False and the backends use their
 PyTorch paths. With ``TRITON_INTERPRET=1`` the kernel also runs on CPU tensors (slowly), which
