@@ -54,8 +54,11 @@ _LOADER_REGS = 24
 _COMPUTE_REGS = 240
 
 
-def shape_fits(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, block_q: int, block_k: int) -> bool:
+def shape_fits(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, block_q: int, block_k: int,
+               out_dtype: torch.dtype | None = None) -> bool:
     """Whether the kernel takes these dtypes, shapes, blocks and strides (device aside).
+
+    A float output is staged in Q's shared-memory buffer, so it must have Q's dtype.
 
     Float inputs at (D, key block) (128, 64), (128, 128) or (64, 128): at D = 64 with 64-key
     blocks the Triton kernel is faster (H200, 2026-11-29: 0.93x against 0.86-0.89x of cuDNN at
@@ -66,7 +69,8 @@ def shape_fits(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, block_q: int, 
     if q.dtype == torch.int8:
         kind_ok = k.dtype == torch.int8 and v.dtype in (torch.float16, torch.bfloat16) and d == 128
     else:
-        kind_ok = q.dtype in (torch.float16, torch.bfloat16) and q.dtype == k.dtype == v.dtype and d in (64, 128)
+        kind_ok = (q.dtype in (torch.float16, torch.bfloat16) and q.dtype == k.dtype == v.dtype and d in (64, 128)
+                   and out_dtype in (None, q.dtype))
     return (
         kind_ok and block_q == 128 and (d, block_k) in ((128, 64), (128, 128), (64, 128))
         and q.shape[2] % block_q == 0 and k.shape[2] % block_k == 0
@@ -74,10 +78,11 @@ def shape_fits(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, block_q: int, 
     )
 
 
-def usable(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, block_q: int, block_k: int) -> bool:
+def usable(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, block_q: int, block_k: int,
+           out_dtype: torch.dtype | None = None) -> bool:
     """Whether ``launch_attention_hopper`` takes these inputs: Gluon, an sm_90 GPU, ``shape_fits``."""
     return (HAVE_GLUON and q.is_cuda and torch.cuda.get_device_capability(q.device)[0] == 9
-            and shape_fits(q, k, v, block_q, block_k))
+            and shape_fits(q, k, v, block_q, block_k, out_dtype))
 
 
 if HAVE_GLUON:

@@ -419,8 +419,8 @@ def launch_attention(
         raise RuntimeError("launch_attention needs triton, which is not installed")
     if interpreting():
         _fix_interpreter_index()
-    elif (os.environ.get("ACCEL_ATTN_HOPPER", "1") != "0" and _gluon_hopper.usable(q, k, v, block_q, block_k)
-          and (q_scale is not None or out_dtype in (None, v.dtype))):
+    elif (os.environ.get("ACCEL_ATTN_HOPPER", "1") != "0"
+          and _gluon_hopper.usable(q, k, v, block_q, block_k, out_dtype)):
         return _gluon_hopper.launch_attention_hopper(
             q, k, v, causal=causal, block_q=block_q, block_k=block_k, qk_scale=qk_scale, q_scale=q_scale,
             k_scale=k_scale, kv_idx=kv_idx, kv_cnt=kv_cnt, kv_full=kv_full, out_dtype=out_dtype)

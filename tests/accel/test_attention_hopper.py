@@ -94,6 +94,7 @@ def test_shape_rule():
     assert not _gluon_hopper.shape_fits(*qkv(1024, 64), 128, 64)  # the Triton kernel is faster there
     assert not _gluon_hopper.shape_fits(*qkv(1000, 128), 128, 64)  # ragged: blocks would cross heads
     assert not _gluon_hopper.shape_fits(*qkv(1024, 128, torch.float32), 128, 64)
+    assert not _gluon_hopper.shape_fits(*qkv(1024, 128), 128, 64, torch.float16)  # output staged in Q's buffer
     q, k, v = qkv(1024, 128)
     assert not _gluon_hopper.shape_fits(q.transpose(1, 2).contiguous().transpose(1, 2), k, v, 128, 64)
     q8, k8 = q.to(torch.int8), k.to(torch.int8)
