@@ -6,20 +6,25 @@ written in Gluon, Triton's lower-level language, where the work can be laid out 
 FlashAttention-3 does:
 
 - a *loader* warp issues TMA copies of K and V tiles into a ring of shared-memory stages,
-  waiting on "empty" barriers before it reuses a stage; it reads the block-sparse list of kept
-  key blocks, so the compute warps wait on no index load (they read it only for causal masks);
+  waiting on a stage's "empty" barrier before it reuses it; it reads the block-sparse list of
+  kept key blocks, so the compute warps wait on no index load (they read it only for causal
+  masks). One "ready" and one "empty" barrier a stage cover K and V together: each barrier
+  operation costs the compute warpgroup a sync of its 4 warps, and halving them made the
+  kernel 1-3 % faster at 64-key blocks (one more stage keeps K loads as early as before);
 - two *compute* warpgroups, 64 query rows each, issue ``S(t) = Q·K(t)ᵀ`` and
   ``O += P(t-1)·V(t-1)`` as asynchronous warpgroup MMAs and compute the softmax of block ``t``
   while the second product runs. The two warpgroups run unsynchronised, so one's softmax also
   overlaps the other's MMAs.
 
-On an H200 at S = 16k-32k this brings the dense kernel to 0.89-0.91x of cuDNN at D = 128
-(Triton: 0.78-0.81x), the 50 % sparse one to 1.81x at 32k, and int8 Q·Kᵀ with bf16 P·V to
-1.13-1.19x with 128-key blocks (docs/benchmarks.md). Measured and left out: an explicit ping-pong between the warpgroups
+On an H200 at S = 32k this brings the dense kernel to 0.92-0.96x of cuDNN at D = 128 with
+64-key blocks and 1.04-1.09x with 128 (Triton: 0.78-0.81x), the 50 % sparse one to 1.8x, and
+int8 Q·Kᵀ with bf16 P·V to 1.11-1.19x with 128-key blocks (docs/benchmarks.md). Measured and
+left out (docs/benchmarks.md has each): an explicit ping-pong between the warpgroups
 (FlashAttention-3's; no gain here); issuing ``S(t+1)`` before the softmax of ``S(t)`` (8 %
 slower at 64-key blocks; at 128 its second score tile does not fit, since Triton caps every
-partition at 168 registers a thread, 65536 / 384); and fp8 P·V (0.88-0.91x of cuDNN against
-the Triton kernel's 1.10x: the fp8 V tiles and P's byte shuffles cost more than they save).
+partition at 168 registers a thread, 65536 / 384); fp8 P·V, even with P left in its registers
+(1.06x of cuDNN against 1.13x with bf16 P·V); lazy rescaling of O (0-13 % slower); and int8
+scores converted without the I2F unit (1-6 % slower).
 
 Only the inputs it is faster for take it (``usable``): an sm_90 GPU, bf16/fp16 or int8 Q/K,
 the (D, key block) pairs of ``shape_fits``, contiguous inputs, and sequence lengths that are
@@ -45,9 +50,9 @@ except Exception:
 
 __all__ = ["HAVE_GLUON", "launch_attention_hopper", "shape_fits", "usable"]
 
-# K/V ring depth by key-block size. Shared memory: Q 32 KB plus 64 KB a stage at D = 128 with
-# 128-key blocks.
-_STAGES = {64: 3, 128: 2}
+# K/V ring depth by key-block size. Shared memory at D = 128 in bf16: Q 32 KB plus 32 KB a stage
+# with 64-key blocks and 64 KB with 128 (224 KB of the SM's 227).
+_STAGES = {64: 4, 128: 3}
 _GL_DTYPES = {torch.float16: gl.float16, torch.bfloat16: gl.bfloat16, torch.int8: gl.int8} if HAVE_GLUON else {}
 # Registers a thread the partitions ask for (setmaxnreg); ptxas still allocates at most 168.
 _LOADER_REGS = 24
@@ -89,7 +94,7 @@ if HAVE_GLUON:
 
     @gluon.jit
     def _load_partition(
-        q_desc, k_desc, v_desc, q_smem, k_smem, v_smem, q_bar, k_ready, v_ready, k_empty, v_empty,
+        q_desc, k_desc, v_desc, q_smem, k_smem, v_smem, q_bar, ready, empty,
         q_row, kv_row, idx_ptr, n_blocks,
         BLOCK_N: gl.constexpr, STAGES: gl.constexpr, SPARSE: gl.constexpr,
     ):
@@ -104,12 +109,10 @@ if HAVE_GLUON:
             else:
                 kb = t
             row = kv_row + kb * BLOCK_N
-            mbarrier.wait(k_empty.index(s), phase)
-            mbarrier.expect(k_ready.index(s), k_desc.block_type.nbytes)
-            tma.async_copy_global_to_shared(k_desc, [row, 0], k_ready.index(s), k_smem.index(s))
-            mbarrier.wait(v_empty.index(s), phase)
-            mbarrier.expect(v_ready.index(s), v_desc.block_type.nbytes)
-            tma.async_copy_global_to_shared(v_desc, [row, 0], v_ready.index(s), v_smem.index(s))
+            mbarrier.wait(empty.index(s), phase)
+            mbarrier.expect(ready.index(s), k_desc.block_type.nbytes + v_desc.block_type.nbytes)
+            tma.async_copy_global_to_shared(k_desc, [row, 0], ready.index(s), k_smem.index(s))
+            tma.async_copy_global_to_shared(v_desc, [row, 0], ready.index(s), v_smem.index(s))
 
     @gluon.jit
     def _softmax_step(s, m_i, l_i, cols, rows, t, n_full, qk_scale, CAUSAL: gl.constexpr):
@@ -134,7 +137,7 @@ if HAVE_GLUON:
 
     @gluon.jit
     def _compute_partition(
-        q_smem, k_smem, v_smem, o_smem, o_desc, q_bar, k_ready, v_ready, k_empty, v_empty,
+        q_smem, k_smem, v_smem, o_smem, o_desc, q_bar, ready, empty,
         idx_ptr, ks_ptr, n_blocks, n_full, start_m, q_row, qk_scale,
         W: gl.constexpr, ROWS: gl.constexpr, BLOCK_N: gl.constexpr, D: gl.constexpr, STAGES: gl.constexpr,
         SPARSE: gl.constexpr, CAUSAL: gl.constexpr, INT8: gl.constexpr,
@@ -170,10 +173,9 @@ if HAVE_GLUON:
 
         mbarrier.wait(q_bar, 0)
         # block 0: S, then its softmax (nothing to overlap with yet)
-        mbarrier.wait(k_ready.index(0), 0)
+        mbarrier.wait(ready.index(0), 0)
         s = warpgroup_mma(q_mine, k_smem.index(0).permute((1, 0)), s, use_acc=False, is_async=True)
         s = warpgroup_mma_wait(num_outstanding=0, deps=(s,))
-        mbarrier.arrive(k_empty.index(0), count=1)
         kb = _key_block(idx_ptr, 0, SPARSE, CAUSAL)
         p, m_i, l_i, alpha = _softmax_step(s.to(gl.float32), m_i, l_i, kb * BLOCK_N + offs_n, rows, 0, n_full,
                                            _tile_scale(qk_scale, ks_ptr, 0, INT8), CAUSAL)
@@ -181,24 +183,21 @@ if HAVE_GLUON:
         for t in range(1, n_blocks):
             st = t % STAGES
             prev = (t - 1) % STAGES
-            mbarrier.wait(k_ready.index(st), (t // STAGES) & 1)
-            mbarrier.wait(v_ready.index(prev), ((t - 1) // STAGES) & 1)
+            mbarrier.wait(ready.index(st), (t // STAGES) & 1)
             s = warpgroup_mma(q_mine, k_smem.index(st).permute((1, 0)), s, use_acc=False, is_async=True)
             acc = warpgroup_mma(p, v_smem.index(prev), acc, is_async=True)
             s = warpgroup_mma_wait(num_outstanding=1, deps=(s,))
-            mbarrier.arrive(k_empty.index(st), count=1)
             kb = _key_block(idx_ptr, t, SPARSE, CAUSAL)
             p_new, m_i, l_i, alpha = _softmax_step(s.to(gl.float32), m_i, l_i, kb * BLOCK_N + offs_n, rows, t,
                                                    n_full, _tile_scale(qk_scale, ks_ptr, t, INT8), CAUSAL)
             acc, p = warpgroup_mma_wait(num_outstanding=0, deps=(acc, p))
-            mbarrier.arrive(v_empty.index(prev), count=1)
+            mbarrier.arrive(empty.index(prev), count=1)
             acc = acc * gl.convert_layout(alpha, row_o)[:, None]
             p = gl.convert_layout(p_new.to(p_dtype), p_layout)
         last = (n_blocks - 1) % STAGES
-        mbarrier.wait(v_ready.index(last), ((n_blocks - 1) // STAGES) & 1)
         acc = warpgroup_mma(p, v_smem.index(last), acc, is_async=True)
         acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
-        mbarrier.arrive(v_empty.index(last), count=1)
+        mbarrier.arrive(empty.index(last), count=1)
         l_safe = gl.where(l_i > 0, l_i, 1.0)
         out = acc / gl.convert_layout(l_safe, row_o)[:, None]
         # this warpgroup's rows of the staging buffer (Q's own when Q is no longer read)
@@ -259,29 +258,25 @@ if HAVE_GLUON:
         else:
             o_smem = q_smem
         q_bar = gl.allocate_shared_memory(gl.int64, [1], mbarrier.MBarrierLayout())
-        k_ready = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
-        v_ready = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
-        k_empty = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
-        v_empty = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
+        ready = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
+        empty = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
         mbarrier.init(q_bar, count=1)
         for i in gl.static_range(STAGES):
-            mbarrier.init(k_ready.index(i), count=1)
-            mbarrier.init(v_ready.index(i), count=1)
-            mbarrier.init(k_empty.index(i), count=2)  # one arrival per compute warpgroup
-            mbarrier.init(v_empty.index(i), count=2)
+            mbarrier.init(ready.index(i), count=1)
+            mbarrier.init(empty.index(i), count=2)  # one arrival per compute warpgroup
 
         ROWS: gl.constexpr = BLOCK_M // 2
         ks_ptr = KS + off_bhk * NKB
         gl.warp_specialize(
             [
-                (_compute_partition, (q_smem, k_smem, v_smem, o_smem, o_desc, q_bar, k_ready, v_ready, k_empty,
-                                      v_empty, idx_ptr, ks_ptr, n_blocks, n_full, start_m, q_row, qk_scale,
+                (_compute_partition, (q_smem, k_smem, v_smem, o_smem, o_desc, q_bar, ready, empty,
+                                      idx_ptr, ks_ptr, n_blocks, n_full, start_m, q_row, qk_scale,
                                       0, ROWS, BLOCK_N, D, STAGES, SPARSE, CAUSAL, INT8)),
-                (_compute_partition, (q_smem, k_smem, v_smem, o_smem, o_desc, q_bar, k_ready, v_ready, k_empty,
-                                      v_empty, idx_ptr, ks_ptr, n_blocks, n_full, start_m, q_row, qk_scale,
+                (_compute_partition, (q_smem, k_smem, v_smem, o_smem, o_desc, q_bar, ready, empty,
+                                      idx_ptr, ks_ptr, n_blocks, n_full, start_m, q_row, qk_scale,
                                       1, ROWS, BLOCK_N, D, STAGES, SPARSE, CAUSAL, INT8)),
-                (_load_partition, (q_desc, k_desc, v_desc, q_smem, k_smem, v_smem, q_bar, k_ready, v_ready,
-                                   k_empty, v_empty, q_row, kv_row, idx_ptr, n_blocks, BLOCK_N, STAGES, SPARSE)),
+                (_load_partition, (q_desc, k_desc, v_desc, q_smem, k_smem, v_smem, q_bar, ready, empty,
+                                   q_row, kv_row, idx_ptr, n_blocks, BLOCK_N, STAGES, SPARSE)),
             ],
             [4, 1],
             [COMPUTE_REGS, LOADER_REGS],
