@@ -21,8 +21,8 @@ On an H200 at S = 32k this brings the dense kernel to 0.92-0.96x of cuDNN at D =
 int8 Q·Kᵀ with bf16 P·V to 1.11-1.19x with 128-key blocks (docs/benchmarks.md). Measured and
 left out (docs/benchmarks.md has each): an explicit ping-pong between the warpgroups
 (FlashAttention-3's; no gain here); issuing ``S(t+1)`` before the softmax of ``S(t)`` (8 %
-slower at 64-key blocks; at 128 its second score tile does not fit, since Triton caps every
-partition at 168 registers a thread, 65536 / 384); fp8 P·V, even with P left in its registers
+slower at 64-key blocks; at 128 its second score tile does not fit in 168 registers a thread,
+see ``_COMPUTE_REGS``); fp8 P·V, even with P left in its registers
 (1.06x of cuDNN against 1.13x with bf16 P·V); lazy rescaling of O (0-13 % slower); and int8
 scores converted without the I2F unit (1-6 % slower).
 
@@ -54,7 +54,9 @@ __all__ = ["HAVE_GLUON", "launch_attention_hopper", "shape_fits", "usable"]
 # with 64-key blocks and 64 KB with 128 (224 KB of the SM's 227).
 _STAGES = {64: 4, 128: 3}
 _GL_DTYPES = {torch.float16: gl.float16, torch.bfloat16: gl.bfloat16, torch.int8: gl.int8} if HAVE_GLUON else {}
-# Registers a thread the partitions ask for (setmaxnreg); ptxas still allocates at most 168.
+# Registers a thread the partitions ask for (setmaxnreg). ptxas still gives every partition at
+# most 168 (65536 / 384 threads): Triton 3.6 emits the partitions as branches of one dispatch
+# loop, so ptxas allocates them as one function (dropping the PTX's .maxnreg changes nothing).
 _LOADER_REGS = 24
 _COMPUTE_REGS = 240
 
