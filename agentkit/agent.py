@@ -66,6 +66,7 @@ class Agent:
         text_embedder: str | None = None,
         use_ocr: bool = True,
         read_only: bool = False,
+        calibrator: str | os.PathLike | None | bool = None,
     ) -> "Agent":
         """An agent with the offline default models (or the ones named), storing in ``store``.
 
@@ -76,11 +77,15 @@ class Agent:
                 picks the offline default (see docs/models.md).
             use_ocr: Read on-screen text while indexing.
             read_only: Open the store for asking only (another process may be writing it).
+            calibrator: Calibrator JSON that maps evidence to P(correct); None uses the shipped
+                one, False reports raw evidence scores.
         """
         folder = Path(store) if store is not None else cache_root() / "default-store"
         choice = ModelChoice(frame_encoder=frame_encoder, ocr=ocr, language_model=language_model,
                              text_embedder=text_embedder)
-        return cls(Toolkit(store_dir=folder, fps=fps, models=choice, use_ocr=use_ocr, read_only=read_only))
+        path = None if calibrator in (None, False, True) else Path(calibrator)
+        return cls(Toolkit(store_dir=folder, fps=fps, models=choice, use_ocr=use_ocr, read_only=read_only,
+                           calibrator_path=path, calibrate=calibrator is not False))
 
     # ---- graph --------------------------------------------------------------------------
     @property

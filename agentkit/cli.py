@@ -5,6 +5,7 @@ on stderr and exit code 1, never a traceback.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -16,7 +17,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.text import Text
 
-from agentkit.console import err, friendly, out, print_answer
+from agentkit.console import err, friendly, out, print_answer, print_eeg_eval, print_eval
 from memory.errors import StoreError
 from perception.errors import InputError
 
@@ -171,6 +172,53 @@ def demo(
     from agentkit.demo import run_demo
 
     run_demo(workdir=workdir, seconds=seconds, console=out, index_fn=index_with_progress, print_fn=print_answer)
+
+
+@app.command("eval")
+@friendly
+def eval_(
+    cases: Annotated[Optional[Path], typer.Option(help="Your labelled questions (JSONL, see docs/cli.md); default: the generated set.")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for answers.jsonl, summary.json, the plots (and calibrator.json with --fit).")] = Path("agentkit-eval"),
+    fit: Annotated[bool, typer.Option("--fit", help="Fit a calibrator on the fit split and measure it on the test split.")] = False,
+    calibrator: Annotated[Optional[Path], typer.Option(help="Calibrator JSON to measure (default: the shipped one).")] = None,
+    keep_going: Annotated[bool, typer.Option("--keep-going", help="Skip bad lines and unreadable videos, run the rest.")] = False,
+    videos: Annotated[int, typer.Option(help="Generated set: video lengths per split (1-12, from 1 min up to 1 h).")] = 12,
+    seed: Annotated[int, typer.Option(help="Generated set: seed of needles, times and questions.")] = 2026,
+    eeg: Annotated[bool, typer.Option("--eeg", help="Evaluate the EEG report's statements on generated recordings instead.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
+) -> None:
+    """Measure answers and their confidence on labelled questions: accuracy, ECE, Brier, risk-coverage."""
+    _setup_logging(verbose)
+    if eeg:
+        from agentkit.eeg.evaluate import run_eeg_eval
+
+        summary = run_eeg_eval(fit=fit, calibrator_path=calibrator, out=out_dir)
+        if as_json:
+            sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        else:
+            print_eeg_eval(summary)
+        return
+    from agentkit.evaluation import run_eval
+
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def show(stage: str, done: float, total: float) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task({"compose": "composing videos (s)", "ask": "questions"}.get(stage, stage), total=total)
+            bar.update(tasks[stage], completed=done)
+
+        result = run_eval(cases_file=cases, out=out_dir, fit=fit, calibrator_file=calibrator, keep_going=keep_going,
+                          seed=seed, videos=videos, progress=show)
+    for e in result.errors:
+        err.print(Text(f"skipped {e}", style="yellow"), soft_wrap=True)
+    if as_json:
+        sys.stdout.write(json.dumps(result.summary, indent=2) + "\n")
+    else:
+        print_eval(result.summary)
+        out.print(f"wrote {', '.join(str(f) for f in result.files)}")
 
 
 from agentkit.eeg.cli import eeg_app  # noqa: E402  (the EEG sub-commands: agentkit eeg ...)

@@ -16,7 +16,7 @@ from agentkit.models.errors import ModelNotFoundError
 from memory.errors import StoreError
 from perception.errors import InputError
 
-__all__ = ["USER_ERRORS", "err", "fail", "friendly", "out", "print_answer"]
+__all__ = ["USER_ERRORS", "err", "fail", "friendly", "out", "print_answer", "print_eval", "print_eeg_eval"]
 
 out = Console()
 err = Console(stderr=True)
@@ -63,3 +63,46 @@ def print_answer(answer, console: Console = out) -> None:
         if e.text:
             line.append(f'  text: "{" ".join(e.text.split())[:60]}"')
         console.print(line)
+
+
+def _num(x: float, fmt: str = ".3f") -> str:
+    return "-" if x is None or x != x else format(x, fmt)
+
+
+def print_eval(summary: dict, console: Console = out) -> None:
+    """The evaluation summary as a table: per family, then overall, calibrated beside raw."""
+    from rich.table import Table
+
+    table = Table(title=f"agentkit eval: {summary['n']} {summary['split']} questions over {summary['n_videos']} sources")
+    for col in ("family", "n", "accuracy", "ECE", "ECE raw", "Brier", "AURC", "answered", "acc. answered"):
+        table.add_column(col, justify="left" if col == "family" else "right")
+    rows = [(f, summary["families"][f], summary["families_raw"][f]) for f in summary["families"]]
+    rows.append(("all", summary["overall"], summary["overall_raw"]))
+    for name, m, raw in rows:
+        table.add_row(name, str(m["n"]), _num(m["accuracy"]), _num(m["ece"]), _num(raw["ece"]), _num(m["brier"]),
+                      _num(m["aurc"]), str(m["answered"]), _num(m["answered_accuracy"]),
+                      style="bold" if name == "all" else None)
+    console.print(table)
+    sel = summary["overall"]["selective_accuracy"]
+    console.print("selective accuracy at coverage " + ", ".join(f"{c}: {_num(v)}" for c, v in sel.items()))
+    console.print(f"ECE (15 equal-mass bins) {_num(summary['overall']['ece'])}, equal-width "
+                  f"{_num(summary['overall']['ece_width'])}; raw score {_num(summary['overall_raw']['ece'])}")
+    neg = summary["negatives"]
+    console.print(f"never-shown concepts: {neg['wrong_at_0.8']} of {neg['n']} wrong at confidence >= 0.8 "
+                  f"(raw score: {neg['wrong_at_0.8_raw']})")
+    for key, c in summary.get("conformal", {}).items():
+        console.print(f"conformal {key}: coverage {c['coverage']:.3f} (target {c['target']:.2f}), "
+                      f"mean set size {c['mean_size']:.2f}, n={c['n']}")
+
+
+def print_eeg_eval(summary: dict, console: Console = out) -> None:
+    """The EEG statement evaluation as a table."""
+    from rich.table import Table
+
+    table = Table(title="agentkit eval --eeg: report statements on generated recordings (test split)")
+    for col in ("family", "n", "accuracy", "ECE", "ECE raw", "Brier"):
+        table.add_column(col, justify="left" if col == "family" else "right")
+    for name, m in summary.get("families", {}).items():
+        table.add_row(name, str(m.get("n")), _num(m.get("accuracy")), _num(m.get("ece")), _num(m.get("ece_raw")),
+                      _num(m.get("brier")))
+    console.print(table)

@@ -16,11 +16,48 @@ class Evidence(BaseModel):
     why: str = Field("", description="which cue matched, in words")
 
 
+class AnswerValue(BaseModel):
+    """The answer as data, for programs (and for `agentkit eval` to judge); the spans are the evidence."""
+
+    yes: bool | None = Field(None, description='"does X appear?": the verdict')
+    option: int | None = Field(None, description="multiple choice: index of the chosen option (0-based)")
+    option_scores: list[float] = Field(default_factory=list, description="multiple choice: each option's share")
+    count: int | None = Field(None, description='"how many times?": distinct occurrences')
+    order: list[str] = Field(default_factory=list, description="items in the order of their first appearance")
+    labels: list[str] = Field(default_factory=list, description="what the answer says is shown, best first")
+    texts: list[str] = Field(default_factory=list, description="on-screen text the answer reports")
+    declined: str = Field("", description='why no answer was attempted: "unrecognised", "not_seen", "empty", or ""')
+
+
+class PredictionSet(BaseModel):
+    """A split-conformal prediction set: holds the right answer with probability about 1 - alpha."""
+
+    alpha: float
+    options: list[int] = Field(default_factory=list, description="multiple choice: option indices in the set")
+    spans: list[Evidence] = Field(default_factory=list, description='"when": candidate spans in the set')
+
+
+class Coverage(BaseModel):
+    """What part of a source memory has seen (metamemory)."""
+
+    source: str
+    seen: list[tuple[float, float]] = Field(default_factory=list, description="indexed time ranges, seconds")
+    duration: float | None = Field(None, description="length of the source, seconds, when known")
+    complete: bool = False
+    indexing: bool = Field(False, description="an indexer is writing this source now")
+
+
 class Answer(BaseModel):
     """What the agent says, how sure it is, and what it rests on."""
 
     question: str
     text: str
-    confidence: float = Field(ge=0.0, le=1.0)
+    confidence: float = Field(ge=0.0, le=1.0, description="calibrated P(correct) when a calibrator is loaded")
     abstained: bool = False
     evidence: list[Evidence] = Field(default_factory=list)
+    kind: str = Field("", description="the question family as the controller read it")
+    raw_score: float | None = Field(None, description="evidence score before calibration")
+    features: dict[str, float] = Field(default_factory=dict, description="evidence features the calibrator read")
+    value: AnswerValue = Field(default_factory=AnswerValue)
+    prediction_set: PredictionSet | None = None
+    coverage: list[Coverage] = Field(default_factory=list, description="what memory has seen of the sources asked about")

@@ -66,6 +66,10 @@ class Toolkit:
     answer_config: AnswerConfig = field(default_factory=AnswerConfig)
     lm_kinds: frozenset[str] = frozenset({"choice", "around", "after"})
     """Question kinds whose answer step uses the language model."""
+    calibrator_path: Path | None = None
+    """Calibrator JSON (`agentkit eval --fit` writes one); None uses the shipped one."""
+    calibrate: bool = True
+    """False reports raw evidence scores as confidences (what `agentkit eval` fits on)."""
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -137,6 +141,17 @@ class Toolkit:
             c = np.asarray(vectors, dtype=np.float32).mean(axis=0)
             self._cache["centroid"] = c
         return self._cache["centroid"]
+
+    @property
+    def calibrator(self) -> Any:
+        """The `Calibrator` that turns evidence features into P(correct); None when off or unreadable."""
+        if not self.calibrate:
+            return None
+        if "calibrator" not in self._cache:
+            from agentkit.calibration import load_calibrator
+
+            self._cache["calibrator"] = load_calibrator(self.calibrator_path)
+        return self._cache["calibrator"]
 
     def set_model(self, role: str, model: Any) -> None:
         """Use an already-built model object for ``role`` (skips loading)."""

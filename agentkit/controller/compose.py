@@ -10,11 +10,16 @@ import logging
 import math
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from agentkit.controller.findings import CueFinding, Findings
 from agentkit.controller.prompts import LanguageModelLike, choice_prompt, describe_prompt
-from agentkit.schemas import Answer, Evidence
+from agentkit.calibration.conformal import prediction_set
+from agentkit.schemas import Answer, AnswerValue, Evidence
 from agentkit.timefmt import format_span
+
+if TYPE_CHECKING:
+    from agentkit.calibration import Calibrator
 
 __all__ = ["AnswerConfig", "compose_answer", "combine_cues", "grounded"]
 
@@ -26,7 +31,7 @@ class AnswerConfig:
     """Thresholds of the answer step."""
 
     abstain_below: float = 0.5
-    """Answers whose confidence is below this are marked abstained (the best guess is still shown)."""
+    """Answers whose P(correct) is below this are marked abstained (the best guess is still shown)."""
     no_ceiling: float = 0.9
     """A "no" is capped at this confidence: the default perception can miss what is there."""
     disagreement_penalty: float = 0.8
@@ -37,6 +42,8 @@ class AnswerConfig:
     """Softmax temperature over options' best similarities (cosine units)."""
     use_lm_phrasing: bool = True
     max_spans: int = 5
+    conformal_alpha: float | None = 0.1
+    """Error rate of the conformal prediction set (multiple choice, "when"); None: no set."""
 
 
 def _spans_text(spans: list[Evidence]) -> str:
@@ -85,6 +92,25 @@ def combine_cues(cues: list[CueFinding], config: AnswerConfig = AnswerConfig()) 
     return chosen, float(min(1.0, max(0.0, conf))), "; ".join(notes)
 
 
+def _cue_features(cues: list[CueFinding], chosen: CueFinding | None) -> dict[str, float]:
+    """Evidence features of a cue-based answer, for the calibrator: how strong, how distinct, how agreed."""
+    if chosen is None:
+        return {"best": 0.0, "margin": 0.0, "n_spans": 0.0, "agree": 0.0, "exact": 0.0, "z_excess": 0.0}
+    spans = chosen.spans
+    others = [c for c in cues if c is not chosen and c.kind != "term" and c.spans]
+    agree = sum(1 for c in others if _overlap(c.spans[0], spans[0])) / len(others) if others else 0.0
+    stats = chosen.stats
+    z_excess = stats.get("z_best", 0.0) - stats.get("chance_z", 0.0) if "z_best" in stats else 0.0
+    return {
+        "best": chosen.confidence,
+        "margin": spans[0].score - (spans[1].score if len(spans) > 1 else 0.0),
+        "n_spans": float(len(spans)),
+        "agree": agree,
+        "exact": 1.0 if chosen.kind in ("text", "label") else 0.0,
+        "z_excess": float(z_excess),
+    }
+
+
 _WORD = re.compile(r"[a-z]+")
 _GLUE = frozenset(
     "a an the of and with on in at some two three people person man woman its their is are "
@@ -99,13 +125,19 @@ def grounded(phrase: str, allowed: list[str]) -> bool:
     return bool(words) and all(w in vocab or w.rstrip("s") in vocab for w in words)
 
 
-def _describe(evidence: list[Evidence], lm: LanguageModelLike | None, config: AnswerConfig) -> str:
-    """A short description of what the evidence shows: the LM's phrase if grounded, else labels."""
+def scene_labels(evidence: list[Evidence]) -> list[str]:
+    """Labels of the evidence, each segment's best label first, then the runners-up."""
     labels: list[str] = []
-    for rank in range(3):  # each segment's best label first, then the runners-up
+    for rank in range(3):
         for e in evidence:
             if rank < len(e.labels) and e.labels[rank] not in labels:
                 labels.append(e.labels[rank])
+    return labels
+
+
+def _describe(evidence: list[Evidence], lm: LanguageModelLike | None, config: AnswerConfig) -> str:
+    """A short description of what the evidence shows: the LM's phrase if grounded, else labels."""
+    labels = scene_labels(evidence)
     if not labels:
         return "nothing recognised"
     template = ", ".join(labels[:4])
@@ -131,49 +163,64 @@ def _quoted_texts(evidence: list[Evidence], limit: int = 5) -> list[tuple[str, E
     return [(" ".join(e.text.split()), e) for e in list(seen.values())[:limit]]
 
 
+@dataclass
+class Draft:
+    """An answer before calibration: its raw evidence score, features, and the text to show if it abstains."""
+
+    answer: Answer
+    abstain_text: str | None = None
+
+
 def _answer(findings: Findings, text: str, conf: float, evidence: list[Evidence], config: AnswerConfig,
-            abstain_text: str | None = None) -> Answer:
+            abstain_text: str | None = None, *, value: AnswerValue | None = None,
+            features: dict[str, float] | None = None) -> Draft:
     conf = float(min(1.0, max(0.0, conf)))
-    abstained = conf < config.abstain_below
-    if abstained and abstain_text:
-        text = abstain_text
-    return Answer(question=findings.question, text=text, confidence=round(conf, 4), abstained=abstained,
-                  evidence=evidence)
+    feats = {"raw": conf, **(features or {})}
+    answer = Answer(question=findings.question, text=text, confidence=round(conf, 4), evidence=evidence,
+                    kind=findings.kind, raw_score=round(conf, 4), value=value or AnswerValue(),
+                    features={k: round(float(v), 4) for k, v in feats.items()})
+    return Draft(answer, abstain_text)
 
 
-def _when(f: Findings, config: AnswerConfig) -> Answer:
+def _when(f: Findings, config: AnswerConfig) -> Draft:
     chosen, conf, note = combine_cues(f.cues, config)
     subject = f.subject or (f.cues[0].cue if f.cues else "it")
+    features = _cue_features(f.cues, chosen)
     if chosen is None:
         return _answer(f, f'I found nothing in memory that matches "{subject}".', 0.0, [], config,
-                       f'Not sure: nothing in memory matches "{subject}".')
+                       f'Not sure: nothing in memory matches "{subject}".', features=features)
     spans = chosen.spans[: config.max_spans]
     where = _spans_text(spans)
     text = f'"{chosen.cue}" appears at {where}.'
     if note:
         text += f" ({note})"
-    return _answer(f, text, conf, spans, config, f'Not sure "{chosen.cue}" appears; best guess {where}.')
+    return _answer(f, text, conf, spans, config, f'Not sure "{chosen.cue}" appears; best guess {where}.',
+                   features=features)
 
 
-def _whether(f: Findings, config: AnswerConfig) -> Answer:
+def _whether(f: Findings, config: AnswerConfig) -> Draft:
     chosen, p, note = combine_cues(f.cues, config)
     subject = f.subject or (f.cues[0].cue if f.cues else "it")
+    features = {**_cue_features(f.cues, chosen), "p_yes": p}
     # "No" needs the best match well inside the background, not just below the coin-flip point.
     p_no = config.no_ceiling * max(0.0, 1.0 - 2.0 * p)
     if chosen is not None and p >= 0.5:
         spans = chosen.spans[: config.max_spans]
         text = f'Yes: "{chosen.cue}" appears at {_spans_text(spans)}.'
-        return _answer(f, text, p, spans, config, f'Not sure: "{chosen.cue}" may appear at {_spans_text(spans)}.')
+        return _answer(f, text, p, spans, config, f'Not sure: "{chosen.cue}" may appear at {_spans_text(spans)}.',
+                       value=AnswerValue(yes=True), features=features)
     spans = chosen.spans[:1] if chosen is not None else []
     text = f'No: nothing in memory clearly matches "{subject}".'
     if spans:
         text += f" The closest match, at {_spans_text(spans)}, is weak."
-    return _answer(f, text, p_no, spans, config, f'Not sure whether "{subject}" appears.')
+    return _answer(f, text, p_no, spans, config, f'Not sure whether "{subject}" appears.',
+                   value=AnswerValue(yes=False), features=features)
 
 
-def _around(f: Findings, lm, config: AnswerConfig) -> Answer:
+def _around(f: Findings, lm, config: AnswerConfig) -> Draft:
     if not f.context:
-        return _answer(f, "Memory holds nothing near that time.", 0.0, [], config)
+        return _answer(f, "Memory holds nothing near that time.", 0.0, [], config,
+                       value=AnswerValue(declined="not_seen"))
     ctx = sorted(f.context, key=lambda e: (e.source, e.t0))
     when = format_span(min(e.t0 for e in ctx), max(e.t1 for e in ctx))
     t = f.times[0] if f.times else ctx[0].t0
@@ -184,29 +231,37 @@ def _around(f: Findings, lm, config: AnswerConfig) -> Answer:
     if quoted:
         text += " On-screen text: " + "; ".join(f'"{t}"' for t, _ in quoted) + "."
     # Memory covers the time; how sure the description is follows the described segment's top label.
-    conf = 0.5 + 0.5 * nearest[0].score if (nearest[0].labels or nearest[0].text) else 0.3
-    return _answer(f, text, conf, ctx, config)
+    top = nearest[0]
+    conf = 0.5 + 0.5 * top.score if (top.labels or top.text) else 0.3
+    gap = 0.0 if top.t0 <= t <= top.t1 else min(abs(top.t0 - t), abs(top.t1 - t))
+    value = AnswerValue(labels=scene_labels(nearest[:1]), texts=[q for q, _ in quoted])
+    return _answer(f, text, conf, ctx, config, value=value,
+                   features={"top_label": top.score, "gap": gap, "has_text": float(bool(quoted))})
 
 
-def _text(f: Findings, config: AnswerConfig) -> Answer:
+def _text(f: Findings, config: AnswerConfig) -> Draft:
     quoted = _quoted_texts(f.context, limit=10)
     if not quoted:
-        return _answer(f, "No on-screen text was found.", 0.6, [], config)
+        return _answer(f, "No on-screen text was found.", 0.6, [], config, features={"n_texts": 0.0})
     parts = [f'"{t}" ({format_span(e.t0, e.t1)})' for t, e in quoted]
     conf = sum(e.score for _, e in quoted) / len(quoted)
-    return _answer(f, "On-screen text: " + "; ".join(parts) + ".", conf, [e for _, e in quoted], config)
+    return _answer(f, "On-screen text: " + "; ".join(parts) + ".", conf, [e for _, e in quoted], config,
+                   value=AnswerValue(texts=[t for t, _ in quoted]), features={"n_texts": float(len(quoted))})
 
 
-def _after(f: Findings, lm, config: AnswerConfig) -> Answer:
+def _after(f: Findings, lm, config: AnswerConfig) -> Draft:
     if f.anchor is None:
         subject = f.subject or "that"
-        return _answer(f, f'I could not find "{subject}" in memory, so I cannot say what follows it.', 0.0, [], config)
+        return _answer(f, f'I could not find "{subject}" in memory, so I cannot say what follows it.', 0.0, [], config,
+                       features=_cue_features(f.cues, None))
     anchor_conf = 1.0
+    chosen = None
     if f.cues:
-        _, anchor_conf, _ = combine_cues(f.cues, config)
+        chosen, anchor_conf, _ = combine_cues(f.cues, config)
+    features = _cue_features(f.cues, chosen) if f.cues else {"best": 1.0, "exact": 1.0}
     if not f.context:
         return _answer(f, f"Nothing is stored after {format_span(f.anchor.t0, f.anchor.t1)}.",
-                       0.3 * anchor_conf, [f.anchor], config)
+                       0.3 * anchor_conf, [f.anchor], config, features=features)
     ctx = sorted(f.context, key=lambda e: (e.source, e.t0))
     # The first following records that look different from the anchor describe "what happens".
     anchor_labels = set(f.anchor.labels)
@@ -219,7 +274,9 @@ def _after(f: Findings, lm, config: AnswerConfig) -> Answer:
     quoted = _quoted_texts(nxt)
     if quoted:
         text += " On-screen text: " + "; ".join(f'"{t}"' for t, _ in quoted) + "."
-    return _answer(f, text, anchor_conf, [f.anchor, *nxt], config)
+    value = AnswerValue(labels=scene_labels(nxt[:1]), texts=[q for q, _ in quoted])
+    features["next_label"] = nxt[0].score
+    return _answer(f, text, anchor_conf, [f.anchor, *nxt], config, value=value, features=features)
 
 
 def _option_strength(finding: CueFinding) -> float:
@@ -265,7 +322,13 @@ def _choice(f: Findings, lm, config: AnswerConfig) -> Answer:
     where = f" (seen at {_spans_text(spans)})" if spans else ""
     scores = ", ".join(f"({chr(ord('a') + i)}) {c:.2f}" for i, c in enumerate(combined))
     text = f"({letter}) {options[best]}{where}. Scores: {scores}."
-    return _answer(f, text, conf, spans, config, f"Not sure; best guess ({letter}) {options[best]}{where}.")
+    runner_up = max((c for i, c in enumerate(combined) if i != best), default=0.0)
+    draft = _answer(f, text, conf, spans, config, f"Not sure; best guess ({letter}) {options[best]}{where}.",
+                    value=AnswerValue(option=best),
+                    features={"share": combined[best], "margin": combined[best] - runner_up,
+                              "presence": presence[best], "n_options": float(len(options))})
+    draft.answer.value.option_scores = [round(c, 4) for c in combined]
+    return draft
 
 
 _PRIORS: dict[tuple[int, tuple[str, ...]], list[float]] = {}
@@ -287,22 +350,42 @@ def _stem(f: Findings) -> str:
     return split_options(f.question)[0]
 
 
-def compose_answer(findings: Findings, lm: LanguageModelLike | None = None, config: AnswerConfig = AnswerConfig()) -> Answer:
-    """Compose the answer for ``findings`` (see `recall`)."""
+_COMPOSERS = {
+    "when": lambda f, lm, c: _when(f, c),
+    "whether": lambda f, lm, c: _whether(f, c),
+    "around": _around,
+    "text": lambda f, lm, c: _text(f, c),
+    "after": _after,
+    "choice": _choice,
+}
+
+
+def compose_answer(findings: Findings, lm: LanguageModelLike | None = None, config: AnswerConfig = AnswerConfig(),
+                   calibrator: "Calibrator | None" = None) -> Answer:
+    """Compose the answer for ``findings`` (see `recall`).
+
+    With a ``calibrator`` the confidence is its P(correct) for the answer's family and features;
+    without one it is the raw evidence score. Either way the answer abstains below
+    ``config.abstain_below``.
+    """
     if findings.n_records == 0:
         return Answer(question=findings.question, text="Memory is empty: index a source first.",
-                      confidence=0.0, abstained=True)
-    kind = findings.kind
-    if kind in ("when",):
-        return _when(findings, config)
-    if kind == "whether":
-        return _whether(findings, config)
-    if kind == "around":
-        return _around(findings, lm, config)
-    if kind == "text":
-        return _text(findings, config)
-    if kind == "after":
-        return _after(findings, lm, config)
-    if kind == "choice":
-        return _choice(findings, lm, config)
-    raise ValueError(f"unknown question kind {kind!r}")
+                      confidence=0.0, abstained=True, kind=findings.kind, raw_score=0.0,
+                      value=AnswerValue(declined="empty"))
+    composer = _COMPOSERS.get(findings.kind)
+    if composer is None:
+        raise ValueError(f"unknown question kind {findings.kind!r}")
+    return finish(composer(findings, lm, config), config, calibrator)
+
+
+def finish(draft: Draft, config: AnswerConfig, calibrator: "Calibrator | None") -> Answer:
+    """Calibrate the draft's confidence, decide abstention, and attach the conformal set."""
+    answer = draft.answer
+    if calibrator is not None:
+        answer.confidence = round(calibrator.predict(answer.kind, answer.features), 4)
+        if config.conformal_alpha is not None:
+            answer.prediction_set = prediction_set(answer, calibrator, config.conformal_alpha)
+    answer.abstained = answer.confidence < config.abstain_below
+    if answer.abstained and draft.abstain_text:
+        answer.text = draft.abstain_text
+    return answer

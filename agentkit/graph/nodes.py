@@ -102,7 +102,7 @@ def answer_node(toolkit: "Toolkit") -> Node:
             return {}
         findings = Findings.model_validate(state["findings"])
         lm = toolkit.language_model if findings.kind in toolkit.lm_kinds else None
-        result = compose_answer(findings, lm, toolkit.answer_config)
+        result = compose_answer(findings, lm, toolkit.answer_config, toolkit.calibrator)
         return {"answer": result.model_dump()}
 
     return answer
