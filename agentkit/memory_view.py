@@ -2,16 +2,21 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from agentkit.controller.evidence import Record
+from agentkit.schemas import Coverage
 
 __all__ = ["MemoryView", "StoreReader"]
 
 logger = logging.getLogger(__name__)
+
+_RUNNING_WINDOW = 120.0
+"""An unfinished source whose progress moved within this many seconds is still being indexed."""
 
 
 def _record(seg: Any) -> Record:
@@ -69,6 +74,26 @@ class MemoryView:
             return 0.0, False
         return float(p.get("until", 0.0)), bool(p.get("done", False))
 
+    def coverage(self, source: str) -> Coverage | None:
+        """What memory has seen of ``source`` (metamemory), or None for an unknown source."""
+        p = self.store.get_progress(source)
+        if p is None:
+            return None
+        until, done = float(p.get("until", 0.0)), bool(p.get("done", False))
+        duration = p.get("duration")
+        recent = time.time() - float(p.get("updated", 0.0)) < _RUNNING_WINDOW
+        return Coverage(source=source, seen=[(0.0, until)] if until > 0 else [], complete=done,
+                        duration=float(duration) if isinstance(duration, (int, float)) and duration > 0 else (until if done else None),
+                        indexing=not done and recent)
+
+    def start(self, source: str, duration: float | None) -> None:
+        """Note the length of ``source`` before indexing it, so partial answers can say "of 12:19"."""
+        p = dict(self.store.get_progress(source) or {})
+        if duration and duration > 0 and p.get("duration") != duration:
+            p.setdefault("until", 0.0)
+            p.setdefault("done", False)
+            self.store.set_progress(source, **{**p, "duration": float(duration), "updated": time.time()})
+
     def write_chunk(self, source: str, observations: Sequence[Any]) -> float:
         """Append observations and the progress up to the last one's end, in one transaction.
 
@@ -77,12 +102,17 @@ class MemoryView:
         until = max(float(o.t1) for o in observations)
         with self.store.transaction():
             self.store.add(observations)
-            self.store.set_progress(source, until=until, done=False)
+            self.store.set_progress(source, **self._length(source), until=until, done=False, updated=time.time())
         return until
 
     def mark_done(self, source: str, until: float, *, path: str = "") -> None:
         """Record that ``source`` is completely indexed."""
-        self.store.set_progress(source, until=until, done=True, path=path)
+        self.store.set_progress(source, **self._length(source), until=until, done=True, path=path, updated=time.time())
+
+    def _length(self, source: str) -> dict[str, Any]:
+        """The recorded duration of ``source`` (set by `start`), to carry into the next progress record."""
+        p = self.store.get_progress(source) or {}
+        return {"duration": p["duration"]} if "duration" in p else {}
 
     def count(self, source: str | None = None) -> int:
         """Number of records of ``source`` (or of all sources)."""

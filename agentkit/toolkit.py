@@ -64,7 +64,7 @@ class Toolkit:
     """Custom perception; None uses `perception.video.observe_video` with the toolkit's models."""
     recall_config: RecallConfig = field(default_factory=RecallConfig)
     answer_config: AnswerConfig = field(default_factory=AnswerConfig)
-    lm_kinds: frozenset[str] = frozenset({"choice", "around", "after"})
+    lm_kinds: frozenset[str] = frozenset({"choice", "around", "after", "between"})
     """Question kinds whose answer step uses the language model."""
     calibrator_path: Path | None = None
     """Calibrator JSON (`agentkit eval --fit` writes one); None uses the shipped one."""
@@ -152,6 +152,20 @@ class Toolkit:
 
             self._cache["calibrator"] = load_calibrator(self.calibrator_path)
         return self._cache["calibrator"]
+
+    def vocabulary_match(self, phrase: str, k: int = 3) -> tuple[float | None, list[str]]:
+        """How close ``phrase`` comes to any name the frame encoder can give (cosine), and the nearest names.
+
+        (None, []) when the encoder has no label names (CLIP-style encoders match any phrase).
+        """
+        vectors = getattr(self.frame_encoder, "label_vectors", None)
+        names = getattr(self.frame_encoder, "labels", None)
+        if vectors is None or names is None:
+            return None, []
+        q = np.asarray(self.embed_text([phrase]), dtype=np.float32).reshape(-1)
+        sims = np.asarray(vectors, dtype=np.float32) @ (q / max(float(np.linalg.norm(q)), 1e-12))
+        top = np.argsort(-sims)[:k]
+        return float(sims[top[0]]), [str(names[i]) for i in top]
 
     def set_model(self, role: str, model: Any) -> None:
         """Use an already-built model object for ``role`` (skips loading)."""

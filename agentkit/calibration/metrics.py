@@ -23,14 +23,17 @@ def _arrays(confidence, correct) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _bins(p: np.ndarray, n_bins: int, strategy: str) -> list[np.ndarray]:
-    """Index groups: equal-width bins over [0, 1], or equal-mass bins over the sorted confidences."""
+    """Index groups: equal-width bins over [0, 1], or equal-mass bins (quantile edges) over the confidences."""
     if strategy == "width":
         edges = np.linspace(0.0, 1.0, n_bins + 1)
         which = np.clip(np.digitize(p, edges[1:-1], right=True), 0, n_bins - 1)
         return [np.flatnonzero(which == b) for b in range(n_bins)]
     if strategy == "mass":
-        order = np.argsort(p, kind="stable")
-        return [chunk for chunk in np.array_split(order, min(n_bins, max(1, p.size))) if chunk.size]
+        # Edges at the quantiles; equal confidences always share a bin (splitting ties would
+        # measure the order of the rows, not the calibration).
+        edges = np.quantile(p, np.linspace(0.0, 1.0, n_bins + 1)[1:-1]) if p.size else np.array([])
+        which = np.searchsorted(edges, p, side="left")
+        return [np.flatnonzero(which == b) for b in range(n_bins)]
     raise ValueError(f"strategy must be 'mass' or 'width', got {strategy!r}")
 
 

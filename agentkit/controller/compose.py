@@ -42,6 +42,8 @@ class AnswerConfig:
     """Softmax temperature over options' best similarities (cosine units)."""
     use_lm_phrasing: bool = True
     max_spans: int = 5
+    unknown_below: float = 0.48
+    """A subject whose best cosine to the frame encoder's label names is below this is "not recognisable"."""
     conformal_alpha: float | None = 0.1
     """Error rate of the conformal prediction set (multiple choice, "when"); None: no set."""
 
@@ -279,6 +281,100 @@ def _after(f: Findings, lm, config: AnswerConfig) -> Draft:
     return _answer(f, text, anchor_conf, [f.anchor, *nxt], config, value=value, features=features)
 
 
+def _occurrences(f: Findings, config: AnswerConfig) -> tuple[CueFinding | None, float, list[Evidence], dict[str, float]]:
+    """The chosen cue, its confidence, its spans in time order, and the features of a span list."""
+    chosen, conf, _ = combine_cues(f.cues, config)
+    spans = sorted(chosen.spans, key=lambda e: (e.source, e.t0)) if chosen is not None else []
+    features = _cue_features(f.cues, chosen)
+    if spans:
+        scores = [e.score for e in spans]
+        features["weakest"] = min(scores) / max(max(scores), 1e-9)
+    return chosen, conf, spans, features
+
+
+def _count(f: Findings, config: AnswerConfig) -> Draft:
+    chosen, conf, spans, features = _occurrences(f, config)
+    subject = f.subject or "it"
+    if chosen is None:
+        return _answer(f, f'"{subject}" does not appear in memory (0 times).', 0.5 * (1 - conf), [], config,
+                       value=AnswerValue(count=0), features=features)
+    n = len(spans)
+    text = f'"{chosen.cue}" appears {n} time{"s" if n != 1 else ""}: at {_spans_text(spans)}.'
+    ranked = sorted(spans, key=lambda e: -e.score)
+    return _answer(f, text, conf, ranked, config, f'Not sure; perhaps {n} time{"s" if n != 1 else ""} ({_spans_text(spans)}).',
+                   value=AnswerValue(count=n), features=features)
+
+
+def _first_last(f: Findings, config: AnswerConfig) -> Draft:
+    chosen, conf, spans, features = _occurrences(f, config)
+    subject = f.subject or "it"
+    if chosen is None:
+        return _answer(f, f'I found nothing in memory that matches "{subject}".', 0.0, [], config, features=features)
+    target = spans[0] if f.kind == "first" else spans[-1]
+    which = "first" if f.kind == "first" else "last"
+    text = f'"{chosen.cue}" appears for the {which} time at {format_span(target.t0, target.t1)}.'
+    if len(spans) > 1:
+        text += f" (all appearances: {_spans_text(spans)})"
+    features["n_spans"] = float(len(spans))
+    return _answer(f, text, conf, [target, *[s for s in spans if s is not target]], config,
+                   f"Not sure; best guess {format_span(target.t0, target.t1)}.", features=features)
+
+
+def _order(f: Findings, config: AnswerConfig) -> Draft:
+    found = [(item, of) for item, of in zip(f.items, f.option_findings)]
+    firsts = [(item, min(of.spans, key=lambda e: (e.source, e.t0)) if of.spans else None, of.confidence) for item, of in found]
+    missing = [item for item, first, _ in firsts if first is None]
+    if not firsts or missing:
+        what = ", ".join(f'"{m}"' for m in missing) or "the items"
+        return _answer(f, f"I found nothing in memory for {what}, so I cannot order them.", 0.0, [], config,
+                       features={"min_conf": 0.0, "mean_conf": 0.0, "min_gap": 0.0})
+    ordered = sorted(firsts, key=lambda x: (x[1].source, x[1].t0))
+    confs = [c for _, _, c in firsts]
+    gaps = [b[1].t0 - a[1].t0 for a, b in zip(ordered, ordered[1:])]
+    text = "First appearances in order: " + ", ".join(f'"{item}" ({format_span(e.t0, e.t1)})' for item, e, _ in ordered) + "."
+    return _answer(f, text, min(confs), [e for _, e, _ in ordered], config, "Not sure of the order; best guess: "
+                   + ", ".join(item for item, _, _ in ordered) + ".", value=AnswerValue(order=[i for i, _, _ in ordered]),
+                   features={"min_conf": min(confs), "mean_conf": sum(confs) / len(confs), "min_gap": min(gaps, default=0.0)})
+
+
+def _between(f: Findings, lm, config: AnswerConfig) -> Draft:
+    if f.anchor is None or f.anchor_end is None:
+        return _answer(f, "I could not find both ends in memory, so I cannot say what lies between them.", 0.0, [], config,
+                       features={"n_context": 0.0})
+    span = format_span(f.anchor.t1, f.anchor_end.t0)
+    if not f.context:
+        return _answer(f, f"Nothing is stored between them ({span}).", 0.2, [f.anchor, f.anchor_end], config,
+                       features={"n_context": 0.0})
+    ctx = sorted(f.context, key=lambda e: -e.score)[:3]  # what stands out most first (see recall)
+    what = _describe(ctx, lm, config)
+    quoted = _quoted_texts(ctx)
+    text = f"Between them ({span}) the video shows {what} (at {', '.join(format_span(e.t0, e.t1) for e in ctx)})."
+    if quoted:
+        text += " On-screen text: " + "; ".join(f'"{t}"' for t, _ in quoted) + "."
+    conf = min(f.anchor.score, f.anchor_end.score, 1.0)
+    return _answer(f, text, conf, [*ctx, f.anchor, f.anchor_end], config, value=AnswerValue(
+        labels=scene_labels(ctx), texts=[q for q, _ in quoted]),
+        features={"n_context": float(len(ctx)), "label": ctx[0].score})
+
+
+def _state(f: Findings, config: AnswerConfig) -> Draft:
+    subject = f.subject or "it"
+    if not f.context:
+        return _answer(f, f'I found no on-screen reading of "{subject}" before that time.', 0.0, [], config,
+                       features={"matched": 0.0})
+    reading = f.context[-1]
+    from agentkit.controller.match import text_ratio
+
+    ratios = [text_ratio(o, reading.text) for o in f.options]
+    best = max(range(len(f.options)), key=lambda i: ratios[i])
+    clear = ratios[best] >= 0.75 and sum(r >= 0.75 for r in ratios) == 1
+    conf = reading.score * (1.0 if clear else 0.3)
+    text = (f'"{f.options[best]}": the latest reading of "{subject}" ({format_span(reading.t0, reading.t1)}) '
+            f'says "{" ".join(reading.text.split())[:80]}".')
+    return _answer(f, text, conf, [reading], config, f"Not sure; the latest reading I have says \"{reading.text[:60]}\".",
+                   value=AnswerValue(option=best, texts=[reading.text]), features={"matched": ratios[best], "clear": float(clear)})
+
+
 def _option_strength(finding: CueFinding) -> float:
     """How well an option matches its best segment: the best similarity (concept) or the text score."""
     if finding.kind == "text":
@@ -357,6 +453,12 @@ _COMPOSERS = {
     "text": lambda f, lm, c: _text(f, c),
     "after": _after,
     "choice": _choice,
+    "count": lambda f, lm, c: _count(f, c),
+    "first": lambda f, lm, c: _first_last(f, c),
+    "last": lambda f, lm, c: _first_last(f, c),
+    "order": lambda f, lm, c: _order(f, c),
+    "between": _between,
+    "state": lambda f, lm, c: _state(f, c),
 }
 
 
@@ -375,7 +477,55 @@ def compose_answer(findings: Findings, lm: LanguageModelLike | None = None, conf
     composer = _COMPOSERS.get(findings.kind)
     if composer is None:
         raise ValueError(f"unknown question kind {findings.kind!r}")
-    return finish(composer(findings, lm, config), config, calibrator)
+    draft = _decline(findings, config) or composer(findings, lm, config)
+    _note_coverage(findings, draft.answer)
+    return finish(draft, config, calibrator)
+
+
+_CONCEPT_KINDS = frozenset({"when", "whether", "count", "first", "last"})
+
+
+def _seen_text(f: Findings) -> str:
+    until = f.seen_until or 0.0
+    of = f" of {format_span(f.duration, f.duration)}" if f.duration else ""
+    return f"seen {format_span(0.0, until)}{of} so far"
+
+
+def _decline(f: Findings, config: AnswerConfig) -> Draft | None:
+    """Questions memory cannot answer: a time it has not seen, or a thing the encoder cannot name."""
+    if f.times and f.seen_until is not None and max(f.times) > f.seen_until + 1.0:
+        t = format_span(max(f.times), max(f.times))
+        complete = f.duration is not None and f.seen_until >= f.duration - 1.0
+        text = (f"The source ends at {format_span(f.duration, f.duration)}: nothing is shown at {t}." if complete
+                else f"I have not seen {t} yet ({_seen_text(f)}).")
+        draft = _answer(f, text, 0.95, [], config, value=AnswerValue(declined="not_seen"),
+                        features={"beyond": max(f.times) - f.seen_until})
+        draft.answer.kind = "declined"
+        return draft
+    strong_exact = any(c.kind in ("text", "label") and c.confidence >= 0.5 for c in f.cues)
+    if (f.kind in _CONCEPT_KINDS and f.vocab_sim is not None and f.vocab_sim < config.unknown_below
+            and not strong_exact):
+        names = ", ".join(f'"{n}"' for n in f.nearest_names)
+        text = (f'I cannot recognise "{f.subject}" with the current frame encoder; the nearest things it can name are '
+                f"{names}. A stronger frame encoder (docs/models.md) may know it.")
+        draft = _answer(f, text, 1.0 - f.vocab_sim, [], config, value=AnswerValue(declined="unrecognised"),
+                        features={"vocab_sim": f.vocab_sim})
+        draft.answer.kind = "declined"
+        return draft
+    return None
+
+
+def _note_coverage(f: Findings, answer: Answer) -> None:
+    """Say what part of the source memory has seen, so a partial index never yields a plain "no"."""
+    answer.coverage = list(f.coverage)
+    if f.seen_until is None or not f.duration:
+        return
+    share = min(1.0, f.seen_until / f.duration)
+    answer.features["seen_share"] = round(share, 4)
+    if share < 0.999 and not answer.value.declined:
+        answer.text = f"{_seen_text(f)[0].upper()}{_seen_text(f)[1:]}: {answer.text}"
+        if answer.value.yes is False:
+            answer.text = answer.text.replace("No: nothing in memory", "Not in what I have seen: nothing", 1)
 
 
 def finish(draft: Draft, config: AnswerConfig, calibrator: "Calibrator | None") -> Answer:

@@ -29,6 +29,18 @@ class QuestionKind(str, Enum):
     """"What happens after X?": the segments that follow X's first span."""
     CHOICE = "choice"
     """Multiple choice: pick one of the options."""
+    COUNT = "count"
+    """"How many times does X appear?": distinct occurrences of X."""
+    FIRST = "first"
+    """"When does X appear for the first time?": X's earliest span."""
+    LAST = "last"
+    """"When does X appear for the last time?": X's latest span."""
+    ORDER = "order"
+    """"In what order do A, B and C first appear?": items sorted by their first span."""
+    BETWEEN = "between"
+    """"What appears between A and B?": the segments after A's first span and before B's."""
+    STATE = "state"
+    """"Is gate 3 open or closed at the end?": the latest on-screen reading of X before a time."""
 
 
 # Words that frame a question rather than name what to look for.
@@ -41,7 +53,8 @@ _SCAFFOLD = frozenset(
     happen happens happened happening come comes first last time times moment point
     video clip film footage frame frames scene scenes screen onscreen picture image
     ever anywhere somewhere at all please tell me us you i we
-    after before around near about approximately roughly then next following later
+    after before around near about approximately roughly then next following later right just
+    many often much order between end finally
     get gets got go goes went displayed display displays written
     """.split()
 )
@@ -54,6 +67,8 @@ _OPTION_MARK = re.compile(r"(?:^|\s)\(?([a-hA-H1-8])\)\s+")
 _QUOTED = re.compile(r"\"([^\"]+)\"|“([^”]+)”|'([^']{2,})'")
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-']*")
 _CODE = re.compile(r"^(?=.*[A-Z])[A-Z0-9][A-Z0-9\-]{2,}$")
+# Several capitalised words in a row ("GATE 3 OPEN") are one sign, not three cues.
+_CODE_RUN = re.compile(r"\b[A-Z][A-Z0-9\-]+(?:\s+[A-Z0-9][A-Z0-9\-]*)*\s+[A-Z0-9][A-Z0-9\-]*\b")
 
 
 @dataclass(frozen=True)
@@ -76,6 +91,8 @@ class Cues:
     """Multiple-choice options, in the order given."""
     stem: str = field(default="", compare=False)
     """The question without its options."""
+    items: tuple[str, ...] = ()
+    """The things an "order" or "between" question names, in the order written."""
 
     @property
     def text_cues(self) -> tuple[str, ...]:
@@ -134,16 +151,32 @@ def _phrase(text: str, words: list[str]) -> str:
 _LINKING = frozenset("of on in with and a an the".split())
 
 
+_STATE_END = re.compile(r"\b(at|by|in) the end\b|\bfinally\b|\bin the last frame\b")
+_EITHER = re.compile(r"\b([a-z]+) or ([a-z]+)\b")
+
+
 def _kind(stem: str, options: tuple[str, ...], times: tuple[float, ...]) -> QuestionKind:
     low = stem.lower().strip()
+    if re.match(r"^how (many|often)\b", low):
+        return QuestionKind.COUNT
+    if re.search(r"\b(in )?what order\b|\bwhich (comes|appears|is shown) first\b", low):
+        return QuestionKind.ORDER
+    if re.search(r"\bbetween\b.+\band\b", low):
+        return QuestionKind.BETWEEN
+    if re.match(r"^(is|are|was|were)\b", low) and (_STATE_END.search(low) or times) and (options or _EITHER.search(low)):
+        return QuestionKind.STATE
     if options:
         return QuestionKind.CHOICE
+    if re.search(r"\b(for the )?(last|final) time\b|\blast (appear|seen|shown)", low):
+        return QuestionKind.LAST
+    if re.search(r"\b(for the )?first time\b", low) and not re.search(r"\b(after|before)\b", low):
+        return QuestionKind.FIRST
+    if re.search(r"\b(after|following|next)\b", low):
+        return QuestionKind.AFTER
     if re.search(r"\b(text|written|writing|sign|says?|caption|words?|read)\b", low) and re.search(
         r"^(what|which|read)\b", low
     ):
         return QuestionKind.TEXT
-    if re.search(r"\b(after|following|next)\b", low):
-        return QuestionKind.AFTER
     if re.match(r"^(when|at what time|what time|at which time|how soon)\b", low):
         return QuestionKind.WHEN
     if re.match(r"^(does|do|did|is|are|was|were|has|have|can|could|will)\b", low):
@@ -151,6 +184,22 @@ def _kind(stem: str, options: tuple[str, ...], times: tuple[float, ...]) -> Ques
     if times:
         return QuestionKind.AROUND
     return QuestionKind.WHEN
+
+
+_ARTICLE = re.compile(r"^(the|a|an)\s+", re.IGNORECASE)
+
+
+def _items(stem: str, kind: QuestionKind) -> tuple[str, ...]:
+    """The named things of an "order" or "between" question ("the cat, the bus and the lion")."""
+    low = stem.strip().rstrip("?.! ")
+    if kind is QuestionKind.ORDER:
+        m = re.search(r"\b(?:do|does|did|are|were)\s+(.+?)\s+(?:first\s+)?(?:appear|show|shown|seen|come)", low, re.IGNORECASE)
+        body = m.group(1) if m else low
+    else:
+        m = re.search(r"\bbetween\s+(.+)$", low, re.IGNORECASE)
+        body = m.group(1) if m else ""
+    parts = [p.strip() for p in re.split(r",\s*(?:and\s+)?|\s+and\s+", body) if p.strip()]
+    return tuple(_ARTICLE.sub("", p) for p in parts)
 
 
 def parse_question(question: str, options: list[str] | tuple[str, ...] | None = None) -> Cues:
@@ -185,20 +234,29 @@ def parse_question(question: str, options: list[str] | tuple[str, ...] | None = 
         plain = plain[:s] + " " + plain[e:]
     quoted = tuple(next(g for g in m.groups() if g) .strip() for m in _QUOTED.finditer(plain))
     unquoted = _QUOTED.sub(" ", plain)
+    kind = _kind(stem, opts, times)
+    runs = tuple(m.group(0) for m in _CODE_RUN.finditer(unquoted) if sum(c.isalpha() for c in m.group(0)) >= 4)
+    quoted += runs
+    unquoted = _CODE_RUN.sub(lambda m: " " if m.group(0) in runs else m.group(0), unquoted)
     code_words = tuple(
         dict.fromkeys(
             w.strip("-'") for w in _WORD.findall(unquoted)
             if _CODE.match(w.strip("-'")) and w.strip("-'") not in ("I", "A", "OK", "TV")
         )
     )
-    kind = _kind(stem, opts, times)
+    if kind is QuestionKind.STATE and not opts:
+        either = _EITHER.search(stem.lower())
+        opts = (either.group(1), either.group(2))
+    items = _items(stem, kind) if kind in (QuestionKind.ORDER, QuestionKind.BETWEEN) else ()
     words = _content_words(unquoted)
     if kind is QuestionKind.TEXT or code_words or quoted:
         words = [w for w in words if w.lower() not in _TEXT_SCAFFOLD]
     subject_words = [w for w in words if w not in code_words]
+    if kind is QuestionKind.STATE:
+        subject_words = [w for w in subject_words if w.lower() not in {o.lower() for o in opts} | {"or"}]
     subject = " ".join(quoted) if quoted and not subject_words else _phrase(unquoted, subject_words)
     terms = tuple(dict.fromkeys(w.lower() for w in subject_words)) if len(subject_words) > 1 else ()
     return Cues(
         question=question.strip(), kind=kind, subject=subject, terms=terms, quoted=quoted,
-        code_words=code_words, times=times, options=opts, stem=stem,
+        code_words=code_words, times=times, options=opts, stem=stem, items=items,
     )

@@ -5,7 +5,7 @@ from pydantic import BaseModel, Field
 
 from agentkit.controller.evidence import Span
 from agentkit.controller.match import CueResult
-from agentkit.schemas import Evidence
+from agentkit.schemas import Coverage, Evidence
 
 __all__ = ["CueFinding", "Findings", "span_evidence", "cue_finding"]
 
@@ -31,8 +31,15 @@ class Findings(BaseModel):
     context: list[Evidence] = Field(default_factory=list, description="records near a time, after an anchor, or with text")
     anchor: Evidence | None = Field(None, description='the span "after X" is measured from')
     options: list[str] = Field(default_factory=list)
-    option_findings: list[CueFinding] = Field(default_factory=list)
+    option_findings: list[CueFinding] = Field(default_factory=list, description="per option, or per item of an order question")
+    items: list[str] = Field(default_factory=list)
+    anchor_end: Evidence | None = Field(None, description='the span "between A and B" ends at (B\'s)')
     n_records: int = 0
+    seen_until: float | None = Field(None, description="end of what memory has indexed of the source(s), s")
+    duration: float | None = Field(None, description="length of the source when one source is asked about, s")
+    vocab_sim: float | None = Field(None, description="how close the subject is to anything the frame encoder can name")
+    nearest_names: list[str] = Field(default_factory=list)
+    coverage: list[Coverage] = Field(default_factory=list)
 
 
 def span_evidence(span: Span) -> Evidence:

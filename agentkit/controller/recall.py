@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from agentkit.controller.cues import Cues, QuestionKind
+from agentkit.controller.compose import combine_cues
+from agentkit.controller.cues import Cues, QuestionKind, parse_question
 from agentkit.controller.evidence import MemoryReader, Record
 from agentkit.controller.findings import CueFinding, Findings, cue_finding
 from agentkit.controller.match import (
@@ -17,6 +18,7 @@ from agentkit.controller.match import (
     match_text,
     ocr_confidence,
     records_near,
+    text_ratio,
 )
 from agentkit.schemas import Evidence
 
@@ -109,8 +111,51 @@ def recall(
     if not records:
         return findings
     kind = cues.kind
-    if kind in (QuestionKind.WHEN, QuestionKind.WHETHER):
+
+    def item_cues(item: str) -> list[CueFinding]:
+        """Cue findings for one named item of an "order" or "between" question, as if asked "when"."""
+        return _cue_results(reader, records, embed_text, parse_question(f"When does {item} appear?"), source,
+                            config, centroid=centroid)
+
+    if kind in (QuestionKind.WHEN, QuestionKind.WHETHER, QuestionKind.COUNT, QuestionKind.FIRST, QuestionKind.LAST):
         findings.cues = _cue_results(reader, records, embed_text, cues, source, config, centroid=centroid)
+    elif kind is QuestionKind.ORDER:
+        findings.items = list(cues.items)
+        for item in cues.items:
+            chosen, conf, _ = combine_cues(item_cues(item))
+            findings.option_findings.append(chosen.model_copy(update={"confidence": conf}) if chosen is not None
+                                            else CueFinding(cue=item, kind="concept", confidence=0.0))
+    elif kind is QuestionKind.BETWEEN:
+        findings.items = list(cues.items[:2])
+        anchors = []
+        for item in cues.items[:2]:
+            found = item_cues(item)
+            findings.cues += found
+            anchors.append(_anchor(found))
+        if len(anchors) == 2 and all(a is not None for a in anchors):
+            a, b = sorted(anchors, key=lambda e: (e.source, e.t0))
+            findings.anchor, findings.anchor_end = a, b
+            between = [r for r in records if r.source == a.source and r.t0 >= a.t1 - 1e-6 and r.t1 <= b.t0 + 1e-6]
+            # What "appears" in between is what stands out: a confident label that is rare in the
+            # rest of the source (recurring background scenes carry the common labels).
+            tops = [r.top_labels(1)[0] for r in records if r.source == a.source and r.labels]
+            share = {name: tops.count(name) / len(tops) for name in set(tops)}
+
+            def distinct(r: Record) -> float:
+                top = r.top_labels(1)
+                return max(r.labels.values(), default=0.0) * (1.0 - share.get(top[0], 0.0)) if top else 0.0
+
+            between.sort(key=lambda r: -distinct(r))
+            for r in between[: config.max_context]:
+                findings.context.append(record_evidence(r, "stands out between the two anchors", distinct(r)))
+    elif kind is QuestionKind.STATE:
+        limit = cues.times[0] if cues.times else float("inf")
+        readings = [r for r in records if r.t0 <= limit and r.text
+                    and text_ratio(cues.subject, r.text) >= config.match.text_hit]
+        if readings:
+            last = max(readings, key=lambda r: r.t1)
+            conf = ocr_confidence(last, config.match.default_ocr_confidence)
+            findings.context.append(record_evidence(last, f'the latest reading of "{cues.subject}" before the asked time', conf))
     elif kind is QuestionKind.AROUND:
         for t in cues.times:
             for r in records_near(records, t, config.window):

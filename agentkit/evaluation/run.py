@@ -2,10 +2,13 @@
 
 Answers are taken with raw evidence scores (no calibrator), so one run serves both fitting a
 calibrator and measuring any calibrator: the calibrated confidence is a pure function of the
-answer's family and features, applied afterwards (`report.apply_calibrator`).
+answer's family and features, applied afterwards (`report.apply_calibrator`). The language
+model's phrasing of scene descriptions is switched off: it only rewords the text, never the
+answer's value, features or confidence, and it would be most of the run's time.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import time
@@ -79,6 +82,7 @@ def run_cases(cases: list[Case], work: str | Path, *, keep_going: bool = False,
             logger.warning("skipping %d cases: %s", len(group), problem)
             records += [_error(c, problem) for c in group]
             continue
+        agent.toolkit.answer_config = dataclasses.replace(agent.toolkit.answer_config, use_lm_phrasing=False)
         with agent:
             for case in group:
                 started = time.perf_counter()

@@ -49,6 +49,7 @@ def perceive_node(toolkit: "Toolkit") -> Node:
             return {"source": source, "indexed_until": until, "n_new": 0}
         if until > 0:
             logger.info("resuming %s at %.1f s", path, until)
+        memory.start(source, _duration(path))
         n_new = 0
         stream = toolkit.perceiver(path, source=source, start=until, fps=fps, progress=toolkit.progress)
         for chunk in chunked(stream, toolkit.chunk_size):
@@ -57,6 +58,17 @@ def perceive_node(toolkit: "Toolkit") -> Node:
         return {"source": source, "indexed_until": until, "n_new": n_new}
 
     return perceive
+
+
+def _duration(path: str) -> float | None:
+    """The file's length from its header, or None (custom perceivers may read other files)."""
+    from perception.errors import InputError
+    from perception.video import probe
+
+    try:
+        return float(probe(path).duration) or None
+    except (InputError, OSError, ValueError):
+        return None
 
 
 def remember_node(toolkit: "Toolkit") -> Node:
@@ -88,6 +100,14 @@ def recall_node(toolkit: "Toolkit") -> Node:
         cues = parse_question(state["question"], state.get("options") or None)
         findings = recall(cues, reader, toolkit.embed_text, source=source,
                           centroid=toolkit.concept_centroid, config=toolkit.recall_config)
+        sources = [source] if source else reader.sources()
+        coverage = [c for c in (toolkit.memory.coverage(s) for s in sources) if c is not None]
+        if len(coverage) == 1:
+            findings.seen_until = coverage[0].seen[-1][1] if coverage[0].seen else 0.0
+            findings.duration = coverage[0].duration
+        findings.coverage = coverage
+        if cues.subject and not cues.text_cues:
+            findings.vocab_sim, findings.nearest_names = toolkit.vocabulary_match(cues.subject)
         cue_dict = {**dataclasses.asdict(cues), "kind": cues.kind.value}
         return {"cues": cue_dict, "findings": findings.model_dump()}
 
