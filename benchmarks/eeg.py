@@ -4,6 +4,7 @@ Usage:
     python benchmarks/eeg.py                 # everything
     python benchmarks/eeg.py --part memory   # only the 1 h file stages
     python benchmarks/eeg.py --part uea      # only the UEA table
+    python benchmarks/eeg.py --part temperature   # temperature on a held-out quarter vs k-fold (not in "all")
 
 Each stage of the memory part runs in a fresh subprocess, so its peak RSS (ru_maxrss) belongs to
 that stage alone; the baseline is the same process's RSS after its imports. The 1 h file is
@@ -272,9 +273,101 @@ def run_uea(epochs: int = 40) -> list[dict]:
     return rows
 
 
+TRANSFORMER_SHAPE = {  # the shapes run_uea chose (docs/benchmarks.md, 2026-11-28), fixed so only the temperature differs
+    "Blink": dict(patch=17, group=1, d_model=32, demean=True),
+    "EyesOpenShut": dict(patch=16, group=2),
+    "SelfRegulationSCP1": dict(patch=64, group=1),
+}
+
+
+def _top_label(logits: np.ndarray, y: np.ndarray, T: float) -> tuple[np.ndarray, np.ndarray]:
+    from scipy.special import softmax
+
+    p = softmax(logits / T, axis=1)
+    return p.max(1), (p.argmax(1) == y).astype(float)
+
+
+def _ece_interval(conf: dict[str, np.ndarray], correct: dict[str, np.ndarray], n_boot: int, seed: int = 0) -> dict:
+    """ECE (15 equal-mass bins) of each variant, and paired bootstrap 95% intervals of each and
+    of each variant's difference from "split" (the same resampled test trials for all)."""
+    from agentkit.calibration.metrics import ece as binned_ece
+
+    rng = np.random.default_rng(seed)
+    n = len(next(iter(conf.values())))
+    boots = {k: [] for k in conf}
+    for _ in range(n_boot):
+        i = rng.integers(0, n, n)
+        for k in conf:
+            boots[k].append(binned_ece(conf[k][i], correct[k][i], 15, "mass"))
+    out = {}
+    for k in conf:
+        b = np.array(boots[k])
+        out[k] = {"ece": binned_ece(conf[k], correct[k], 15, "mass"), "ece_width": binned_ece(conf[k], correct[k], 15, "width"),
+                  "ci95": [float(np.percentile(b, 2.5)), float(np.percentile(b, 97.5))]}
+        if k != "split" and "split" in boots:
+            d = b - np.array(boots["split"])
+            out[k]["minus_split_ci95"] = [float(np.percentile(d, 2.5)), float(np.percentile(d, 97.5))]
+    return out
+
+
+def run_temperature(epochs: int = 40, folds: int = 5, n_boot: int = 2000, encoders=("logistic", "transformer")) -> list[dict]:
+    """Temperature from a held-out quarter of the training split ("split", what `run_uea` and
+    `agentkit eeg train` do: the model trains on the other 75%) against temperature from k-fold
+    out-of-fold logits over the whole training split ("cv": the model then trains on all of it).
+    ECE is the top-label confidence's, 15 equal-mass bins, on the official test split."""
+    import torch
+
+    from perception.eeg.classify import (calibration_split, evaluate, fit_temperature, out_of_fold_logits,
+                                         trial_features)
+    from perception.eeg.transformer import EEGTransformerConfig, TrainSettings, train
+    from perception.eeg.uea import load_uea
+
+    torch.set_num_threads(1)
+    rows = []
+    for name in ("Blink", "EyesOpenShut", "SelfRegulationSCP1"):
+        tr, te = load_uea(name, "TRAIN"), load_uea(name, "TEST")
+        k = len(tr.classes)
+        fit, cal = calibration_split(tr.y, 0.25, seed=0)
+        for encoder in encoders:
+            t0 = time.perf_counter()
+            if encoder == "logistic":
+                Z_tr, Z_te = trial_features(tr.X, tr.sfreq), trial_features(te.X, te.sfreq)
+
+                def trainer(idx):
+                    return fit_logistic_cv(Z_tr[idx], tr.y[idx], k)[0].predict_logits
+            else:
+                Z_tr, Z_te = tr.X, te.X
+
+                def trainer(idx):
+                    cfg = EEGTransformerConfig(n_channels=tr.X.shape[1], n_samples=tr.X.shape[2], classes=tr.classes,
+                                               sfreq=tr.sfreq, **TRANSFORMER_SHAPE[name])
+                    return train(cfg, tr.X[idx], tr.y[idx], TrainSettings(epochs=epochs)).logits
+            # split: the model trains on 75%, T is fitted on the other 25%
+            f = trainer(fit)
+            T_split = fit_temperature(f(Z_tr[cal]), tr.y[cal])
+            L_split = f(Z_te)
+            # cv: out-of-fold logits of all training trials fit T; the final model trains on all of them
+            oof = out_of_fold_logits(tr.y, lambda a, b: trainer(a)(Z_tr[b]), folds=folds)
+            T_cv = fit_temperature(oof, tr.y)
+            L_all = trainer(np.arange(len(tr.y)))(Z_te)
+            conf, correct = {}, {}
+            for key, L, T in (("split_raw", L_split, 1.0), ("split", L_split, T_split),
+                              ("cv_raw", L_all, 1.0), ("cv", L_all, T_cv)):
+                conf[key], correct[key] = _top_label(L, te.y, T)
+            row = {"set": name, "encoder": encoder, "n_train": len(tr.y), "n_test": len(te.y), "folds": folds,
+                   "T_split": T_split, "T_cv": T_cv, "n_cal_split": len(cal),
+                   "accuracy_split": evaluate(L_split, te.y)["accuracy"], "accuracy_cv": evaluate(L_all, te.y)["accuracy"],
+                   "nll_split": evaluate(L_split, te.y, T_split)["nll"], "nll_cv": evaluate(L_all, te.y, T_cv)["nll"],
+                   "ece": _ece_interval(conf, correct, n_boot), "seconds": time.perf_counter() - t0}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--part", choices=("all", "memory", "detection", "uea"), default="all")
+    ap.add_argument("--part", choices=("all", "memory", "detection", "uea", "temperature"), default="all")
+    ap.add_argument("--encoders", default="logistic,transformer", help="for --part temperature")
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--out", type=Path, default=None, help="write the rows as JSON here")
     args = ap.parse_args()
@@ -285,6 +378,8 @@ def main() -> None:
         result["detection"] = run_detection()
     if args.part in ("all", "uea"):
         result["uea"] = run_uea(args.epochs)
+    if args.part == "temperature":
+        result["temperature"] = run_temperature(args.epochs, encoders=tuple(args.encoders.split(",")))
     if args.out:
         args.out.write_text(json.dumps(result, indent=2))
 

@@ -138,12 +138,18 @@ def train(
     group: Annotated[int, typer.Option(help="Channels per channel group.")] = 1,
     epochs: Annotated[int, typer.Option()] = 40,
     channels: Annotated[Optional[str], typer.Option(help="Comma-separated channel names of the trials, to match recordings by name.")] = None,
+    folds: Annotated[int, typer.Option(help="0: temperature on a held-out quarter, the model trains on the rest. "
+                                            "k >= 2: temperature on k-fold out-of-fold logits of every training trial, "
+                                            "the model trains on all of them (k + 1 trainings).")] = 0,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Train the EEG transformer on labelled trials, calibrate it (temperature on a quarter of the
-    training trials) and save it; reports test accuracy and ECE when a TEST split exists."""
+    training trials, or with --folds on out-of-fold logits of all of them) and save it; reports
+    test accuracy and ECE when a TEST split exists."""
     _logging(verbose)
-    from perception.eeg.classify import calibration_split, evaluate, fit_temperature
+    import numpy as np
+
+    from perception.eeg.classify import calibration_split, evaluate, fit_temperature, out_of_fold_logits
     from perception.eeg.transformer import EEGTransformerConfig, TrainSettings, save
     from perception.eeg.transformer import train as train_model
     from perception.eeg.uea import EEG_SETS, load_uea, read_ts
@@ -160,11 +166,22 @@ def train(
     names = [c.strip() for c in channels.split(",")] if channels else None
     if names is not None and len(names) != tr.X.shape[1]:
         raise typer.BadParameter(f"{len(names)} names for {tr.X.shape[1]} channels", param_hint="--channels")
-    fit, cal = calibration_split(tr.y)
-    cfg = EEGTransformerConfig(n_channels=tr.X.shape[1], n_samples=tr.X.shape[2], classes=tr.classes,
-                               patch=patch, group=group, sfreq=sfreq or tr.sfreq, ch_names=names)
-    model = train_model(cfg, tr.X[fit], tr.y[fit], TrainSettings(epochs=epochs))
-    model.cfg.temperature = fit_temperature(model.logits(tr.X[cal]), tr.y[cal])
+    if folds == 1 or folds < 0:
+        raise typer.BadParameter(f"must be 0 (a held-out quarter) or at least 2, got {folds}", param_hint="--folds")
+
+    def fit_model(idx):
+        cfg = EEGTransformerConfig(n_channels=tr.X.shape[1], n_samples=tr.X.shape[2], classes=tr.classes,
+                                   patch=patch, group=group, sfreq=sfreq or tr.sfreq, ch_names=names)
+        return train_model(cfg, tr.X[idx], tr.y[idx], TrainSettings(epochs=epochs))
+
+    if folds:
+        held_out = out_of_fold_logits(tr.y, lambda a, b: fit_model(a).logits(tr.X[b]), folds=folds)
+        model = fit_model(np.arange(len(tr.y)))
+        model.cfg.temperature = fit_temperature(held_out, tr.y)
+    else:
+        fit, cal = calibration_split(tr.y)
+        model = fit_model(fit)
+        model.cfg.temperature = fit_temperature(model.logits(tr.X[cal]), tr.y[cal])
     save(model, out)
     typer.echo(f"saved to {out} (temperature {model.cfg.temperature:.2f})")
     if te is not None:

@@ -16,7 +16,7 @@ from perception.eeg.artifacts import (
     Artifact, ArtifactConfig, burst_flags, detect_blinks, ica_artifacts, merge_spans, raw_window_flags,
 )
 from perception.eeg.features import Windower, summary_vector, window_features
-from perception.eeg.recipe import Preprocessor, Recipe
+from perception.eeg.recipe import Preprocessor, Recipe, mains_scores
 from perception.eeg.recording import Recording
 from perception.errors import InputError
 from perception.types import Observation
@@ -51,6 +51,9 @@ class EEGAnalysis:
     bad_channels: list[str]
     annotations: list = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    mains_scores: dict[float, float] = field(default_factory=dict)
+    """{50.0, 60.0: line power over its neighbourhood} when the recipe detected mains itself
+    (`perception.eeg.recipe.mains_scores`); empty when mains was given or the rate cannot show it."""
 
     @property
     def recipe_hash(self) -> str:
@@ -94,7 +97,9 @@ def analyze(
         batch: windows measured at once (bounds the working memory).
     """
     cfg = artifacts or ArtifactConfig()
-    recipe = (recipe or Recipe()).resolve(rec)
+    recipe = recipe or Recipe()
+    line = mains_scores(rec) if recipe.mains == "auto" else {}  # the evidence behind the detection
+    recipe = recipe.resolve(rec)
     pre = Preprocessor(recipe, rec)
     check = rec.check
     bad = list(check.bad_channels) if check else []
@@ -159,13 +164,16 @@ def analyze(
         arr = np.concatenate(v)[:n_win] if v else np.zeros((0, len(names)), bool)
         flag_arr[k] = np.concatenate([arr, np.zeros((n_win - len(arr), len(names)), bool)])
     burst_arr = np.concatenate(bursts)
-    found_all: list[Artifact] = []
-    for kind, score in (("missing", 0.99), ("flat", 0.95), ("clipped", 0.9)):
-        found_all += merge_spans(times, window_s, flag_arr[kind], kind, names, score)
     # a channel flat, clipped or missing for more than half the windows is a bad channel
     frac = {k: flag_arr[k].mean(0) for k in flag_arr}
     bad_now = sorted({names[i] for k in frac for i in np.flatnonzero(frac[k] > 0.5)} | set(bad), key=names.index)
     bad_cols = np.array([c in bad_now for c in names])
+    found_all: list[Artifact] = []
+    for kind, score in (("missing", 0.99), ("flat", 0.95), ("clipped", 0.9)):
+        # bad channels' spans apart from the others': merged together, a whole-recording flat
+        # channel would carry a brief dropout elsewhere over every window (0% usable)
+        for cols in (bad_cols, ~bad_cols):
+            found_all += merge_spans(times, window_s, flag_arr[kind] & cols, kind, names, score)
     found_all += merge_spans(times, window_s, burst_arr & ~flag_arr["clipped"] & ~bad_cols, "burst", names, 0.8)
     found_all += found
     notes = []
@@ -181,7 +189,7 @@ def analyze(
         times=times, features=feats, freqs=freqs, mean_psd=np.concatenate(mpsd),
         posterior_psd=np.concatenate(ppsd) if ppsd else None,
         posterior_channels=[names[i] for i in posterior], artifacts=found_all, bad_channels=bad_now,
-        annotations=list(rec.annotations), notes=notes,
+        annotations=list(rec.annotations), notes=notes, mains_scores=line,
     )
 
 

@@ -105,14 +105,15 @@ class Recipe:
         return replace(self, h_freq=h, mains=mains, resample=resample)
 
 
-def detect_mains(rec: Recording, *, seconds: float = 120.0, picks: list[int] | None = None) -> float | None:
-    """50 or 60 Hz, whichever stands out of its neighbourhood in the spectrum, or None.
+def mains_scores(rec: Recording, *, seconds: float = 120.0, picks: list[int] | None = None) -> dict[float, float]:
+    """How far the 50 and 60 Hz lines stand out of their neighbourhood: {frequency: ratio}.
 
-    A line is "present" when the power at f exceeds the median of 3-7 Hz either side by 5x
-    (7 dB) on the median channel. Reads at most `seconds` of data spread over the recording.
+    The ratio is the power at f over the median of 3-7 Hz either side, on the median channel,
+    from at most `seconds` of data. A frequency the rate cannot show (f + 8 Hz past Nyquist, or
+    a rate under 110 Hz) has no entry, so an empty dict means "cannot tell", not "no line".
     """
     if rec.sfreq < 2 * 50 + 10:
-        return None
+        return {}
     picks = picks if picks is not None else (rec.eeg_picks or list(range(len(rec.ch_names))))
     n = min(rec.n_samples, int(seconds * rec.sfreq))
     nper = int(min(n, 2 * rec.sfreq))  # 0.5 Hz bins
@@ -127,11 +128,25 @@ def detect_mains(rec: Recording, *, seconds: float = 120.0, picks: list[int] | N
         side = (abs(f - f0) >= 3) & (abs(f - f0) <= 7)
         base = np.median(p[:, side], axis=1) + 1e-20
         scores[f0] = float(np.median(at / base))
+    logger.debug("mains scores %s", scores)
+    return scores
+
+
+MAINS_RATIO = 5.0
+"""A mains line is present when it stands this many times above its neighbourhood (7 dB)."""
+
+
+def detect_mains(rec: Recording, *, seconds: float = 120.0, picks: list[int] | None = None) -> float | None:
+    """50 or 60 Hz, whichever stands out of its neighbourhood in the spectrum, or None.
+
+    A line is "present" when the power at f exceeds the median of 3-7 Hz either side by
+    `MAINS_RATIO` (5x, 7 dB) on the median channel (see `mains_scores`).
+    """
+    scores = mains_scores(rec, seconds=seconds, picks=picks)
     if not scores:
         return None
     best = max(scores, key=scores.get)
-    logger.debug("mains scores %s", scores)
-    return best if scores[best] > 5.0 else None
+    return best if scores[best] > MAINS_RATIO else None
 
 
 class Preprocessor:
