@@ -167,6 +167,26 @@ class Toolkit:
         top = np.argsort(-sims)[:k]
         return float(sims[top[0]]), [str(names[i]) for i in top]
 
+    def label_fit(self, phrase: str, labels: dict[str, float]) -> float | None:
+        """How well recognised labels carry ``phrase``: the best cosine between the phrase and a
+        label holding at least a tenth of the top label's score, minus the phrase's best cosine to
+        any name (`vocabulary_match`). 0 when the evidence carries the nearest name; clearly
+        negative for a near miss ("lion" asked, "tabby cat" seen). None without label names."""
+        vectors = getattr(self.frame_encoder, "label_vectors", None)
+        names = getattr(self.frame_encoder, "labels", None)
+        if vectors is None or names is None or not labels:
+            return None
+        if "label_index" not in self._cache:
+            self._cache["label_index"] = {n: i for i, n in enumerate(names)}
+        index = self._cache["label_index"]
+        top = max(labels.values())
+        kept = [index[n] for n, v in labels.items() if n in index and v >= 0.1 * top]
+        if not kept:
+            return None
+        q = np.asarray(self.embed_text([phrase]), dtype=np.float32).reshape(-1)
+        sims = np.asarray(vectors, dtype=np.float32) @ (q / max(float(np.linalg.norm(q)), 1e-12))
+        return float(sims[kept].max() - sims.max())
+
     def set_model(self, role: str, model: Any) -> None:
         """Use an already-built model object for ``role`` (skips loading)."""
         if role not in ("frame_encoder", "ocr", "language_model"):

@@ -4,10 +4,11 @@ from agentkit.calibration.calibrator import (
     CalibrationRow,
     Calibrator,
     FamilyModel,
+    answer_family,
     fit_calibrator,
     load_calibrator,
 )
 from agentkit.calibration.metrics import brier, ece, nll, reliability, risk_coverage, selective_accuracy_at
 
-__all__ = ["DEFAULT_PATH", "CalibrationRow", "Calibrator", "FamilyModel", "brier", "ece", "fit_calibrator",
+__all__ = ["DEFAULT_PATH", "CalibrationRow", "Calibrator", "FamilyModel", "answer_family", "brier", "ece", "fit_calibrator",
            "load_calibrator", "nll", "reliability", "risk_coverage", "selective_accuracy_at"]

@@ -22,7 +22,8 @@ import numpy as np
 
 from agentkit.calibration.metrics import nll
 
-__all__ = ["CalibrationRow", "Calibrator", "FamilyModel", "fit_calibrator", "load_calibrator", "DEFAULT_PATH", "METHODS"]
+__all__ = ["CalibrationRow", "Calibrator", "FamilyModel", "answer_family", "fit_calibrator", "load_calibrator",
+           "DEFAULT_PATH", "METHODS"]
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,14 @@ FORMAT = "agentkit-calibrator/1"
 _EPS = 1e-3
 MIN_ROWS = 20
 """A family with fewer fit rows than this uses the pooled model."""
+
+
+def answer_family(kind: str, yes: bool | None = None) -> str:
+    """The family an answer is calibrated in: its kind, with "yes" and "no" to "does X appear?"
+    apart (a wrong yes is a near miss in the evidence, a wrong no a miss of perception)."""
+    if kind == "whether" and yes is not None:
+        return f"whether.{'yes' if yes else 'no'}"
+    return kind
 
 
 def _logit(p: np.ndarray | float) -> np.ndarray:
@@ -110,20 +119,15 @@ class Calibrator:
 
     families: dict[str, FamilyModel]
     pooled: FamilyModel
-    conformal: dict[str, dict[str, float]] = field(default_factory=dict)
-    """family -> {alpha as text: nonconformity threshold} (see `agentkit.calibration.conformal`)."""
+    conformal: dict[str, list[float]] = field(default_factory=dict)
+    """answer kind -> sorted nonconformity of the right candidate on the fit questions
+    (see `agentkit.calibration.conformal`)."""
     info: dict[str, Any] = field(default_factory=dict)
 
     def predict(self, family: str, features: Mapping[str, float]) -> float:
         """P(correct) of an answer of ``family`` with these evidence features."""
         model = self.families.get(family, self.pooled)
         return model.predict(features)
-
-    def conformal_threshold(self, family: str, alpha: float) -> float | None:
-        """The nonconformity threshold for error rate ``alpha``, or None if not fitted."""
-        table = self.conformal.get(family, {})
-        value = table.get(f"{alpha:g}")
-        return None if value is None else float(value)
 
     def to_json(self) -> str:
         return json.dumps({
@@ -136,7 +140,7 @@ class Calibrator:
         """Write atomically as JSON."""
         from memory.atomic import write_bytes_atomic
 
-        write_bytes_atomic(path, self.to_json().encode("utf-8"))
+        write_bytes_atomic(path, self.to_json().encode("utf-8"), shared=True)
         return Path(path)
 
     @classmethod
@@ -146,7 +150,7 @@ class Calibrator:
             raise ValueError(f"not an agentkit calibrator (format must be {FORMAT!r})")
         return cls(families={str(k): FamilyModel.from_dict(v) for k, v in d["families"].items()},
                    pooled=FamilyModel.from_dict(d["pooled"]),
-                   conformal={str(k): {str(a): float(q) for a, q in v.items()} for k, v in d.get("conformal", {}).items()},
+                   conformal={str(k): sorted(float(x) for x in v) for k, v in d.get("conformal", {}).items()},
                    info=dict(d.get("info", {})))
 
 
@@ -158,7 +162,7 @@ def load_calibrator(path: str | Path | None = None) -> Calibrator | None:
         return Calibrator.from_json(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         logger.warning("calibrator %s is missing; confidences are raw evidence scores", p)
-    except (OSError, ValueError, KeyError, TypeError) as err:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         logger.warning("calibrator %s is unreadable (%s); confidences are raw evidence scores", p,
                        " ".join(str(err).split())[:200])
     return None

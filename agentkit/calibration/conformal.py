@@ -1,14 +1,20 @@
-"""Split-conformal prediction sets: a set of answers that holds the right one with P >= 1 - alpha.
+"""Split-conformal prediction sets: a set of answers that holds the right one with P about 1 - alpha.
 
 Candidates come from the answer itself: each multiple-choice option with its share
 (``value.option_scores``), or each candidate span of a "when" answer with its score. A
-candidate's nonconformity is 1 - score. On labelled calibration questions the nonconformity of
-the right candidate (infinite when no candidate is right) gives the threshold q, the
-ceil((n + 1)(1 - alpha)) / n empirical quantile; a new answer's set keeps every candidate with
-nonconformity <= q. Coverage holds on average over questions exchangeable with the calibration ones.
+candidate's nonconformity is 1 - score. The calibrator keeps the nonconformity of the right
+candidate of every fit question (`NO_RIGHT_CANDIDATE` when none was right). A new candidate
+with nonconformity s gets the conformal p-value
+
+    p = (#{fit scores > s} + u * (#{fit scores = s} + 1)) / (n + 1)
+
+and joins the set when p > alpha. The tie-breaking u in [0, 1) makes the coverage exact rather
+than conservative (scores tie often: a clear answer has share 1.0); it is drawn from a hash of
+the question and the candidate, so the same question always gets the same set.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import TYPE_CHECKING, Sequence
 
@@ -19,10 +25,14 @@ from agentkit.schemas import Answer, PredictionSet
 if TYPE_CHECKING:
     from agentkit.calibration.calibrator import Calibrator
 
-__all__ = ["CONFORMAL_KINDS", "candidates", "conformal_threshold", "prediction_set", "true_nonconformity"]
+__all__ = ["CONFORMAL_KINDS", "NO_RIGHT_CANDIDATE", "candidates", "conformal_pvalue", "prediction_set",
+           "true_nonconformity"]
 
 CONFORMAL_KINDS = ("choice", "when")
 """Answer kinds that carry a conformal set."""
+NO_RIGHT_CANDIDATE = 2.0
+"""Nonconformity recorded when no candidate was right: above every candidate's (at most 1)."""
+_TIE = 1e-9
 
 
 def candidates(answer: Answer) -> list[tuple[float, int]]:
@@ -35,28 +45,33 @@ def candidates(answer: Answer) -> list[tuple[float, int]]:
 
 
 def true_nonconformity(answer: Answer, is_right: Sequence[bool]) -> float:
-    """Nonconformity of the best right candidate (``is_right`` flags each candidate); inf if none."""
+    """Nonconformity of the best right candidate (``is_right`` flags each candidate)."""
     scores = [s for (s, _), ok in zip(candidates(answer), is_right) if ok]
-    return 1.0 - max(scores) if scores else math.inf
+    return 1.0 - max(scores) if scores else NO_RIGHT_CANDIDATE
 
 
-def conformal_threshold(nonconformity: Sequence[float], alpha: float) -> float:
-    """The split-conformal quantile for error rate ``alpha`` (inf when there are too few scores)."""
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
-    scores = np.sort(np.asarray(nonconformity, dtype=np.float64))
-    n = scores.size
-    rank = math.ceil((n + 1) * (1.0 - alpha))
-    return math.inf if rank > n or n == 0 else float(scores[rank - 1])
+def conformal_pvalue(fit_scores: Sequence[float], s: float, u: float) -> float:
+    """The randomised conformal p-value of nonconformity ``s`` against sorted ``fit_scores``."""
+    scores = np.asarray(fit_scores, dtype=np.float64)
+    above = int(np.sum(scores > s + _TIE))
+    ties = int(np.sum(np.abs(scores - s) <= _TIE))
+    return (above + u * (ties + 1)) / (scores.size + 1)
+
+
+def _tie_break(question: str, index: int) -> float:
+    digest = hashlib.sha256(f"{question}\0{index}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0 ** 64
 
 
 def prediction_set(answer: Answer, calibrator: "Calibrator", alpha: float) -> PredictionSet | None:
-    """The conformal set of ``answer`` at ``alpha``, or None when its kind has no fitted threshold."""
-    q = calibrator.conformal_threshold(answer.kind, alpha)
+    """The conformal set of ``answer`` at error rate ``alpha``, or None when its kind has no fit scores."""
+    if not 0.0 < alpha < 1.0 or math.isnan(alpha):
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
+    fit = calibrator.conformal.get(answer.kind)
     cands = candidates(answer)
-    if q is None or not cands:
+    if not fit or not cands:
         return None
-    kept = [i for s, i in cands if 1.0 - s <= q + 1e-9]
+    kept = [i for s, i in cands if conformal_pvalue(fit, 1.0 - s, _tie_break(answer.question, i)) > alpha]
     if answer.kind == "choice":
         return PredictionSet(alpha=alpha, options=sorted(kept))
     return PredictionSet(alpha=alpha, spans=[answer.evidence[i] for i in kept])

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from agentkit.controller.findings import CueFinding, Findings
 from agentkit.controller.prompts import LanguageModelLike, choice_prompt, describe_prompt
+from agentkit.calibration.calibrator import answer_family
 from agentkit.calibration.conformal import prediction_set
 from agentkit.schemas import Answer, AnswerValue, Evidence
 from agentkit.timefmt import format_span
@@ -97,20 +98,25 @@ def combine_cues(cues: list[CueFinding], config: AnswerConfig = AnswerConfig()) 
 def _cue_features(cues: list[CueFinding], chosen: CueFinding | None) -> dict[str, float]:
     """Evidence features of a cue-based answer, for the calibrator: how strong, how distinct, how agreed."""
     if chosen is None:
-        return {"best": 0.0, "margin": 0.0, "n_spans": 0.0, "agree": 0.0, "exact": 0.0, "z_excess": 0.0}
+        return {"best": 0.0, "margin": 0.0, "n_spans": 0.0, "agree": 0.0, "exact": 0.0, "z_excess": 0.0, "span_s": 0.0}
     spans = chosen.spans
     others = [c for c in cues if c is not chosen and c.kind != "term" and c.spans]
     agree = sum(1 for c in others if _overlap(c.spans[0], spans[0])) / len(others) if others else 0.0
-    stats = chosen.stats
-    z_excess = stats.get("z_best", 0.0) - stats.get("chance_z", 0.0) if "z_best" in stats else 0.0
     return {
         "best": chosen.confidence,
         "margin": spans[0].score - (spans[1].score if len(spans) > 1 else 0.0),
         "n_spans": float(len(spans)),
         "agree": agree,
         "exact": 1.0 if chosen.kind in ("text", "label") else 0.0,
-        "z_excess": float(z_excess),
+        "span_s": spans[0].t1 - spans[0].t0,
+        "z_excess": _z_excess(chosen),
     }
+
+
+def _z_excess(finding: CueFinding) -> float:
+    """How many spreads a concept cue's best match stands above the chance maximum (0 for text and labels)."""
+    stats = finding.stats
+    return float(stats["z_best"] - stats.get("chance_z", 0.0)) if "z_best" in stats else 0.0
 
 
 _WORD = re.compile(r"[a-z]+")
@@ -422,7 +428,8 @@ def _choice(f: Findings, lm, config: AnswerConfig) -> Answer:
     draft = _answer(f, text, conf, spans, config, f"Not sure; best guess ({letter}) {options[best]}{where}.",
                     value=AnswerValue(option=best),
                     features={"share": combined[best], "margin": combined[best] - runner_up,
-                              "presence": presence[best], "n_options": float(len(options))})
+                              "presence": presence[best], "n_options": float(len(options)),
+                              "z_excess": _z_excess(f.option_findings[best])})
     draft.answer.value.option_scores = [round(c, 4) for c in combined]
     return draft
 
@@ -478,6 +485,10 @@ def compose_answer(findings: Findings, lm: LanguageModelLike | None = None, conf
     if composer is None:
         raise ValueError(f"unknown question kind {findings.kind!r}")
     draft = _decline(findings, config) or composer(findings, lm, config)
+    if draft.answer.kind in _CONCEPT_KINDS:
+        for name in ("label_fit", "recurrence"):
+            if getattr(findings, name) is not None:
+                draft.answer.features[name] = round(getattr(findings, name), 4)
     _note_coverage(findings, draft.answer)
     return finish(draft, config, calibrator)
 
@@ -532,7 +543,8 @@ def finish(draft: Draft, config: AnswerConfig, calibrator: "Calibrator | None") 
     """Calibrate the draft's confidence, decide abstention, and attach the conformal set."""
     answer = draft.answer
     if calibrator is not None:
-        answer.confidence = round(calibrator.predict(answer.kind, answer.features), 4)
+        family = answer_family(answer.kind, answer.value.yes)
+        answer.confidence = round(calibrator.predict(family, answer.features), 4)
         if config.conformal_alpha is not None:
             answer.prediction_set = prediction_set(answer, calibrator, config.conformal_alpha)
     answer.abstained = answer.confidence < config.abstain_below

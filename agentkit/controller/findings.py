@@ -39,6 +39,8 @@ class Findings(BaseModel):
     duration: float | None = Field(None, description="length of the source when one source is asked about, s")
     vocab_sim: float | None = Field(None, description="how close the subject is to anything the frame encoder can name")
     nearest_names: list[str] = Field(default_factory=list)
+    label_fit: float | None = Field(None, description="0 when the best concept span's labels carry the subject's nearest name; negative for a near miss")
+    recurrence: float | None = Field(None, description="share of the source's segments whose top label is the best concept span's")
     coverage: list[Coverage] = Field(default_factory=list)
 
 

@@ -137,7 +137,7 @@ def write_cases(path: str | Path, cases: list[Case], relative_to: Path | None = 
                 except ValueError:
                     pass
         lines.append(json.dumps(d, ensure_ascii=False))
-    write_bytes_atomic(path, ("\n".join(lines) + "\n").encode("utf-8"))
+    write_bytes_atomic(path, ("\n".join(lines) + "\n").encode("utf-8"), shared=True)
     return Path(path)
 
 

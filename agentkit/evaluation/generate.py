@@ -24,8 +24,10 @@ __all__ = ["DEFAULT_LENGTHS", "GeneratedVideo", "plan_video", "generate_set"]
 DEFAULT_LENGTHS = (60, 75, 90, 120, 150, 180, 240, 300, 420, 600, 900, 3600)
 """Video lengths (s) of each split: one minute to one hour."""
 SIZE = (320, 180)
-PER_FAMILY = 3
+PER_FAMILY = 4
 """Questions per family per video (fewer where the video cannot pose more)."""
+WIDE = {"whether": 3, "when": 3, "choice": 3}
+"""Families asked this many times more often: their calibration (and conformal sets) need the numbers."""
 
 
 @dataclass
@@ -158,6 +160,15 @@ def _questions(name: str, duration: int, needles: list[_Needle], gate: int, spli
         rng.shuffle(opts)
         add("choice", "Which of these appears in the video? " + " ".join(f"({chr(97 + i)}) {article(o)}" for i, o in enumerate(opts)),
             {"option": opts.index(k)})
+        others = [o for o in shown if o != k]
+        if others:
+            opts = [k, rng.choice(others), rng.choice(FAR_NEGATIVES)]
+            rng.shuffle(opts)
+            add("choice", f"What is shown at {_mmss(t)}? " + " ".join(f"({chr(97 + i)}) {article(o)}" for i, o in enumerate(opts)),
+                {"option": opts.index(k)})
+        for occ_i in range(len(spans)):
+            if occ_i:
+                add("when", f"When is {article(k)} on screen?", {"spans": spans})
     for s in signs:
         t = s.t0 + rng.randint(0, s.dur - 1)
         add("text", rng.choice([f"What text appears on screen around {_mmss(t)}?", f"What does the sign at {_mmss(t)} say?"]),
@@ -200,7 +211,7 @@ def _questions(name: str, duration: int, needles: list[_Needle], gate: int, spli
     for family in sorted(out):
         items = out[family]
         rng.shuffle(items)
-        limit = PER_FAMILY * (2 if family == "whether" else 1) * (2 if duration >= 900 else 1)
+        limit = PER_FAMILY * WIDE.get(family, 1) * (2 if duration >= 900 else 1)
         for i, item in enumerate(items[:limit]):
             cases.append(Case(id=f"{name}/{family}-{i}", video=f"videos/{name}.mp4", split=split, group=name, **item))
     return cases

@@ -71,8 +71,8 @@ def run_eval(*, cases_file: str | Path | None, out: str | Path, fit: bool = Fals
     summary["calibrator"] = str(out / "calibrator.json") if fit else str(calibrator_file or "shipped default")
     summary["bad_lines"] = [str(e) for e in errors]
     lines = [json.dumps({k: v for k, v in r.items() if k != "full"}, ensure_ascii=False) for r in records]
-    write_bytes_atomic(out / "answers.jsonl", ("\n".join(lines) + "\n").encode("utf-8"))
-    write_bytes_atomic(out / "summary.json", json.dumps(summary, indent=1).encode("utf-8"))
+    write_bytes_atomic(out / "answers.jsonl", ("\n".join(lines) + "\n").encode("utf-8"), shared=True)
+    write_bytes_atomic(out / "summary.json", json.dumps(summary, indent=1).encode("utf-8"), shared=True)
     files += [out / "answers.jsonl", out / "summary.json"]
     if summary["n"]:
         files += plot_summary(summary, out)

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from agentkit.calibration import CalibrationRow, Calibrator, ece, fit_calibrator, risk_coverage, selective_accuracy_at
-from agentkit.calibration.conformal import CONFORMAL_KINDS, conformal_threshold, prediction_set, true_nonconformity
+from agentkit.calibration import CalibrationRow, Calibrator, answer_family, ece, fit_calibrator, risk_coverage, selective_accuracy_at
+from agentkit.calibration.conformal import CONFORMAL_KINDS, prediction_set, true_nonconformity
 from agentkit.calibration.metrics import brier, reliability
 from agentkit.evaluation.judge import spans_overlap
 from agentkit.schemas import Answer
@@ -30,7 +30,8 @@ def _answered(records: list[dict[str, Any]], split: str | None = None) -> list[d
 def apply_calibrator(records: list[dict[str, Any]], calibrator: Calibrator | None, abstain_below: float = 0.5) -> None:
     """Set each record's ``confidence`` (P(correct), or the raw score without a calibrator) and ``abstained``."""
     for r in _answered(records):
-        conf = calibrator.predict(r["kind"], r["features"]) if calibrator is not None else float(r["raw"] or 0.0)
+        family = answer_family(r["kind"], r["value"].get("yes"))
+        conf = calibrator.predict(family, r["features"]) if calibrator is not None else float(r["raw"] or 0.0)
         r["confidence"] = round(float(conf), 4)
         r["abstained"] = r["confidence"] < abstain_below
 
@@ -53,13 +54,13 @@ def fit_from_records(records: list[dict[str, Any]], *, info: dict[str, Any] | No
     fit = _answered(records, "fit")
     if not fit:
         raise ValueError("no answered questions in the fit split to fit on")
-    rows = [CalibrationRow(r["kind"], r["features"], r["correct"], r["group"]) for r in fit]
+    rows = [CalibrationRow(answer_family(r["kind"], r["value"].get("yes")), r["features"], r["correct"], r["group"])
+            for r in fit]
     calibrator = fit_calibrator(rows, info=info)
     for kind in CONFORMAL_KINDS:
         scores = [true_nonconformity(a, _right_candidates(r, a)) for r, a in _conformal_rows(fit) if a.kind == kind]
         if scores:
-            # inf (no right candidate) would not survive JSON; 1.0 keeps every candidate just the same.
-            calibrator.conformal[kind] = {f"{alpha:g}": min(1.0, conformal_threshold(scores, alpha)) for alpha in ALPHAS}
+            calibrator.conformal[kind] = sorted(round(x, 6) for x in scores)
     return calibrator
 
 

@@ -71,6 +71,22 @@ def _duration(path: str) -> float | None:
         return None
 
 
+def _evidence_checks(toolkit: "Toolkit", reader, source: str | None, subject: str, best) -> tuple[float | None, float]:
+    """Look again at the best concept span: do its labels carry the subject's name (`Toolkit.label_fit`),
+    and how much of the source carries the same top label (a recurring background scene, not a rare sighting)?"""
+    records = [r for r in reader.records(source) if r.source == best.source]
+    seen: dict[str, float] = {}
+    for r in records:
+        if r.t0 < best.t1 and r.t1 > best.t0:
+            for name, value in r.labels.items():
+                seen[name] = max(value, seen.get(name, 0.0))
+    if not seen:
+        return None, 0.0
+    top = max(seen, key=seen.get)
+    recurrence = sum(1 for r in records if r.labels and r.top_labels(1)[0] == top) / max(1, len(records))
+    return toolkit.label_fit(subject, seen), recurrence
+
+
 def remember_node(toolkit: "Toolkit") -> Node:
     """Mark the source complete in memory and report how many records it holds."""
 
@@ -108,6 +124,10 @@ def recall_node(toolkit: "Toolkit") -> Node:
         findings.coverage = coverage
         if cues.subject and not cues.text_cues:
             findings.vocab_sim, findings.nearest_names = toolkit.vocabulary_match(cues.subject)
+            concept = next((c for c in findings.cues if c.kind == "concept" and c.spans), None)
+            if concept is not None:
+                findings.label_fit, findings.recurrence = _evidence_checks(toolkit, reader, source, cues.subject,
+                                                                           concept.spans[0])
         cue_dict = {**dataclasses.asdict(cues), "kind": cues.kind.value}
         return {"cues": cue_dict, "findings": findings.model_dump()}
 

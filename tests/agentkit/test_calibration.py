@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from agentkit.calibration import CalibrationRow, Calibrator, ece, fit_calibrator, load_calibrator, risk_coverage, selective_accuracy_at
-from agentkit.calibration.conformal import conformal_threshold, prediction_set
+from agentkit.calibration.conformal import conformal_pvalue, prediction_set
 from agentkit.calibration.metrics import brier, reliability
 from agentkit.schemas import Answer, AnswerValue
 
@@ -61,7 +61,8 @@ def test_one_sided_family_gets_its_smoothed_rate():
 
 
 @pytest.mark.parametrize("content", ["", "{not json", '{"format": "agentkit-calibrator/1", "families": {}}',
-                                     '{"format": "agentkit-calibrator/1", "pooled": {"method": "magic"}, "families": {}}'])
+                                     '{"format": "agentkit-calibrator/1", "pooled": {"method": "magic"}, "families": {}}',
+                                     '{"format": "agentkit-calibrator/1", "pooled": {"method": "constant", "params": {"p": 0.5}}, "families": []}'])
 def test_corrupt_calibrator_falls_back_to_raw_with_a_warning(tmp_path, caplog, content):
     path = tmp_path / "broken.json"
     path.write_text(content)
@@ -76,19 +77,22 @@ def test_missing_calibrator_warns(tmp_path, caplog):
     assert "missing" in caplog.text
 
 
-def test_conformal_threshold_covers_exchangeable_scores():
+def test_conformal_pvalues_cover_exactly_even_with_ties():
     rng = np.random.default_rng(3)
-    cal, test = rng.uniform(size=500), rng.uniform(size=5000)
+    fit = np.round(rng.uniform(size=400), 1)  # heavily tied, like option shares of clear answers
+    test = np.round(rng.uniform(size=4000), 1)
     for alpha in (0.1, 0.2):
-        q = conformal_threshold(cal, alpha)
-        assert abs(np.mean(test <= q) - (1 - alpha)) < 0.03
-    assert conformal_threshold([0.1, 0.2], 0.1) == float("inf")  # too few scores: keep everything
+        covered = [conformal_pvalue(fit, s, u) > alpha for s, u in zip(test, rng.uniform(size=test.size))]
+        assert abs(np.mean(covered) - (1 - alpha)) < 0.025
 
 
-def test_prediction_set_keeps_options_within_the_threshold():
+def test_prediction_set_keeps_the_candidates_that_conform():
     cal = Calibrator(families={}, pooled=fit_calibrator(_overconfident(100, 4)).pooled,
-                     conformal={"choice": {"0.1": 0.75}})
+                     conformal={"choice": [0.0] * 50 + [0.5] * 50})
     answer = Answer(question="q", text="t", confidence=0.5, kind="choice",
                     value=AnswerValue(option=0, option_scores=[0.6, 0.3, 0.1]))
-    assert prediction_set(answer, cal, 0.1).options == [0, 1]
-    assert prediction_set(answer, cal, 0.2) is None  # no threshold fitted at that alpha
+    assert prediction_set(answer, cal, 0.1).options == [0]  # 1 - 0.6 beats half the fit scores
+    assert prediction_set(answer, cal, 0.6).options == []
+    assert prediction_set(answer.model_copy(update={"kind": "when"}), cal, 0.1) is None  # no "when" scores
+    with pytest.raises(ValueError, match="alpha"):
+        prediction_set(answer, cal, 1.5)
