@@ -73,9 +73,13 @@ def print_eval(summary: dict, console: Console = out) -> None:
     """The evaluation summary as a table: per family, then overall, calibrated beside raw."""
     from rich.table import Table
 
-    table = Table(title=f"agentkit eval: {summary['n']} {summary['split']} questions over {summary['n_videos']} sources")
-    for col in ("family", "n", "accuracy", "ECE", "ECE raw", "Brier", "AURC", "answered", "acc. answered"):
-        table.add_column(col, justify="left" if col == "family" else "right")
+    from rich import box
+
+    table = Table(title=f"agentkit eval: {summary['n']} {summary['split']} questions over {summary['n_videos']} sources",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("family", no_wrap=True)
+    for col in ("n", "acc", "ECE", "raw", "Brier", "AURC", "kept", "acc kept"):
+        table.add_column(col, justify="right", no_wrap=True)
     rows = [(f, summary["families"][f], summary["families_raw"][f]) for f in summary["families"]]
     rows.append(("all", summary["overall"], summary["overall_raw"]))
     for name, m, raw in rows:
@@ -83,6 +87,7 @@ def print_eval(summary: dict, console: Console = out) -> None:
                       _num(m["aurc"]), str(m["answered"]), _num(m["answered_accuracy"]),
                       style="bold" if name == "all" else None)
     console.print(table)
+    console.print("raw: ECE of the evidence score as confidence; kept: answers at confidence >= 0.5 (the rest abstain)")
     sel = summary["overall"]["selective_accuracy"]
     console.print("selective accuracy at coverage " + ", ".join(f"{c}: {_num(v)}" for c, v in sel.items()))
     console.print(f"ECE (15 equal-mass bins) {_num(summary['overall']['ece'])}, equal-width "
@@ -100,8 +105,9 @@ def print_eeg_eval(summary: dict, console: Console = out) -> None:
     from rich.table import Table
 
     table = Table(title="agentkit eval --eeg: report statements on generated recordings (test split)")
-    for col in ("family", "n", "accuracy", "ECE", "ECE raw", "Brier"):
-        table.add_column(col, justify="left" if col == "family" else "right")
+    table.add_column("family", no_wrap=True)
+    for col in ("n", "acc", "ECE", "raw ECE", "Brier"):
+        table.add_column(col, justify="right", no_wrap=True)
     for name, m in summary.get("families", {}).items():
         table.add_row(name, str(m.get("n")), _num(m.get("accuracy")), _num(m.get("ece")), _num(m.get("ece_raw")),
                       _num(m.get("brier")))

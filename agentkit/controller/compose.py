@@ -502,6 +502,14 @@ def _seen_text(f: Findings) -> str:
     return f"seen {format_span(0.0, until)}{of} so far"
 
 
+def _declined(f: Findings, text: str, raw: float, reason: str, features: dict[str, float],
+              config: AnswerConfig) -> Draft:
+    """An answer that says why it does not answer; calibrated in its own family, "declined"."""
+    draft = _answer(f, text, raw, [], config, value=AnswerValue(declined=reason), features=features)
+    draft.answer.kind = "declined"
+    return draft
+
+
 def _decline(f: Findings, config: AnswerConfig) -> Draft | None:
     """Questions memory cannot answer: a time it has not seen, or a thing the encoder cannot name."""
     if f.times and f.seen_until is not None and max(f.times) > f.seen_until + 1.0:
@@ -509,20 +517,14 @@ def _decline(f: Findings, config: AnswerConfig) -> Draft | None:
         complete = f.duration is not None and f.seen_until >= f.duration - 1.0
         text = (f"The source ends at {format_span(f.duration, f.duration)}: nothing is shown at {t}." if complete
                 else f"I have not seen {t} yet ({_seen_text(f)}).")
-        draft = _answer(f, text, 0.95, [], config, value=AnswerValue(declined="not_seen"),
-                        features={"beyond": max(f.times) - f.seen_until})
-        draft.answer.kind = "declined"
-        return draft
+        return _declined(f, text, 0.95, "not_seen", {"beyond": max(f.times) - f.seen_until}, config)
     strong_exact = any(c.kind in ("text", "label") and c.confidence >= 0.5 for c in f.cues)
     if (f.kind in _CONCEPT_KINDS and f.vocab_sim is not None and f.vocab_sim < config.unknown_below
             and not strong_exact):
         names = ", ".join(f'"{n}"' for n in f.nearest_names)
         text = (f'I cannot recognise "{f.subject}" with the current frame encoder; the nearest things it can name are '
                 f"{names}. A stronger frame encoder (docs/models.md) may know it.")
-        draft = _answer(f, text, 1.0 - f.vocab_sim, [], config, value=AnswerValue(declined="unrecognised"),
-                        features={"vocab_sim": f.vocab_sim})
-        draft.answer.kind = "declined"
-        return draft
+        return _declined(f, text, 1.0 - f.vocab_sim, "unrecognised", {"vocab_sim": f.vocab_sim}, config)
     return None
 
 
