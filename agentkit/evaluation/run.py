@@ -76,10 +76,12 @@ def run_cases(cases: list[Case], work: str | Path, *, keep_going: bool = False,
                 agent = Agent.default(store=target, read_only=True, calibrator=False)
                 source = first.source
         except (InputError, StoreError, OSError, ValueError) as err:
-            problem = f"{target}: {' '.join(str(err).split())}"
+            message = " ".join(str(err).split())
+            problem = message if target in message else f"{target}: {message}"
             if not keep_going:
                 raise CaseError(Path(first.id.rsplit(":", 1)[0]), _line(first), problem) from None
-            logger.warning("skipping %d cases: %s", len(group), problem)
+            logger.warning("skipping %s (%d question%s): %s", ", ".join(c.id for c in group[:3]) + (" ..." if len(group) > 3 else ""),
+                           len(group), "s" if len(group) != 1 else "", problem)
             records += [_error(c, problem) for c in group]
             continue
         agent.toolkit.answer_config = dataclasses.replace(agent.toolkit.answer_config, use_lm_phrasing=False)

@@ -66,3 +66,14 @@ def test_generated_plan_is_seeded_and_covers_every_family():
         if case.family == "when":
             assert all(tuple(s) in spans for s in case.truth["spans"])
     assert DEFAULT_LENGTHS[0] == 60 and DEFAULT_LENGTHS[-1] == 3600
+
+
+def test_an_unreadable_video_names_its_line_and_keep_going_skips_it(tmp_path):
+    from agentkit.evaluation.run import run_cases
+
+    path = _write(tmp_path / "mine.jsonl", [{**GOOD, "video": "gone.mp4"}])
+    cases, _ = read_cases(path)
+    with pytest.raises(CaseError, match=r"mine.jsonl:1: .*gone.mp4: no such file"):
+        run_cases(cases, tmp_path / "work")
+    records = run_cases(cases, tmp_path / "work", keep_going=True)
+    assert len(records) == 1 and "no such file" in records[0]["error"] and "answer" not in records[0]
