@@ -153,39 +153,45 @@ class Toolkit:
             self._cache["calibrator"] = load_calibrator(self.calibrator_path)
         return self._cache["calibrator"]
 
-    def vocabulary_match(self, phrase: str, k: int = 3) -> tuple[float | None, list[str]]:
-        """How close ``phrase`` comes to any name the frame encoder can give (cosine), and the nearest names.
-
-        (None, []) when the encoder has no label names (CLIP-style encoders match any phrase).
-        """
+    def _label_sims(self, phrase: str) -> tuple[np.ndarray, dict[str, int], tuple[str, ...]] | None:
+        """Cosine of ``phrase`` to each of the frame encoder's label names, name -> index, and the names;
+        None when the encoder has no label names (CLIP-style encoders match any phrase).
+        The last phrase is kept: one question asks for it twice."""
         vectors = getattr(self.frame_encoder, "label_vectors", None)
         names = getattr(self.frame_encoder, "labels", None)
         if vectors is None or names is None:
+            return None
+        if "label_index" not in self._cache:
+            self._cache["label_index"] = {str(n): i for i, n in enumerate(names)}
+        last = self._cache.get("label_sims")
+        if last is None or last[0] != phrase:
+            q = np.asarray(self.embed_text([phrase]), dtype=np.float32).reshape(-1)
+            sims = np.asarray(vectors, dtype=np.float32) @ (q / max(float(np.linalg.norm(q)), 1e-12))
+            self._cache["label_sims"] = last = (phrase, sims)
+        return last[1], self._cache["label_index"], tuple(str(n) for n in names)
+
+    def vocabulary_match(self, phrase: str, k: int = 3) -> tuple[float | None, list[str]]:
+        """How close ``phrase`` comes to any name the frame encoder can give (cosine), and the
+        ``k`` nearest names; (None, []) without label names."""
+        found = self._label_sims(phrase)
+        if found is None:
             return None, []
-        q = np.asarray(self.embed_text([phrase]), dtype=np.float32).reshape(-1)
-        sims = np.asarray(vectors, dtype=np.float32) @ (q / max(float(np.linalg.norm(q)), 1e-12))
+        sims, _, names = found
         top = np.argsort(-sims)[:k]
-        return float(sims[top[0]]), [str(names[i]) for i in top]
+        return float(sims[top[0]]), [names[i] for i in top]
 
     def label_fit(self, phrase: str, labels: dict[str, float]) -> float | None:
         """How well recognised labels carry ``phrase``: the best cosine between the phrase and a
         label holding at least a tenth of the top label's score, minus the phrase's best cosine to
         any name (`vocabulary_match`). 0 when the evidence carries the nearest name; clearly
         negative for a near miss ("lion" asked, "tabby cat" seen). None without label names."""
-        vectors = getattr(self.frame_encoder, "label_vectors", None)
-        names = getattr(self.frame_encoder, "labels", None)
-        if vectors is None or names is None or not labels:
+        found = self._label_sims(phrase)
+        if found is None or not labels:
             return None
-        if "label_index" not in self._cache:
-            self._cache["label_index"] = {n: i for i, n in enumerate(names)}
-        index = self._cache["label_index"]
+        sims, index, _ = found
         top = max(labels.values())
         kept = [index[n] for n, v in labels.items() if n in index and v >= 0.1 * top]
-        if not kept:
-            return None
-        q = np.asarray(self.embed_text([phrase]), dtype=np.float32).reshape(-1)
-        sims = np.asarray(vectors, dtype=np.float32) @ (q / max(float(np.linalg.norm(q)), 1e-12))
-        return float(sims[kept].max() - sims.max())
+        return float(sims[kept].max() - sims.max()) if kept else None
 
     def set_model(self, role: str, model: Any) -> None:
         """Use an already-built model object for ``role`` (skips loading)."""
