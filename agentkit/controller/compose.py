@@ -12,7 +12,9 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from agentkit.controller.cues import CONCEPT_KINDS
 from agentkit.controller.findings import CueFinding, Findings
+from agentkit.controller.match import MatchConfig, text_ratio
 from agentkit.controller.prompts import LanguageModelLike, choice_prompt, describe_prompt
 from agentkit.calibration.calibrator import answer_family
 from agentkit.calibration.conformal import prediction_set
@@ -321,14 +323,13 @@ def _first_last(f: Findings, config: AnswerConfig) -> Draft:
     text = f'"{chosen.cue}" appears for the {which} time at {format_span(target.t0, target.t1)}.'
     if len(spans) > 1:
         text += f" (all appearances: {_spans_text(spans)})"
-    features["n_spans"] = float(len(spans))
     return _answer(f, text, conf, [target, *[s for s in spans if s is not target]], config,
                    f"Not sure; best guess {format_span(target.t0, target.t1)}.", features=features)
 
 
 def _order(f: Findings, config: AnswerConfig) -> Draft:
-    found = [(item, of) for item, of in zip(f.items, f.option_findings)]
-    firsts = [(item, min(of.spans, key=lambda e: (e.source, e.t0)) if of.spans else None, of.confidence) for item, of in found]
+    firsts = [(item, min(of.spans, key=lambda e: (e.source, e.t0)) if of.spans else None, of.confidence)
+              for item, of in zip(f.items, f.option_findings)]
     missing = [item for item, first, _ in firsts if first is None]
     if not firsts or missing:
         what = ", ".join(f'"{m}"' for m in missing) or "the items"
@@ -369,11 +370,10 @@ def _state(f: Findings, config: AnswerConfig) -> Draft:
         return _answer(f, f'I found no on-screen reading of "{subject}" before that time.', 0.0, [], config,
                        features={"matched": 0.0})
     reading = f.context[-1]
-    from agentkit.controller.match import text_ratio
-
     ratios = [text_ratio(o, reading.text) for o in f.options]
     best = max(range(len(f.options)), key=lambda i: ratios[i])
-    clear = ratios[best] >= 0.75 and sum(r >= 0.75 for r in ratios) == 1
+    hit = MatchConfig.text_hit  # the same bar recall used to find the reading
+    clear = ratios[best] >= hit and sum(r >= hit for r in ratios) == 1
     conf = reading.score * (1.0 if clear else 0.3)
     text = (f'"{f.options[best]}": the latest reading of "{subject}" ({format_span(reading.t0, reading.t1)}) '
             f'says "{" ".join(reading.text.split())[:80]}".')
@@ -485,15 +485,12 @@ def compose_answer(findings: Findings, lm: LanguageModelLike | None = None, conf
     if composer is None:
         raise ValueError(f"unknown question kind {findings.kind!r}")
     draft = _decline(findings, config) or composer(findings, lm, config)
-    if draft.answer.kind in _CONCEPT_KINDS:
+    if draft.answer.kind in CONCEPT_KINDS:
         for name in ("label_fit", "recurrence"):
             if getattr(findings, name) is not None:
                 draft.answer.features[name] = round(getattr(findings, name), 4)
     _note_coverage(findings, draft.answer)
     return finish(draft, config, calibrator)
-
-
-_CONCEPT_KINDS = frozenset({"when", "whether", "count", "first", "last"})
 
 
 def _seen_text(f: Findings) -> str:
@@ -519,7 +516,7 @@ def _decline(f: Findings, config: AnswerConfig) -> Draft | None:
                 else f"I have not seen {t} yet ({_seen_text(f)}).")
         return _declined(f, text, 0.95, "not_seen", {"beyond": max(f.times) - f.seen_until}, config)
     strong_exact = any(c.kind in ("text", "label") and c.confidence >= 0.5 for c in f.cues)
-    if (f.kind in _CONCEPT_KINDS and f.vocab_sim is not None and f.vocab_sim < config.unknown_below
+    if (f.kind in CONCEPT_KINDS and f.vocab_sim is not None and f.vocab_sim < config.unknown_below
             and not strong_exact):
         names = ", ".join(f'"{n}"' for n in f.nearest_names)
         text = (f'I cannot recognise "{f.subject}" with the current frame encoder; the nearest things it can name are '
@@ -536,7 +533,8 @@ def _note_coverage(f: Findings, answer: Answer) -> None:
     share = min(1.0, f.seen_until / f.duration)
     answer.features["seen_share"] = round(share, 4)
     if share < 0.999 and not answer.value.declined:
-        answer.text = f"{_seen_text(f)[0].upper()}{_seen_text(f)[1:]}: {answer.text}"
+        seen = _seen_text(f)
+        answer.text = f"{seen[0].upper()}{seen[1:]}: {answer.text}"
         if answer.value.yes is False:
             answer.text = answer.text.replace("No: nothing in memory", "Not in what I have seen: nothing", 1)
 

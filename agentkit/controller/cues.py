@@ -43,6 +43,11 @@ class QuestionKind(str, Enum):
     """"Is gate 3 open or closed at the end?": the latest on-screen reading of X before a time."""
 
 
+CONCEPT_KINDS = frozenset({QuestionKind.WHEN, QuestionKind.WHETHER, QuestionKind.COUNT, QuestionKind.FIRST,
+                           QuestionKind.LAST})
+"""Kinds answered from the subject's own spans: where "cannot recognise it" and the evidence checks apply."""
+
+
 # Words that frame a question rather than name what to look for.
 _SCAFFOLD = frozenset(
     """

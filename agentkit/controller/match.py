@@ -16,7 +16,8 @@ import numpy as np
 
 from agentkit.controller.evidence import Hit, MemoryReader, Record, Span, merge_hits
 
-__all__ = ["MatchConfig", "CueResult", "match_concept", "match_text", "match_label", "records_near", "ocr_confidence"]
+__all__ = ["MatchConfig", "CueResult", "match_concept", "match_text", "match_label", "records_near", "ocr_confidence",
+           "normalise_text", "text_ratio"]
 
 EmbedText = Callable[[list[str]], np.ndarray]
 
@@ -138,7 +139,8 @@ def match_concept(
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 
 
-def _norm(text: str) -> str:
+def normalise_text(text: str) -> str:
+    """Lower case with everything but letters and digits removed: how on-screen text is compared."""
     return _NON_ALNUM.sub("", text.lower())
 
 
@@ -147,7 +149,7 @@ def text_ratio(cue: str, text: str) -> float:
 
     Case, spaces and punctuation are ignored, so OCR's "ZX 41" matches the cue "ZX-41".
     """
-    c, t = _norm(cue), _norm(text)
+    c, t = normalise_text(cue), normalise_text(text)
     if not c or not t:
         return 0.0
     if c in t:

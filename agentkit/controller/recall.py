@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from agentkit.controller.compose import combine_cues
-from agentkit.controller.cues import Cues, QuestionKind, parse_question
+from agentkit.controller.cues import CONCEPT_KINDS, Cues, QuestionKind, parse_question
 from agentkit.controller.evidence import MemoryReader, Record
 from agentkit.controller.findings import CueFinding, Findings, cue_finding
 from agentkit.controller.match import (
@@ -117,7 +117,7 @@ def recall(
         return _cue_results(reader, records, embed_text, parse_question(f"When does {item} appear?"), source,
                             config, centroid=centroid)
 
-    if kind in (QuestionKind.WHEN, QuestionKind.WHETHER, QuestionKind.COUNT, QuestionKind.FIRST, QuestionKind.LAST):
+    if kind in CONCEPT_KINDS:
         findings.cues = _cue_results(reader, records, embed_text, cues, source, config, centroid=centroid)
     elif kind is QuestionKind.ORDER:
         findings.items = list(cues.items)

@@ -53,10 +53,6 @@ class GeneratedVideo:
     cases: list[Case]
 
 
-def _mmss(t: float) -> str:
-    return format_time(t)
-
-
 def _layout(units: list[list[tuple[str, str, int]]], duration: int, rng: random.Random) -> list[_Needle]:
     """Place units (back-to-back needle runs) in random order with random gaps of >= 2 s."""
     rng.shuffle(units)
@@ -146,8 +142,8 @@ def _questions(name: str, duration: int, needles: list[_Needle], gate: int, spli
             add("first_last", f"When does the {k} appear for the {which} time?", {"spans": [target]})
         occ = rng.choice(pics[k])
         t = occ.t0 + rng.randint(0, occ.dur - 1)
-        add("around", f"What is shown around {_mmss(t)}?", {"labels": labels(k)})
-        add("at_time", rng.choice([f"What is on screen at {_mmss(t)}?", f"What object is shown at {_mmss(t)}?"]),
+        add("around", f"What is shown around {format_time(t)}?", {"labels": labels(k)})
+        add("at_time", rng.choice([f"What is on screen at {format_time(t)}?", f"What object is shown at {format_time(t)}?"]),
             {"labels": labels(k)})
         near = [c for c in PICTURES[k].near]
         nm = rng.choice(near)
@@ -164,14 +160,14 @@ def _questions(name: str, duration: int, needles: list[_Needle], gate: int, spli
         if others:
             opts = [k, rng.choice(others), rng.choice(FAR_NEGATIVES)]
             rng.shuffle(opts)
-            add("choice", f"What is shown at {_mmss(t)}? " + " ".join(f"({chr(97 + i)}) {article(o)}" for i, o in enumerate(opts)),
+            add("choice", f"What is shown at {format_time(t)}? " + " ".join(f"({chr(97 + i)}) {article(o)}" for i, o in enumerate(opts)),
                 {"option": opts.index(k)})
         for occ_i in range(len(spans)):
             if occ_i:
                 add("when", f"When is {article(k)} on screen?", {"spans": spans})
     for s in signs:
         t = s.t0 + rng.randint(0, s.dur - 1)
-        add("text", rng.choice([f"What text appears on screen around {_mmss(t)}?", f"What does the sign at {_mmss(t)} say?"]),
+        add("text", rng.choice([f"What text appears on screen around {format_time(t)}?", f"What does the sign at {format_time(t)} say?"]),
             {"text": s.key})
         add("when", f"When is the code word {s.key} shown?", {"spans": [list(s.span)]})
     by_t = sorted(needles, key=lambda n: n.t0)
@@ -198,14 +194,14 @@ def _questions(name: str, duration: int, needles: list[_Needle], gate: int, spli
         end = g.t0 if g is not None else duration
         if end - g_prev.t0 - g_prev.dur >= 2:
             t = rng.randint(g_prev.t0 + g_prev.dur, end - 1)
-            add("state", f"Is gate {gate} open or closed at {_mmss(t)}?",
+            add("state", f"Is gate {gate} open or closed at {format_time(t)}?",
                 {"option": opts.index(g_prev.key.split()[-1].lower())}, options=opts)
     astronaut = any(n.kind == "unknown" for n in needles)
     add("unanswerable", rng.choice(["Does an astronaut appear?", "When does the astronaut appear?"]),
         {"decline": True, "shown": astronaut})
     for _ in range(2):
         beyond = duration + rng.randint(30, 600)
-        add("unanswerable", rng.choice([f"What is shown at {_mmss(beyond)}?", f"What is on screen at {_mmss(beyond)}?"]),
+        add("unanswerable", rng.choice([f"What is shown at {format_time(beyond)}?", f"What is on screen at {format_time(beyond)}?"]),
             {"decline": True})
     cases = []
     for family in sorted(out):

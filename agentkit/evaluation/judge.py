@@ -6,9 +6,9 @@ so a rephrased answer cannot pass or fail by luck. Spans match with 1 s of slack
 """
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from agentkit.controller.match import normalise_text
 from agentkit.schemas import Answer
 
 __all__ = ["TRUTH_FIELDS", "RULES", "judge", "spans_overlap", "text_matches"]
@@ -39,13 +39,6 @@ RULES = {
 }
 """Each family's rule in words."""
 
-_NON_ALNUM = re.compile(r"[^0-9a-z]+")
-
-
-def _norm(text: str) -> str:
-    return _NON_ALNUM.sub("", text.lower())
-
-
 def spans_overlap(a: tuple[float, float], b: tuple[float, float], slack: float = SLACK) -> bool:
     """True when two (t0, t1) spans overlap, allowing ``slack`` seconds."""
     return a[0] <= b[1] + slack and b[0] <= a[1] + slack
@@ -53,8 +46,8 @@ def spans_overlap(a: tuple[float, float], b: tuple[float, float], slack: float =
 
 def text_matches(reported: list[str], word: str) -> bool:
     """True when a reported text contains ``word`` once case, spaces and punctuation are dropped."""
-    want = _norm(word)
-    return bool(want) and any(want in _norm(t) for t in reported)
+    want = normalise_text(word)
+    return bool(want) and any(want in normalise_text(t) for t in reported)
 
 
 def _labels_match(answer: Answer, truth: dict[str, Any]) -> bool:
@@ -90,5 +83,5 @@ def judge(family: str, truth: dict[str, Any], answer: Answer) -> bool:
     if family == "count":
         return v.count is not None and v.count == int(truth["count"])
     if family == "order":
-        return [_norm(x) for x in v.order] == [_norm(x) for x in truth["order"]]
+        return [normalise_text(x) for x in v.order] == [normalise_text(x) for x in truth["order"]]
     raise ValueError(f"unknown family {family!r}")

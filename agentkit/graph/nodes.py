@@ -12,7 +12,7 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from agentkit.controller.compose import compose_answer
-from agentkit.controller.cues import parse_question
+from agentkit.controller.cues import CONCEPT_KINDS, parse_question
 from agentkit.controller.findings import Findings
 from agentkit.controller.recall import recall
 from agentkit.eeg.ask import answer_eeg
@@ -122,7 +122,7 @@ def recall_node(toolkit: "Toolkit") -> Node:
             findings.seen_until = coverage[0].seen[-1][1] if coverage[0].seen else 0.0
             findings.duration = coverage[0].duration
         findings.coverage = coverage
-        if cues.subject and not cues.text_cues:
+        if cues.kind in CONCEPT_KINDS and cues.subject and not cues.text_cues:
             findings.vocab_sim, findings.nearest_names = toolkit.vocabulary_match(cues.subject)
             concept = next((c for c in findings.cues if c.kind == "concept" and c.spans), None)
             if concept is not None:
