@@ -21,7 +21,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
 import json
 import math
@@ -35,13 +34,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from accel.attention import _gluon_hopper, _triton, attention, naive
+from accel.attention import attention
 from accel.attention.api import _sdpa
 from accel.attention.block_mask import predict_block_layout
 from accel.attention.block_sparse import block_sparse_attention
 from accel.attention.int8 import int8_attention
 from accel.attention.linear import linear_attention
 from accel.attention.report import exact_attention, make_report
+from accel.ops import runtime
+from accel.ops.attention import hopper, kernel, naive
+from accel.ops.attention.kernel import LaunchSettings
 
 LOG2E = 1.4426950408889634
 RESULTS: dict = {"validation": [], "grid": [], "linear": [], "notes": []}
@@ -63,18 +65,8 @@ def bench_ms(fn, smoke: bool) -> float:
     return float(triton.testing.do_bench(fn, warmup=20, rep=80, return_mode="median"))
 
 
-@contextlib.contextmanager
-def triton_kernel_only():
-    """Keep ``launch_attention`` on the Triton kernel, to compare it with the Hopper one."""
-    before = os.environ.get("ACCEL_ATTN_HOPPER")
-    os.environ["ACCEL_ATTN_HOPPER"] = "0"
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("ACCEL_ATTN_HOPPER")
-        else:
-            os.environ["ACCEL_ATTN_HOPPER"] = before
+#: keeps ``launch_attention`` on the Triton kernel, to compare it with the Hopper one
+TRITON_ONLY = LaunchSettings(hopper=False)
 
 
 def flops(s: int, d: int, h: int, causal: bool) -> float:
@@ -104,7 +96,7 @@ def validate(device, smoke: bool) -> bool:
             q = torch.randn(b, h, s, d, device=device, generator=gen, dtype=torch.float32).to(torch.bfloat16)
             k = torch.randn(b, h, s, d, device=device, generator=gen, dtype=torch.float32).to(torch.bfloat16)
             v = torch.randn(b, h, s, d, device=device, generator=gen, dtype=torch.float32).to(torch.bfloat16)
-            use_tri = _triton.triton_usable(q)
+            use_tri = runtime.triton_usable(q)
             # dense Triton path (all blocks kept) against float64 exact
             full = torch.ones(b, h, math.ceil(s / 128), math.ceil(s / 64), dtype=torch.bool, device=device)
             o_dense, _ = block_sparse_attention(q, k, v, causal=causal, block_mask=full, use_triton=use_tri)
@@ -152,24 +144,22 @@ def validate_hopper(gen) -> bool:
             checks = []
             q = torch.randn(2, 4, 2048, d, device="cuda", generator=gen).to(torch.bfloat16)
             k, v = (torch.randn(2, 2, 2048, d, device="cuda", generator=gen).to(torch.bfloat16) for _ in range(2))
-            if not _gluon_hopper.usable(q, k, v, 128, bk):
+            if not hopper.usable(q, k, v, 128, bk):
                 RESULTS["notes"].append("Hopper kernel not usable here: not validated")
                 return ok
             lay = predict_block_layout(q, k, block_q=128, block_k=bk, causal=causal, scale=d ** -0.5, sparsity=0.5)
             for tag, kw in (("dense", {}), ("bs50", {"kv_idx": lay.kv_idx, "kv_cnt": lay.kv_cnt,
                                                      "kv_full": lay.kv_full})):
-                def run():
-                    return _triton.launch_attention(q, k, v, causal=causal, block_q=128, block_k=bk,
-                                                    qk_scale=d ** -0.5 * LOG2E, **kw)
+                def run(launch=None):
+                    return kernel.launch_attention(q, k, v, causal=causal, block_q=128, block_k=bk,
+                                                   qk_scale=d ** -0.5 * LOG2E, launch=launch, **kw)
                 fast = run()
-                with triton_kernel_only():
-                    ref = run()
+                ref = run(TRITON_ONLY)
                 r = make_report(fast, ref.float(), backend=f"hopper-{tag}-vs-triton")
                 checks.append(r)
             if d == 128:  # int8 Q·Kᵀ with bf16 P·V, through the int8 backend's own quantisation
                 fast = int8_attention(q, k, v, causal=causal, block_k=bk)
-                with triton_kernel_only():
-                    ref = int8_attention(q, k, v, causal=causal, block_k=bk)
+                ref = int8_attention(q, k, v, causal=causal, block_k=bk, launch=TRITON_ONLY)
                 checks.append(make_report(fast, ref.float(), backend="hopper-int8-vs-triton"))
             for r in checks:
                 good = r.ok(0.9999) and r.max_abs < 0.02
@@ -250,15 +240,14 @@ def run_grid(device, smoke: bool, deadline: float, auto_only: bool = False, bloc
                     _time_auto(row, q, k, v, causal, cands, smoke)
                     continue
                 # our kernel, dense (all blocks), as a yardstick for the sparse one
-                use_tri = _triton.triton_usable(q)
+                use_tri = runtime.triton_usable(q)
                 if use_tri:
-                    def ours_dense():
-                        return _triton.launch_attention(q, k, v, causal=causal, block_q=128, block_k=block_k,
-                                                        qk_scale=scale * LOG2E)
+                    def ours_dense(launch=None):
+                        return kernel.launch_attention(q, k, v, causal=causal, block_q=128, block_k=block_k,
+                                                       qk_scale=scale * LOG2E, launch=launch)
                     row["ours_dense_ms"] = bench_ms(ours_dense, smoke)
-                    if _gluon_hopper.usable(q, k, v, 128, block_k):
-                        with triton_kernel_only():
-                            row["ours_triton_dense_ms"] = bench_ms(ours_dense, smoke)
+                    if hopper.usable(q, k, v, 128, block_k):
+                        row["ours_triton_dense_ms"] = bench_ms(lambda: ours_dense(TRITON_ONLY), smoke)
                 # block sparse at two sparsities, mask prediction included
                 for sp in (0.5, 0.9):
                     fn = lambda sp=sp: block_sparse_attention(q, k, v, causal=causal, sparsity=sp, block_k=block_k)
@@ -361,18 +350,16 @@ def sweep(device) -> None:
     k, v = torch.randn_like(q), torch.randn_like(q)
     configs = [(bk, w, st) for bk in (64, 128) for w in (4, 8) for st in (2, 3)]
     for bk, warps, stages in configs:
-        os.environ["ACCEL_ATTN_WARPS"], os.environ["ACCEL_ATTN_STAGES"] = str(warps), str(stages)
+        launch = LaunchSettings(warps=warps, stages=stages)  # the Triton kernel's; Hopper inputs stay on Gluon
         row = {"D": 128, "block_k": bk, "warps": warps, "stages": stages}
         try:
-            row["dense_ms"] = bench_ms(lambda: _triton.launch_attention(
-                q, k, v, causal=False, block_q=128, block_k=bk, qk_scale=128 ** -0.5 * LOG2E), False)
-            row["int8_ms"] = bench_ms(lambda: int8_attention(q, k, v, block_k=bk), False)
+            row["dense_ms"] = bench_ms(lambda: kernel.launch_attention(
+                q, k, v, causal=False, block_q=128, block_k=bk, qk_scale=128 ** -0.5 * LOG2E, launch=launch), False)
+            row["int8_ms"] = bench_ms(lambda: int8_attention(q, k, v, block_k=bk, launch=launch), False)
         except Exception as exc:
             row["error"] = str(exc)[:200]
         RESULTS.setdefault("sweep", []).append(row)
         log(f"sweep {row}")
-    os.environ.pop("ACCEL_ATTN_WARPS", None)
-    os.environ.pop("ACCEL_ATTN_STAGES", None)
 
 
 def quality() -> None:
@@ -456,7 +443,7 @@ def main() -> int:
         return 2
     info = {"device": torch.cuda.get_device_name() if device == "cuda" else "cpu", "torch": torch.__version__,
             "block_k": args.block_k,
-            "triton": getattr(_triton.triton, "__version__", None), "date": datetime.date.today().isoformat()}
+            "triton": getattr(runtime.triton, "__version__", None), "date": datetime.date.today().isoformat()}
     RESULTS["info"] = info
     log(f"info {info}")
     if args.auto_only:

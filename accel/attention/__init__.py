@@ -3,7 +3,8 @@
 ``attention(q, k, v, backend=...)`` on ``[B, H, S, D]`` tensors; backends ``sdpa``,
 ``block_sparse``, ``int8``, ``linear`` and ``auto``. Triton kernels run on CUDA when Triton is
 installed; every backend has a PyTorch path (used on CPU) and a float64 reference in
-``accel.attention.naive``.
+``accel.ops.attention.naive`` (also importable as ``accel.attention.naive``). The kernels live in
+``accel.ops``; ``LaunchSettings`` tunes their launch.
 
 ``accel.attention`` is both this package and callable: ``accel.attention(q, k, v)`` is
 ``accel.attention.attention(q, k, v)``.
@@ -12,7 +13,6 @@ installed; every backend has a PyTorch path (used on CPU) and a float64 referenc
 import sys as _sys
 import types as _types
 
-from accel.attention._triton import HAVE_TRITON
 from accel.attention.api import BACKENDS, attention
 from accel.attention.block_mask import BlockLayout, predict_block_mask
 from accel.attention.block_sparse import block_sparse_attention
@@ -22,9 +22,11 @@ from accel.attention.patch import (
     AttentionConfig,
     apply_attention,
     attention_backend,
+    attention_state,
     remove_attention,
 )
 from accel.attention.report import ErrorMonitor, ErrorReport, error_reports
+from accel.ops import HAVE_TRITON, LaunchSettings
 
 __all__ = [
     "BACKENDS",
@@ -33,9 +35,11 @@ __all__ = [
     "BlockLayout",
     "ErrorMonitor",
     "ErrorReport",
+    "LaunchSettings",
     "apply_attention",
     "attention",
     "attention_backend",
+    "attention_state",
     "block_sparse_attention",
     "error_reports",
     "int8_attention",

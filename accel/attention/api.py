@@ -16,6 +16,7 @@ from accel.attention.report import (
     exact_attention,
     make_report,
 )
+from accel.ops.attention.kernel import LaunchSettings
 
 __all__ = ["BACKENDS", "attention"]
 
@@ -57,6 +58,7 @@ def attention(
     chunk: int = 128,
     auto_allow: tuple[str, ...] = (),
     report: bool = False,
+    launch: LaunchSettings | None = None,
 ) -> torch.Tensor | tuple[torch.Tensor, ErrorReport]:
     """Scaled dot-product attention through a chosen backend.
 
@@ -92,6 +94,8 @@ def attention(
         chunk: linear: positions per chunk.
         auto_allow: auto: lossy backends it may choose when faster.
         report: also return an ``ErrorReport`` against exact attention (costs an exact pass).
+        launch: block_sparse/int8: the GPU kernel's launch settings (``LaunchSettings``: warps,
+            stages, Hopper kernel or not); default ``LaunchSettings()``.
 
     Returns:
         The ``[B, H, Sq, Dv]`` output, or ``(output, report)`` when ``report`` is True.
@@ -123,12 +127,12 @@ def attention(
         if name == "block_sparse":
             out, layout = block_sparse_attention(q, k, v, causal=causal, scale=scale, sparsity=sparsity,
                                                  mass=mass, block_q=block_q, block_k=block_k,
-                                                 keep_sink=keep_sink)
+                                                 keep_sink=keep_sink, launch=launch)
             sparsity_used = layout.sparsity
             return out
         if name == "int8":
             return int8_attention(q, k, v, causal=causal, scale=scale, block_q=block_q, block_k=block_k,
-                                  pv_fp8=pv_fp8)
+                                  pv_fp8=pv_fp8, launch=launch)
         return linear_attention(q, k, v, causal=causal, decay=decay, chunk=chunk)
 
     chosen = backend

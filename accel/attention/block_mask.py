@@ -12,7 +12,7 @@ causal mask, its own position); optionally the first key block is kept as well (
 sink" that language models lean on).
 
 ``predict_block_layout`` is prediction plus ``block_layout`` in one call; on CUDA it runs as
-four fused Triton launches (``_triton_predict``) that produce the same layout.
+four fused Triton launches (``accel.ops.block_mask``) that produce the same layout.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from dataclasses import dataclass
 
 import torch
 
-from accel.attention import _triton, _triton_predict
 from accel.attention._checks import expand_kv
+from accel.ops.block_mask.kernel import launch_predict_layout
+from accel.ops.runtime import triton_usable
 
 __all__ = ["BlockLayout", "block_layout", "predict_block_layout", "predict_block_mask", "valid_blocks"]
 
@@ -245,7 +246,7 @@ def predict_block_layout(
     Raises:
         RuntimeError: ``use_triton=True`` but Triton cannot run on q's device or dtype.
     """
-    usable = _triton.triton_usable(q)
+    usable = triton_usable(q)
     if use_triton is None:
         use_triton = usable and q.is_cuda
     if use_triton and not usable:
@@ -257,7 +258,7 @@ def predict_block_layout(
                                   sparsity=sparsity, mass=mass, keep_sink=keep_sink)
         return block_layout(mask, sq=sq, sk=sk, block_q=block_q, block_k=block_k, causal=causal)
     geo = _geometry(sq, sk, block_q, block_k, causal, q.device)
-    mask, kv_idx, kv_cnt, kv_full, spars = _triton_predict.launch_predict_layout(
+    mask, kv_idx, kv_cnt, kv_full, spars = launch_predict_layout(
         q, k, geo.log_kcount, block_q=block_q, block_k=block_k, causal=causal, scale=scale,
         sparsity=sparsity, mass=mass, keep_sink=keep_sink, n_valid=geo.n_valid_total,
     )

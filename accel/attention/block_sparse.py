@@ -1,6 +1,6 @@
 """Block-sparse attention: compute only the predicted (query block, key block) pairs.
 
-GPU: the Triton kernel in ``_triton.py`` walks each query block's kept key blocks.
+GPU: the Triton kernel in ``accel.ops.attention.kernel`` walks each query block's kept key blocks.
 CPU (or without Triton): ``gathered_attention`` gathers the kept key blocks and runs a masked
 softmax over them, chunked over query blocks so memory stays bounded. Both compute exactly the
 attention restricted to the kept blocks (``naive.block_sparse_reference``).
@@ -12,10 +12,11 @@ import math
 
 import torch
 
-from accel.attention import _triton
 from accel.attention._checks import check_block, check_fraction, default_scale
 from accel.attention.block_mask import BlockLayout, block_layout, predict_block_layout
 from accel.attention.grad import with_recompute_grad
+from accel.ops.attention.kernel import LaunchSettings, launch_attention
+from accel.ops.runtime import triton_usable
 
 __all__ = ["block_sparse_attention", "gathered_attention"]
 
@@ -93,6 +94,7 @@ def block_sparse_attention(
     keep_sink: bool = True,
     block_mask: torch.Tensor | None = None,
     use_triton: bool | None = None,
+    launch: LaunchSettings | None = None,
 ) -> tuple[torch.Tensor, BlockLayout]:
     """Training-free block-sparse attention.
 
@@ -108,6 +110,8 @@ def block_sparse_attention(
         block_mask: a ``[B, H, nq, nk]`` bool mask to use instead of predicting one.
         use_triton: force (True) or forbid (False) the Triton kernels (attention and the fused
             mask prediction); default: on CUDA when usable.
+        launch: the attention kernel's launch settings (warps, stages, Hopper kernel or not);
+            default ``LaunchSettings()``.
 
     Returns:
         ``(out, layout)``: output like SDPA's, and the block layout actually used. The output is
@@ -120,7 +124,7 @@ def block_sparse_attention(
     check_block("block_k", block_k)
     s = default_scale(q, scale)
     sq, sk = q.shape[2], k.shape[2]
-    triton_ok = _triton.triton_usable(q)
+    triton_ok = triton_usable(q)
     if use_triton is None:
         use_triton = triton_ok and q.is_cuda
     if use_triton and not triton_ok:
@@ -136,9 +140,9 @@ def block_sparse_attention(
         layout = block_layout(block_mask, sq=sq, sk=sk, block_q=block_q, block_k=block_k, causal=causal)
     if use_triton:  # forward-only kernel; gradients through the PyTorch path on the same layout
         def fast(q, k, v):
-            return _triton.launch_attention(
+            return launch_attention(
                 q, k, v, causal=causal, block_q=block_q, block_k=block_k, qk_scale=s * _LOG2E,
-                kv_idx=layout.kv_idx, kv_cnt=layout.kv_cnt, kv_full=layout.kv_full,
+                kv_idx=layout.kv_idx, kv_cnt=layout.kv_cnt, kv_full=layout.kv_full, launch=launch,
             )
 
         def slow(q, k, v):

@@ -14,8 +14,8 @@ the call from 30.2 to 25.8 ms (cuDNN's bf16 kernel: 29.2 ms), at a cost in accur
 exact attention 0.9992 on random normal inputs against 0.9999 (docs/benchmarks.md). At D = 64
 it gains nothing.
 
-GPU: ``_triton.launch_attention`` (int8 tensor-core products, int32 accumulation); on Hopper,
-with bf16/fp16 P·V at D = 128, that is the warp-specialised kernel in ``_gluon_hopper.py``,
+GPU: ``accel.ops.attention.launch_attention`` (int8 tensor-core products, int32 accumulation); on Hopper,
+with bf16/fp16 P·V at D = 128, that is the warp-specialised kernel in ``accel.ops.attention.hopper``,
 which makes ``block_k=128`` the faster choice there (1.13-1.19x of cuDNN on an H200 at 32k).
 CPU: the same quantised values multiplied in float32 (exact: every product sum stays below
 2**24; with ``pv_fp8`` the same e4m3 roundings), chunked over query rows. The CPU path is a
@@ -28,10 +28,12 @@ import math
 
 import torch
 
-from accel.attention import _triton
 from accel.attention._checks import check_block, default_scale, expand_kv
 from accel.attention.grad import with_recompute_grad
 from accel.attention.report import ORIGINAL_SDPA
+from accel.ops.attention.kernel import LaunchSettings, launch_attention
+from accel.ops.quantise.kernel import fp8_channel_scales, launch_quantise, launch_quantise_v_fp8
+from accel.ops.runtime import triton_usable
 
 __all__ = ["channel_balance", "int8_attention", "quantise_blocks", "smooth_keys"]
 
@@ -106,7 +108,7 @@ def _torch_int8(qv, qs, kv, ks, v, *, block_q, block_k, causal, pv_fp8=False) ->
     kd = expand_kv(qv, kd)
     pv_dtype = v.dtype if v.dtype in (torch.float16, torch.bfloat16) else torch.float32
     if pv_fp8:  # V in e4m3 with one scale per channel, as launch_quantise_v_fp8
-        v_scale = _triton.fp8_channel_scales(v)[:, :, None]  # (B, Hk, 1, D)
+        v_scale = fp8_channel_scales(v)[:, :, None]  # (B, Hk, 1, D)
         vv = expand_kv(qv, _fp8(v.float() / v_scale))
         v_scale = expand_kv(qv, v_scale)
     else:
@@ -147,6 +149,7 @@ def int8_attention(
     balance: bool = True,
     pv_fp8: bool = False,
     use_triton: bool | None = None,
+    launch: LaunchSettings | None = None,
 ) -> torch.Tensor:
     """int8 Q·Kᵀ attention with K smoothing and per-block scales.
 
@@ -161,6 +164,8 @@ def int8_attention(
             recommended: it took Gemma 3's worst layer from cosine 0.989 to 0.9994).
         pv_fp8: P·V in float8 e4m3 as well (faster on Hopper, less accurate: see above).
         use_triton: force (True) or forbid (False) the Triton kernel; default: on CUDA when usable.
+        launch: the attention kernel's launch settings (warps, stages, Hopper kernel or not);
+            default ``LaunchSettings()``.
 
     Returns:
         ``[B, H, Sq, D]`` output in q's dtype. Differentiable with a straight-through backward:
@@ -172,7 +177,7 @@ def int8_attention(
 
     def fast(q, k, v):
         return _int8_forward(q, k, v, causal=causal, s=s, block_q=block_q, block_k=block_k, smooth=smooth,
-                             balance=balance, pv_fp8=pv_fp8, use_triton=use_triton)
+                             balance=balance, pv_fp8=pv_fp8, use_triton=use_triton, launch=launch)
 
     def exact(q, k, v):
         return ORIGINAL_SDPA(q, expand_kv(q, k), expand_kv(q, v), is_causal=causal, scale=s)
@@ -180,8 +185,9 @@ def int8_attention(
     return with_recompute_grad(fast, exact, q, k, v)
 
 
-def _int8_forward(q, k, v, *, causal, s, block_q, block_k, smooth, balance, pv_fp8, use_triton) -> torch.Tensor:
-    triton_ok = _triton.triton_usable(q)
+def _int8_forward(q, k, v, *, causal, s, block_q, block_k, smooth, balance, pv_fp8, use_triton,
+                  launch=None) -> torch.Tensor:
+    triton_ok = triton_usable(q)
     if use_triton is None:
         use_triton = triton_ok and q.is_cuda
     if use_triton and not triton_ok:
@@ -190,13 +196,13 @@ def _int8_forward(q, k, v, *, causal, s, block_q, block_k, smooth, balance, pv_f
     a = channel_balance(q, k, mean) if balance else None  # (B, Hk, D)
     if use_triton:  # one fused pass per tensor: (smooth,) balance, scale, round, store int8 + scales
         a_q = expand_kv(q, a[:, :, None])[:, :, 0] if a is not None else None
-        qv, qs = _triton.launch_quantise(q, block_q, factor=s * _LOG2E, mul=a_q)
-        kv, ks = _triton.launch_quantise(k, block_k, mean=mean, mul=None if a is None else 1.0 / a)
+        qv, qs = launch_quantise(q, block_q, factor=s * _LOG2E, mul=a_q)
+        kv, ks = launch_quantise(k, block_k, mean=mean, mul=None if a is None else 1.0 / a)
         v_scale = None
         if pv_fp8:
-            v, v_scale = _triton.launch_quantise_v_fp8(v)
-        return _triton.launch_attention(qv, kv, v, causal=causal, block_q=block_q, block_k=block_k,
-                                        q_scale=qs, k_scale=ks, v_scale=v_scale, out_dtype=q.dtype)
+            v, v_scale = launch_quantise_v_fp8(v)
+        return launch_attention(qv, kv, v, causal=causal, block_q=block_q, block_k=block_k, q_scale=qs,
+                                k_scale=ks, v_scale=v_scale, out_dtype=q.dtype, launch=launch)
     work = torch.float64 if q.dtype == torch.float64 else torch.float32
     ks_in = k.to(work) - mean[:, :, None].to(work) if smooth else k.to(work)
     q_in = q.to(work)

@@ -9,12 +9,14 @@ Two routes, picked by what the module is:
   softcapping, a position bias, queries offset against a KV cache) go to transformers' own SDPA
   function, so outputs stay correct.
 - any other module (timm models, your own): ``torch.nn.functional.scaled_dot_product_attention``
-  is replaced during the module's forward only (forward pre-hook and an always-called forward
-  hook), and calls with ``attn_mask`` or dropout keep the original. Not thread-safe: two threads
-  running patched and unpatched modules at once would see each other's swap.
+  is replaced while the module's forward runs (a forward wrapper that restores it even when the
+  forward raises), and calls with ``attn_mask`` or dropout keep the original. Not thread-safe:
+  two threads running patched and unpatched modules at once would see each other's swap.
 
 Either way ``apply_attention`` / ``remove_attention`` or the ``attention_backend`` context
-manager, and removing restores the exact original output.
+manager, and removing restores the exact original output. Both routes are hooks in the module's
+``accel.hooks`` registry and keep its contract: applying twice raises ``AlreadyAppliedError``,
+removing from an unpatched module does nothing, ``attention_state`` raises ``NotAppliedError``.
 """
 
 from __future__ import annotations
@@ -28,15 +30,17 @@ import torch
 import torch.nn.functional as F
 
 from accel.attention._checks import check_option
+from accel.hooks import ModelHook, apply_hook, remove_hook, require_hook
 from accel.attention.api import BACKENDS, attention
 from accel.attention.report import ORIGINAL_SDPA
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AttentionConfig", "apply_attention", "attention_backend", "remove_attention"]
+__all__ = ["AttentionConfig", "apply_attention", "attention_backend", "attention_state", "remove_attention"]
 
-_CONFIG_ATTR = "_accel_attention_config"
-_STATE_ATTR = "_accel_attention_state"
+#: hook name in the ``accel.hooks`` registry
+ATTENTION_HOOK = "attention"
+_CONFIG_ATTR = "_accel_attention_config"  # on every submodule, read by the transformers route
 _INTERFACE_NAME = "accel"
 
 
@@ -117,13 +121,49 @@ def _register_transformers() -> None:
     AttentionMaskInterface.register(_INTERFACE_NAME, sdpa_mask)
 
 
-class _SdpaSwap:
-    """Replaces F.scaled_dot_product_attention while a module's forward runs (re-entrant)."""
+class _AttentionHook(ModelHook):
+    """The module's attention patch; ``route`` says how it reaches the attention calls."""
 
-    def __init__(self, cfg: AttentionConfig):
-        self.cfg = cfg
-        self.depth = 0
-        self.saved = None
+    title = "an accel attention backend"
+    apply_call = "accel.apply_attention(module, backend)"
+    remove_call = "accel.remove_attention(module)"
+    route = ""
+
+    def __init__(self, config: AttentionConfig) -> None:
+        self.config = config
+
+
+class _TransformersHook(_AttentionHook):
+    """Switches a transformers model to the ``"accel"`` attention function and back."""
+
+    route = "transformers"
+
+    def attach(self, module: torch.nn.Module) -> None:
+        _register_transformers()
+        self.previous = module.config._attn_implementation
+        for sub in module.modules():
+            setattr(sub, _CONFIG_ATTR, self.config)
+        try:
+            module.set_attn_implementation(_INTERFACE_NAME)
+        except BaseException:
+            self._clear(module)
+            raise
+
+    def detach(self, module: torch.nn.Module) -> None:
+        module.set_attn_implementation(self.previous)
+        self._clear(module)
+
+    @staticmethod
+    def _clear(module: torch.nn.Module) -> None:
+        for sub in module.modules():
+            if hasattr(sub, _CONFIG_ATTR):
+                delattr(sub, _CONFIG_ATTR)
+
+
+class _SdpaSwapHook(_AttentionHook):
+    """Replaces F.scaled_dot_product_attention while the module's forward runs (re-entrant)."""
+
+    route = "sdpa"
 
     def replacement(self, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
                     enable_gqa=False):
@@ -131,20 +171,16 @@ class _SdpaSwap:
             kw = {"enable_gqa": enable_gqa} if enable_gqa else {}
             return ORIGINAL_SDPA(query, key, value, attn_mask=attn_mask, dropout_p=dropout_p,
                                  is_causal=is_causal, scale=scale, **kw)
-        return attention(query, key, value, backend=self.cfg.backend, causal=bool(is_causal), scale=scale,
-                         **self.cfg.options)
+        return attention(query, key, value, backend=self.config.backend, causal=bool(is_causal), scale=scale,
+                         **self.config.options)
 
-    def pre_hook(self, module, args):
-        if self.depth == 0:
-            self.saved = F.scaled_dot_product_attention
-            F.scaled_dot_product_attention = self.replacement
-        self.depth += 1
-
-    def post_hook(self, module, args, output):
-        self.depth -= 1
-        if self.depth == 0:
-            F.scaled_dot_product_attention = self.saved
-            self.saved = None
+    def new_forward(self, module, forward, *args, **kwargs):
+        saved = F.scaled_dot_product_attention
+        F.scaled_dot_product_attention = self.replacement
+        try:
+            return forward(*args, **kwargs)
+        finally:
+            F.scaled_dot_product_attention = saved
 
 
 def apply_attention(module: torch.nn.Module, backend: str = "auto", **options) -> torch.nn.Module:
@@ -160,46 +196,32 @@ def apply_attention(module: torch.nn.Module, backend: str = "auto", **options) -
         The same module, patched in place.
 
     Raises:
-        ValueError: if ``module`` is already patched (remove it first) or ``backend`` is unknown.
+        AlreadyAppliedError: ``module`` is already patched (remove it first); also a ValueError.
+        ValueError: ``backend`` is unknown.
     """
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
     check_option("backend", backend, BACKENDS)
-    if hasattr(module, _STATE_ATTR):
-        raise ValueError("module already has an accel attention backend; call remove_attention(module) first")
     cfg = AttentionConfig(backend=backend, options=dict(options))
-    if _is_transformers_model(module):
-        _register_transformers()
-        previous = module.config._attn_implementation
-        for sub in module.modules():
-            setattr(sub, _CONFIG_ATTR, cfg)
-        module.set_attn_implementation(_INTERFACE_NAME)
-        state = {"route": "transformers", "previous": previous}
-    else:
-        swap = _SdpaSwap(cfg)
-        handles = [module.register_forward_pre_hook(swap.pre_hook),
-                   module.register_forward_hook(swap.post_hook, always_call=True)]
-        state = {"route": "sdpa", "handles": handles}
-    setattr(module, _STATE_ATTR, state)
-    logger.info("accel attention: %s patched to %s via %s", type(module).__name__, backend, state["route"])
+    hook_type = _TransformersHook if _is_transformers_model(module) else _SdpaSwapHook
+    apply_hook(module, ATTENTION_HOOK, hook_type(cfg))
+    logger.info("accel attention: %s patched to %s via %s", type(module).__name__, backend, hook_type.route)
     return module
 
 
 def remove_attention(module: torch.nn.Module) -> torch.nn.Module:
     """Undo ``apply_attention``; a module that was never patched is returned unchanged."""
-    state = getattr(module, _STATE_ATTR, None)
-    if state is None:
-        return module
-    if state["route"] == "transformers":
-        module.set_attn_implementation(state["previous"])
-        for sub in module.modules():
-            if hasattr(sub, _CONFIG_ATTR):
-                delattr(sub, _CONFIG_ATTR)
-    else:
-        for handle in state["handles"]:
-            handle.remove()
-    delattr(module, _STATE_ATTR)
+    remove_hook(module, ATTENTION_HOOK)
     return module
+
+
+def attention_state(module: torch.nn.Module) -> AttentionConfig:
+    """The backend and options ``module`` was patched with.
+
+    Raises:
+        NotAppliedError: ``module`` has no accel attention backend.
+    """
+    return require_hook(module, ATTENTION_HOOK, _AttentionHook).config
 
 
 @contextlib.contextmanager

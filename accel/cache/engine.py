@@ -1,7 +1,9 @@
-"""Hooks that let a model's block stack skip a denoising step and reuse a cached residual.
+"""Step caching hooks: let a model's block stack skip a denoising step and reuse a cached residual.
 
-Each block's ``forward`` is wrapped (instance attribute; class, parameters and state dict are
-untouched). A call of block 0 starts a step. The policy decides, before block 0 (TeaCache,
+"Cache" in ``accel.cache`` always means this step caching (reuse across denoising steps), never
+a key/value cache or a file cache. Each block's ``forward`` is wrapped by a hook in the module's
+``accel.hooks`` registry (class, parameters and state dict are untouched), and the model holds
+the run's state (``StepCache``) in its own hook. A call of block 0 starts a step. The policy decides, before block 0 (TeaCache,
 SenCache) or right after it (FBCache), whether the step is *computed* (every block runs its
 own forward, bit-identical to the uncached model) or *reused*: the remaining blocks then
 return the cached approximation of the stack's output at once.
@@ -20,12 +22,15 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from ..hooks import ModelHook, apply_hook, apply_hooks, remove_hook, require_hook
 from .config import StepCacheConfig
 from .policies import POLICIES, rel_l1, tensors_in
 
 logger = logging.getLogger(__name__)
 
-STATE_ATTR = "_accel_step_cache"
+#: hook names in the ``accel.hooks`` registry: the model's (its state) and each block's
+STEP_CACHE_HOOK = "step_cache"
+BLOCK_HOOK = "step_cache.block"
 _BLOCK_NAMES = ("transformer_blocks", "blocks", "layers")
 
 
@@ -124,13 +129,20 @@ def find_blocks(model: nn.Module, path: str | None) -> nn.ModuleList:
 
 
 class StepCache:
-    """Runtime state of step caching on one model (see module docstring)."""
+    """Runtime state of step caching on one model (see module docstring).
+
+    Attributes:
+        config: the policy's config.
+        policy: the policy deciding each step.
+        blocks: the block stack, in order.
+        report: the current run's report.
+        runs: reports of earlier runs (archived by ``reset``).
+    """
 
     def __init__(self, model: nn.Module, config: StepCacheConfig) -> None:
         self.config = config
         self.policy = POLICIES[type(config)](config)
         self.blocks = list(find_blocks(model, config.blocks))
-        self.previous_forwards = [b.__dict__.get("forward") for b in self.blocks]
         self.report = StepCacheReport(type(config).__name__.removesuffix("Config"))
         self.runs: list[StepCacheReport] = []
         self._clear()
@@ -155,39 +167,22 @@ class StepCache:
         self.policy.reset()
         self._clear()
 
-    # -- hooks -------------------------------------------------------------------------
-    def install(self) -> None:
-        for i, block in enumerate(self.blocks):
-            block.forward = self._wrap(block, i)
-
-    def uninstall(self) -> None:
-        for block, previous in zip(self.blocks, self.previous_forwards):
-            if previous is None:
-                block.__dict__.pop("forward", None)
-            else:
-                block.forward = previous
-
     def _can_reuse(self) -> bool:
         if self.cached_final is None or self.report.steps <= self.config.warmup_steps:
             return False
         limit = self.config.max_consecutive_reuse
         return limit is None or self.consecutive < limit
 
-    def _wrap(self, block: nn.Module, index: int):
-        original = block.forward
-        last = len(self.blocks) - 1
-
-        def forward(*args, **kwargs):
-            if index == 0:
-                return self._first(block, original, args, kwargs)
-            if self.mode == "reuse":
-                return self.approx
-            out = original(*args, **kwargs)
-            if index == last:
-                out = self._finish(out)
-            return out
-
-        return forward
+    def block_forward(self, index: int, block: nn.Module, forward, args: tuple, kwargs: dict):
+        """Block ``index``'s call within a step: computed, reused, or (block 0) the decision."""
+        if index == 0:
+            return self._first(block, forward, args, kwargs)
+        if self.mode == "reuse":
+            return self.approx
+        out = forward(*args, **kwargs)
+        if index == len(self.blocks) - 1:
+            out = self._finish(out)
+        return out
 
     def _first(self, block, original, args, kwargs):
         self.report.steps += 1
@@ -249,6 +244,41 @@ class StepCache:
         return out
 
 
+class _BlockHook(ModelHook):
+    """One block of a step-cached stack: its calls go through ``StepCache.block_forward``."""
+
+    title = "step caching"
+    apply_call = "accel.cache.apply(model, config)"
+    remove_call = "accel.cache.remove(model)"
+
+    def __init__(self, cache: StepCache, index: int) -> None:
+        self.cache = cache
+        self.index = index
+
+    def new_forward(self, module, forward, *args, **kwargs):
+        return self.cache.block_forward(self.index, module, forward, args, kwargs)
+
+
+class StepCacheHook(ModelHook):
+    """The model's step-caching hook: builds the ``StepCache`` and hooks every block."""
+
+    title = "step caching"
+    apply_call = "accel.cache.apply(model, config)"
+    remove_call = "accel.cache.remove(model)"
+
+    def __init__(self, config: StepCacheConfig) -> None:
+        self.config = config
+        self.cache: StepCache | None = None
+
+    def attach(self, module: nn.Module) -> None:
+        self.cache = StepCache(module, self.config)
+        apply_hooks((block, BLOCK_HOOK, _BlockHook(self.cache, i)) for i, block in enumerate(self.cache.blocks))
+
+    def detach(self, module: nn.Module) -> None:
+        for block in self.cache.blocks:
+            remove_hook(block, BLOCK_HOOK)
+
+
 def apply_step_cache(model: nn.Module, config: StepCacheConfig) -> nn.Module:
     """Enable step caching on ``model`` with ``config`` (FBCache, TeaCache or SenCache).
 
@@ -262,47 +292,42 @@ def apply_step_cache(model: nn.Module, config: StepCacheConfig) -> nn.Module:
         and read :func:`step_cache_report` after it.
 
     Raises:
-        RuntimeError: caching is already applied (remove it first).
+        AlreadyAppliedError: step caching is already applied (remove it first).
         TypeError: ``config`` is not one of the configs.
     """
     if type(config) not in POLICIES:
         raise TypeError(f"config must be one of {[c.__name__ for c in POLICIES]}, got {type(config).__name__}")
-    existing = getattr(model, STATE_ATTR, None)
-    if existing is not None:
-        raise RuntimeError(
-            f"step caching is already applied to this model ({type(existing.config).__name__}); "
-            "call accel.cache.remove(model) first"
-        )
-    cache = StepCache(model, config)
-    cache.install()
-    setattr(model, STATE_ATTR, cache)
-    logger.debug("step caching %s on %d blocks", config, len(cache.blocks))
+    hook = apply_hook(model, STEP_CACHE_HOOK, StepCacheHook(config))
+    logger.debug("step caching %s on %d blocks", config, len(hook.cache.blocks))
     return model
 
 
-def _cache(model: nn.Module) -> StepCache:
-    cache = getattr(model, STATE_ATTR, None)
-    if cache is None:
-        raise RuntimeError("step caching is not applied to this model; call accel.cache.apply(model, config) first")
-    return cache
+def step_cache_state(model: nn.Module) -> StepCache:
+    """The model's step-caching state (config, policy, blocks, current report, earlier runs).
+
+    Raises:
+        NotAppliedError: step caching is not applied to ``model``.
+    """
+    return require_hook(model, STEP_CACHE_HOOK, StepCacheHook).cache
 
 
 def remove_step_cache(model: nn.Module) -> nn.Module:
-    """Undo :func:`apply_step_cache`: every block gets its own forward back."""
-    cache = _cache(model)
-    cache.uninstall()
-    delattr(model, STATE_ATTR)
+    """Undo :func:`apply_step_cache`: every block gets its own forward back.
+
+    A model without step caching is returned unchanged.
+    """
+    remove_hook(model, STEP_CACHE_HOOK)
     return model
 
 
 def reset_step_cache(model: nn.Module) -> None:
     """Start a new run (new sampling loop): clears the cache and opens a fresh report."""
-    _cache(model).reset()
+    step_cache_state(model).reset()
 
 
 def step_cache_report(model: nn.Module) -> StepCacheReport:
     """Report of the current run."""
-    return _cache(model).report
+    return step_cache_state(model).report
 
 
 __all__ = [
@@ -312,5 +337,6 @@ __all__ = [
     "remove_step_cache",
     "reset_step_cache",
     "step_cache_report",
+    "step_cache_state",
     "find_blocks",
 ]

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
-from accel.attention._triton import triton_usable
-from accel.tokens import _triton_merge
+from accel.ops.merge.kernel import launch_merge_weighted
+from accel.ops.runtime import triton_usable
 
 __all__ = [
     "MergePlan",
@@ -165,7 +165,7 @@ def merge_weighted(
         plan: the merge plan.
         x: ``[B, N, C]`` token features.
         size: ``[B, N, 1]`` sizes, ones when ``None``.
-        use_triton: run the one-pass Triton kernel (``_triton_merge``; sums in float32).
+        use_triton: run the one-pass Triton kernel (``accel.ops.merge``; sums in float32).
             Default: on CUDA half/float tensors that need no gradient.
 
     Returns:
@@ -181,7 +181,7 @@ def merge_weighted(
         raise RuntimeError(f"use_triton=True but the merge kernel cannot run on {x.device} {x.dtype} "
                            "(it needs Triton, CUDA or TRITON_INTERPRET=1, and float16/bfloat16/float32)")
     if use_triton and plan.r > 0:
-        return _triton_merge.launch_merge_weighted(x, size, plan.kept_a, plan.merged_a, plan.dst_b)
+        return launch_merge_weighted(x, size, plan.kept_a, plan.merged_a, plan.dst_b)
     if size is None:
         size = x.new_ones(x.shape[0], x.shape[1], 1)
     if plan.r == 0:

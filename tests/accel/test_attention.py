@@ -273,7 +273,8 @@ def test_public_api_is_pinned_and_package_is_callable():
 
     assert sorted(package.__all__) == sorted([
         "BACKENDS", "HAVE_TRITON", "AttentionConfig", "BlockLayout", "ErrorMonitor", "ErrorReport",
-        "apply_attention", "attention", "attention_backend", "block_sparse_attention", "error_reports",
+        "LaunchSettings", "apply_attention", "attention", "attention_backend", "attention_state",
+        "block_sparse_attention", "error_reports",
         "int8_attention", "linear_attention", "predict_block_mask", "remove_attention",
     ])
     q = torch.randn(1, 2, 20, 8)

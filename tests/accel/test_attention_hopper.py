@@ -14,9 +14,9 @@ import subprocess
 import pytest
 import torch
 
-from accel.attention import _gluon_hopper
+from accel.ops.attention import hopper
 
-pytestmark = pytest.mark.skipif(not _gluon_hopper.HAVE_GLUON, reason="needs triton with Gluon (dev extra)")
+pytestmark = pytest.mark.skipif(not hopper.HAVE_GLUON, reason="needs triton with Gluon (dev extra)")
 
 
 def _compile(d: int, block_k: int, sparse: bool, causal: bool, int8: bool = False):
@@ -38,12 +38,12 @@ def _compile(d: int, block_k: int, sparse: bool, causal: bool, int8: bool = Fals
         "H": "i32", "GROUP": "i32", "SQ": "i32", "SK": "i32", "NQB": "i32", "NKB": "i32", "MAXK": "i32",
         "qk_scale": "fp32",
     }
-    constants = {"BLOCK_M": 128, "BLOCK_N": block_k, "D": d, "STAGES": _gluon_hopper._STAGES[block_k],
+    constants = {"BLOCK_M": 128, "BLOCK_N": block_k, "D": d, "STAGES": hopper._STAGES[block_k],
                  "SPARSE": sparse, "CAUSAL": causal, "INT8": int8,
-                 "COMPUTE_REGS": _gluon_hopper._COMPUTE_REGS, "LOADER_REGS": _gluon_hopper._LOADER_REGS}
+                 "COMPUTE_REGS": hopper._COMPUTE_REGS, "LOADER_REGS": hopper._LOADER_REGS}
     signature.update({name: "constexpr" for name in constants})
     names = list(signature)
-    src = GluonASTSource(_gluon_hopper._attention_fwd_hopper, signature,
+    src = GluonASTSource(hopper._attention_fwd_hopper, signature,
                          {(names.index(n),): v for n, v in constants.items()},
                          {(i,): [["tt.divisibility", 16]] for i in range(4, 9)})
     return triton_compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": 4})
@@ -62,8 +62,8 @@ def test_compiles_for_sm90a_with_the_intended_structure(d, block_k, sparse, caus
     if int8:
         assert ".s32.s8.s8" in ptx  # Q·Kᵀ in int8
     assert "wgmma.wait_group.sync.aligned 1" in ptx  # S waited for while P·V may still run
-    assert f"setmaxnreg.inc.sync.aligned.u32 \t{_gluon_hopper._COMPUTE_REGS}" in ptx  # compute budget
-    assert f"setmaxnreg.dec.sync.aligned.u32 \t{_gluon_hopper._LOADER_REGS}" in ptx  # loader budget
+    assert f"setmaxnreg.inc.sync.aligned.u32 \t{hopper._COMPUTE_REGS}" in ptx  # compute budget
+    assert f"setmaxnreg.dec.sync.aligned.u32 \t{hopper._LOADER_REGS}" in ptx  # loader budget
     assert "cp.async.bulk.tensor" in ptx  # TMA loads
     assert kernel.metadata.shared <= 227 * 1024  # fits an H100/H200 SM's shared memory
     report = _ptxas_report(ptx, tmp_path)
@@ -88,17 +88,17 @@ def test_shape_rule():
         return (torch.empty(1, 4, s, d, dtype=dtype), torch.empty(1, hk, s, d, dtype=dtype),
                 torch.empty(1, hk, s, d, dtype=dtype))
 
-    assert _gluon_hopper.shape_fits(*qkv(1024, 128), 128, 64)
-    assert _gluon_hopper.shape_fits(*qkv(1024, 128), 128, 128)
-    assert _gluon_hopper.shape_fits(*qkv(1024, 64), 128, 128)
-    assert not _gluon_hopper.shape_fits(*qkv(1024, 64), 128, 64)  # the Triton kernel is faster there
-    assert not _gluon_hopper.shape_fits(*qkv(1000, 128), 128, 64)  # ragged: blocks would cross heads
-    assert not _gluon_hopper.shape_fits(*qkv(1024, 128, torch.float32), 128, 64)
-    assert not _gluon_hopper.shape_fits(*qkv(1024, 128), 128, 64, torch.float16)  # output staged in Q's buffer
+    assert hopper.shape_fits(*qkv(1024, 128), 128, 64)
+    assert hopper.shape_fits(*qkv(1024, 128), 128, 128)
+    assert hopper.shape_fits(*qkv(1024, 64), 128, 128)
+    assert not hopper.shape_fits(*qkv(1024, 64), 128, 64)  # the Triton kernel is faster there
+    assert not hopper.shape_fits(*qkv(1000, 128), 128, 64)  # ragged: blocks would cross heads
+    assert not hopper.shape_fits(*qkv(1024, 128, torch.float32), 128, 64)
+    assert not hopper.shape_fits(*qkv(1024, 128), 128, 64, torch.float16)  # output staged in Q's buffer
     q, k, v = qkv(1024, 128)
-    assert not _gluon_hopper.shape_fits(q.transpose(1, 2).contiguous().transpose(1, 2), k, v, 128, 64)
+    assert not hopper.shape_fits(q.transpose(1, 2).contiguous().transpose(1, 2), k, v, 128, 64)
     q8, k8 = q.to(torch.int8), k.to(torch.int8)
-    assert _gluon_hopper.shape_fits(q8, k8, v, 128, 64)  # int8 Q·Kᵀ, bf16 P·V
-    assert not _gluon_hopper.shape_fits(q8, k8, v.to(torch.float8_e4m3fn), 128, 64)  # fp8 P·V: Triton's
-    assert not _gluon_hopper.shape_fits(*(x.to(torch.int8) for x in qkv(1024, 64)[:2]), qkv(1024, 64)[2], 128, 128)
-    assert not _gluon_hopper.usable(q, k, v, 128, 64)  # CPU tensors never take it
+    assert hopper.shape_fits(q8, k8, v, 128, 64)  # int8 Q·Kᵀ, bf16 P·V
+    assert not hopper.shape_fits(q8, k8, v.to(torch.float8_e4m3fn), 128, 64)  # fp8 P·V: Triton's
+    assert not hopper.shape_fits(*(x.to(torch.int8) for x in qkv(1024, 64)[:2]), qkv(1024, 64)[2], 128, 128)
+    assert not hopper.usable(q, k, v, 128, 64)  # CPU tensors never take it

@@ -24,7 +24,8 @@ SCRIPT = textwrap.dedent(
     import os, sys
     assert os.environ["TRITON_INTERPRET"] == "1"
     import torch
-    from accel.attention import _triton, naive
+    from accel.ops.attention import kernel, naive
+    from accel.ops.quantise.kernel import launch_quantise
     from accel.attention.block_mask import block_layout, predict_block_mask
     from accel.attention.int8 import quantise_blocks, int8_attention
     from accel.attention.report import make_report
@@ -50,12 +51,17 @@ SCRIPT = textwrap.dedent(
         v = torch.randn(1, hk, s, d, generator=gen).to(dt)
         for causal in (False, True):
             tag = f"h={h} hk={hk} s={s} d={d} {dt} causal={causal}"
-            dense = _triton.launch_attention(q, k, v, causal=causal, block_q=32, block_k=16,
+            dense = kernel.launch_attention(q, k, v, causal=causal, block_q=32, block_k=16,
                                              qk_scale=d ** -0.5 * LOG2E)
             check("dense " + tag, dense, naive.dense_reference(q, k, v, causal=causal), *tol[dt])
+            if causal:  # launch settings are arguments: other warps and stages, the same numbers
+                tuned = kernel.launch_attention(q, k, v, causal=causal, block_q=32, block_k=16,
+                                                qk_scale=d ** -0.5 * LOG2E,
+                                                launch=kernel.LaunchSettings(warps=2, stages=1, hopper=False))
+                check("dense tuned " + tag, tuned, naive.dense_reference(q, k, v, causal=causal), *tol[dt])
             mask = predict_block_mask(q, k, block_q=32, block_k=16, causal=causal, scale=d ** -0.5, sparsity=0.5)
             lay = block_layout(mask, sq=s, sk=s, block_q=32, block_k=16, causal=causal)
-            sparse = _triton.launch_attention(q, k, v, causal=causal, block_q=32, block_k=16,
+            sparse = kernel.launch_attention(q, k, v, causal=causal, block_q=32, block_k=16,
                                               qk_scale=d ** -0.5 * LOG2E, kv_idx=lay.kv_idx,
                                               kv_cnt=lay.kv_cnt, kv_full=lay.kv_full)
             ref = naive.block_sparse_reference(q, k, v, lay.mask, block_q=32, block_k=16, causal=causal)
@@ -73,7 +79,7 @@ SCRIPT = textwrap.dedent(
         # the fused quantiser agrees with the PyTorch one up to rounding: no value off by more
         # than one step, and few off at all (fp16 over 30 seeds: mean 3e-5, worst 1.1e-3 of values,
         # where a scale one ulp apart moves values that sit near a .5 boundary)
-        vals, scales = _triton.launch_quantise(q, 32, factor=0.3)
+        vals, scales = launch_quantise(q, 32, factor=0.3)
         rvals, rscales = quantise_blocks(q, 32, factor=0.3)
         if not torch.allclose(scales, rscales, rtol=1e-6):
             failures.append(f"quantise scales differ {tag}")
@@ -103,7 +109,7 @@ PREDICT_SCRIPT = textwrap.dedent(
     import os, sys
     assert os.environ["TRITON_INTERPRET"] == "1"
     import torch
-    from accel.attention import _triton_predict
+    from accel.ops.block_mask import kernel as predict_kernel
     from accel.attention.block_mask import predict_block_layout
 
     seed = int(os.environ["AGENTKIT_TEST_SEED"])
@@ -162,7 +168,7 @@ PREDICT_SCRIPT = textwrap.dedent(
             if not torch.equal(lay.mask, want.expand_as(lay.mask)):
                 failures.append(f"{tag}: ties did not keep the lowest key blocks")
     # the cases above put several rows in one selection program; here one row each
-    _triton_predict._PER_THREAD = {"sort": 1, "bisect": 1}
+    predict_kernel._PER_THREAD = {"sort": 1, "bisect": 1}
     q, k = inputs(1, 2, 2, 300, 300, 32, f32)
     for mass in (0.9, None):
         compare(f"one row a program, mass={mass}", q, k, block_q=16, block_k=16, causal=True,

@@ -389,8 +389,9 @@ def test_patch_refuses_twice_and_unknown_models(tiny_models):
             tk.patch(model, r=1)
     finally:
         tk.unpatch(model)
+    assert tk.unpatch(model) is model  # removing from an unpatched model does nothing
     with pytest.raises(RuntimeError, match="not applied"):
-        tk.unpatch(model)
+        tk.merge_state(model)
     with pytest.raises(ValueError, match="not a supported"):
         tk.patch(torch.nn.Linear(2, 2), r=1)
     with pytest.raises(ValueError, match="one per layer"):

@@ -1,8 +1,8 @@
 """The one-pass Triton merge kernel, run by Triton's CPU interpreter (TRITON_INTERPRET=1).
 
 Triton decides at import whether it interprets, so the check runs in a fresh process (as in
-test_attention_triton.py). The kernel sums in float32, the PyTorch path in the input dtype, so
-both are held to a float64 merge of the same plan.
+test_attention_triton.py). The kernel sums in float32, so it is held to the float64 reference
+beside it (accel.ops.merge.naive) on the same plan; test_ops.py holds the PyTorch path to it.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ SCRIPT = textwrap.dedent(
     assert os.environ["TRITON_INTERPRET"] == "1"
     import torch
     from accel.tokens.merge import bipartite_soft_matching, merge_weighted
+    from accel.ops.merge.naive import merge_weighted_reference
 
     gen = torch.Generator().manual_seed(int(os.environ["AGENTKIT_TEST_SEED"]))
     failures = []
@@ -29,7 +30,7 @@ SCRIPT = textwrap.dedent(
         plan = bipartite_soft_matching(torch.randn(3, n, 6, generator=gen), r, protect_first=protect)
         assert plan.r == r
         for size in (None, torch.randint(1, 9, (3, n, 1), generator=gen).to(dt)):
-            want_x, want_s = merge_weighted(plan, x.double(), None if size is None else size.double())
+            want_x, want_s = merge_weighted_reference(x, size, plan.kept_a, plan.merged_a, plan.dst_b)
             got_x, got_s = merge_weighted(plan, x, size, use_triton=True)
             tag = f"n={n} r={r} {dt} sizes={'given' if size is not None else 'ones'}"
             if got_x.dtype != dt or got_x.shape != want_x.shape or got_s.shape != want_s.shape:

@@ -16,7 +16,8 @@ import logging
 import torch
 from torch import nn
 
-from ._core import STATE_ATTR, TokenMergeState, install, parse_r, uninstall
+from ...hooks import apply_hook, remove_hook, require_hook
+from ._core import TOKEN_MERGE_HOOK, TokenMergeHook, TokenMergeState, parse_r
 from .hf import attn_implementation, hf_layer_specs, is_hf_vision_model
 from .timm import is_timm_vit, timm_layer_specs
 
@@ -60,7 +61,7 @@ def patch(
         ``model``, patched in place.
 
     Raises:
-        RuntimeError: the model is already patched.
+        AlreadyAppliedError: the model is already patched (a RuntimeError).
         ValueError: no supported layers, or a bad ``r``.
     """
     if not isinstance(model, nn.Module):
@@ -84,22 +85,26 @@ def patch(
         prop_attn=prop_attn,
         trace_source=trace_source,
     )
-    install(model, specs, state)
+    apply_hook(model, TOKEN_MERGE_HOOK, TokenMergeHook(specs, state))
     return model
 
 
 def unpatch(model: nn.Module) -> nn.Module:
-    """Remove token merging: restores every layer's forward and removes the hooks."""
-    uninstall(model)
+    """Remove token merging: restores every layer's forward and removes the hooks.
+
+    A model without token merging is returned unchanged.
+    """
+    remove_hook(model, TOKEN_MERGE_HOOK)
     return model
 
 
 def merge_state(model: nn.Module) -> TokenMergeState:
-    """The patched model's state: settings, and sizes/source of the last forward."""
-    state = getattr(model, STATE_ATTR, None)
-    if state is None:
-        raise RuntimeError("token merging is not applied to this model; call accel.tokens.patch first")
-    return state
+    """The patched model's state: settings, and sizes/source of the last forward.
+
+    Raises:
+        NotAppliedError: token merging is not applied to ``model`` (a RuntimeError).
+    """
+    return require_hook(model, TOKEN_MERGE_HOOK, TokenMergeHook).state
 
 
 def set_regions(model: nn.Module, regions: torch.Tensor | None) -> None:

@@ -12,6 +12,9 @@ run that way, from their own submodules; the split is checked once against the l
 ``forward`` on the first call and dropped, with a warning, if they disagree. Any other layer
 runs its own ``forward`` and is merged after it. ``r = 0`` always calls the layer's own
 ``forward``, so it is bit-identical.
+
+Every wrapper is a hook in the ``accel.hooks`` registry: the model's ``TokenMergeHook`` (which
+holds the ``TokenMergeState``), one ``_LayerHook`` a layer and one ``_KeyHook`` a key projection.
 """
 
 from __future__ import annotations
@@ -25,11 +28,15 @@ import torch
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from ...hooks import ModelHook, apply_hooks, remove_hook
 from ..merge import bipartite_soft_matching, merge_source, merge_weighted
 
 logger = logging.getLogger(__name__)
 
-STATE_ATTR = "_accel_token_merge"
+#: hook names in the ``accel.hooks`` registry: the model's (its state), each layer's, each key projection's
+TOKEN_MERGE_HOOK = "token_merge"
+LAYER_HOOK = "token_merge.layer"
+KEY_HOOK = "token_merge.keys"
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,7 @@ class TokenMergeState:
         size: ``[B, N, 1]`` tokens each current token stands for (after the last forward).
         source: membership matrix when ``trace_source``.
         mask: the caller's attention mask merged along with the tokens (see :func:`_layer_mask`).
+        layers: the patched layers, in forward order.
     """
 
     r: list[int]
@@ -99,9 +107,7 @@ class TokenMergeState:
     mask: torch.Tensor | None = None
     cur_mask: torch.Tensor | None = None
     metric: torch.Tensor | None = None
-    handles: list = field(default_factory=list)
     layers: list[nn.Module] = field(default_factory=list)
-    had_forward: list = field(default_factory=list)
 
 
 def parse_r(r: int | list[int] | tuple[int, ...], num_layers: int) -> list[int]:
@@ -240,18 +246,32 @@ def _with_mask(spec: LayerSpec, args: tuple, kwargs: dict, fn: Callable) -> tupl
     return args, {**kwargs, spec.mask_arg: mask}
 
 
-def _wrap_layer(state: TokenMergeState, spec: LayerSpec, index: int) -> Callable:
-    original = spec.layer.forward  # bound method (or an instance attribute set by someone else)
-    split = spec.split  # set to None if the first check finds it disagrees with the layer
-    checked = False
+class _LayerHook(ModelHook):
+    """One layer: proportional attention around it, and a merge between its halves or after it."""
 
-    def forward(hidden_states, *args, **kwargs):
-        nonlocal split, checked
+    title = "token merging"
+    apply_call = "accel.tokens.patch(model, r)"
+    remove_call = "accel.tokens.unpatch(model)"
+
+    def __init__(self, state: TokenMergeState, spec: LayerSpec, index: int) -> None:
+        self.state = state
+        self.spec = spec
+        self.index = index
+        self.split = spec.split  # set to None if the first check finds it disagrees with the layer
+        self.checked = False
+
+    def _start(self) -> None:
+        """Layer 0 starts a forward: forget the last one's sizes, source, regions and mask."""
+        state = self.state
+        state.size = None
+        state.source = None
+        state.cur_regions = state.regions
+        state.mask = None
+
+    def new_forward(self, module, forward, hidden_states, *args, **kwargs):
+        state, spec, index = self.state, self.spec, self.index
         if index == 0:
-            state.size = None
-            state.source = None
-            state.cur_regions = state.regions
-            state.mask = None
+            self._start()
         state.cur_mask = None
         biased = state.prop_attn and state.size is not None and spec.mask_arg is not None
         if spec.mask_arg is not None:
@@ -259,20 +279,21 @@ def _wrap_layer(state: TokenMergeState, spec: LayerSpec, index: int) -> Callable
             args, kwargs = _with_mask(spec, args, kwargs,
                                       lambda mask: _layer_mask(state, mask, hidden_states.shape[1], bias))
         r = state.r[index]
-        call = _mask_and_kwargs(spec, args, kwargs) if r > 0 and split is not None else None
-        if call is not None and not checked:
-            checked = True
-            if not _split_matches(spec, split, original, hidden_states, *call):
-                split = None
+        call = _mask_and_kwargs(spec, args, kwargs) if r > 0 and self.split is not None else None
+        if call is not None and not self.checked:
+            self.checked = True
+            if not _split_matches(spec, self.split, forward, hidden_states, *call):
+                self.split = None
                 logger.warning("%s: the attention/MLP split does not match this layer's forward; "
                                "merging after the whole layer instead", type(spec.layer).__name__)
+        split = self.split if call is not None else None
         state.metric = None
         with _sdpa_order_for_bias(hidden_states) if biased else contextlib.nullcontext():
-            if call is not None and split is not None:  # attention half, merge, MLP half
+            if split is not None:  # attention half, merge, MLP half
                 x = split.attention(spec.layer, hidden_states, *call)
             else:
-                out = original(hidden_states, *args, **kwargs)
-        if call is not None and split is not None:
+                out = forward(hidden_states, *args, **kwargs)
+        if split is not None:
             return split.mlp(spec.layer, _merge(state, x, r, index))
         if r <= 0:
             return out
@@ -280,45 +301,53 @@ def _wrap_layer(state: TokenMergeState, spec: LayerSpec, index: int) -> Callable
         x = _merge(state, x, r, index)
         return (x, *out[1:]) if isinstance(out, tuple) else x
 
-    return forward
+
+class _KeyHook(ModelHook):
+    """A key projection: hands the attention keys of each call to the merge as its metric."""
+
+    title = "token merging"
+    apply_call = "accel.tokens.patch(model, r)"
+    remove_call = "accel.tokens.unpatch(model)"
+
+    def __init__(self, state: TokenMergeState, key_slice: tuple[int, int] | None, heads: int | None) -> None:
+        self.state = state
+        self.key_slice = key_slice
+        self.heads = heads
+
+    def new_forward(self, module, forward, *args, **kwargs):
+        output = forward(*args, **kwargs)
+        key = output if self.key_slice is None else output[..., self.key_slice[0] : self.key_slice[1]]
+        heads = self.heads
+        if heads and heads > 1 and key.shape[-1] % heads == 0:
+            # fp32 straight from the mean: matching needs no separate conversion
+            key = key.unflatten(-1, (heads, key.shape[-1] // heads)).mean(-2, dtype=torch.float32)
+        self.state.metric = key
+        return output
 
 
-def install(model: nn.Module, specs: list[LayerSpec], state: TokenMergeState) -> None:
-    """Wrap the layers in ``specs`` and attach ``state`` to ``model``."""
-    if getattr(model, STATE_ATTR, None) is not None:
-        raise RuntimeError("token merging is already applied to this model; call accel.tokens.unpatch(model) first")
-    if not specs:
-        raise ValueError(f"found no supported transformer layers in {type(model).__name__}")
+class TokenMergeHook(ModelHook):
+    """The model's token-merging hook: holds the state and hooks every layer and key projection."""
 
-    def capture(key_slice, heads):
-        def hook(_module, _inputs, output):
-            key = output if key_slice is None else output[..., key_slice[0] : key_slice[1]]
-            if heads and heads > 1 and key.shape[-1] % heads == 0:
-                # fp32 straight from the mean: matching needs no separate conversion
-                key = key.unflatten(-1, (heads, key.shape[-1] // heads)).mean(-2, dtype=torch.float32)
-            state.metric = key
+    title = "token merging"
+    apply_call = "accel.tokens.patch(model, r)"
+    remove_call = "accel.tokens.unpatch(model)"
 
-        return hook
+    def __init__(self, specs: list[LayerSpec], state: TokenMergeState) -> None:
+        self.specs = specs
+        self.state = state
 
-    for i, spec in enumerate(specs):
-        state.handles.append(spec.key_module.register_forward_hook(capture(spec.key_slice, spec.heads)))
-        state.had_forward.append(spec.layer.__dict__.get("forward"))
-        state.layers.append(spec.layer)
-        spec.layer.forward = _wrap_layer(state, spec, i)
-    setattr(model, STATE_ATTR, state)
-    logger.debug("token merging on %d layers of %s, r=%s", len(specs), type(model).__name__, state.r)
+    def attach(self, module: nn.Module) -> None:
+        if not self.specs:
+            raise ValueError(f"found no supported transformer layers in {type(module).__name__}")
+        hooks = []
+        for i, spec in enumerate(self.specs):
+            hooks.append((spec.key_module, KEY_HOOK, _KeyHook(self.state, spec.key_slice, spec.heads)))
+            hooks.append((spec.layer, LAYER_HOOK, _LayerHook(self.state, spec, i)))
+        apply_hooks(hooks)
+        self.state.layers = [spec.layer for spec in self.specs]
+        logger.debug("token merging on %d layers of %s, r=%s", len(self.specs), type(module).__name__, self.state.r)
 
-
-def uninstall(model: nn.Module) -> None:
-    """Undo :func:`install`: restore every layer's forward and remove the hooks."""
-    state: TokenMergeState | None = getattr(model, STATE_ATTR, None)
-    if state is None:
-        raise RuntimeError("token merging is not applied to this model")
-    for handle in state.handles:
-        handle.remove()
-    for layer, previous in zip(state.layers, state.had_forward):
-        if previous is None:
-            del layer.forward
-        else:
-            layer.forward = previous
-    delattr(model, STATE_ATTR)
+    def detach(self, module: nn.Module) -> None:
+        for spec in reversed(self.specs):
+            remove_hook(spec.layer, LAYER_HOOK)
+            remove_hook(spec.key_module, KEY_HOOK)

@@ -7,21 +7,19 @@ kept A token is copied, a B token is the size-weighted mean of itself and the A 
 into it, found by scanning the ``r`` destinations (r is tens of tokens; no atomics, no extra
 launches to build lists), and the sum runs in float32.
 
-Used on CUDA tensors when Triton is present; ``TRITON_INTERPRET=1`` runs it on CPU for tests.
+Used on CUDA tensors when Triton is present; ``TRITON_INTERPRET=1`` runs it on CPU for tests. Its
+reference is ``naive.merge_weighted_reference`` beside it (float64, one output token at a time).
 """
 
 from __future__ import annotations
 
 import torch
 
-from accel.attention._triton import HAVE_TRITON, _fix_interpreter_index, interpreting
+from accel.ops.runtime import HAVE_TRITON, prepare_interpreter, tl, triton
 
 __all__ = ["launch_merge_weighted"]
 
 if HAVE_TRITON:
-    import triton
-    import triton.language as tl
-
     @triton.jit
     def _merge_rows(
         X, S, KEPT, MERGED, DST, OUT, OUT_S,
@@ -80,8 +78,7 @@ def launch_merge_weighted(
         ``(x, size)``: ``[B, N - r, C]`` in x's dtype and ``[B, N - r, 1]`` in the sizes' dtype
         (x's when ``size`` is None), laid out as ``merge_weighted``'s.
     """
-    if interpreting():
-        _fix_interpreter_index()
+    prepare_interpreter()
     bsz, n, c = x.shape
     r = merged_a.shape[1]
     n_kept, nb = kept_a.shape[1], n // 2

@@ -1,6 +1,6 @@
 """Warp-specialised Hopper forward kernel (Gluon), for the dense, block-sparse and int8 paths.
 
-Why a second kernel: the Triton kernel in ``_triton.py`` leaves the tensor cores idle while it
+Why a second kernel: the Triton kernel in ``kernel.py`` leaves the tensor cores idle while it
 computes each softmax, so at D = 128 it runs at about 0.8x of cuDNN on an H200. This one is
 written in Gluon, Triton's lower-level language, where the work can be laid out as
 FlashAttention-3 does:
@@ -301,7 +301,7 @@ def launch_attention_hopper(
     kv_full: torch.Tensor | None = None,
     out_dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
-    """``_triton.launch_attention``'s contract, for inputs ``usable`` takes.
+    """``kernel.launch_attention``'s contract, for inputs ``usable`` takes.
 
     Q and the output are read and written through TMA as ``[B*H*S, D]`` row blocks, K and V as
     ``[B*Hk*S, D]``: whole blocks never cross a head because the lengths are block multiples.

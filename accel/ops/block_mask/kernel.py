@@ -1,5 +1,9 @@
 """Fused block-mask prediction and layout: four Triton launches instead of ~25 PyTorch ops.
 
+Its reference is ``naive.py`` beside it. The tests hold the PyTorch path
+(``accel.attention.block_mask``: ``predict_block_mask`` then ``block_layout``, the CPU fallback)
+to that reference, and this kernel to the PyTorch path, layout for layout, in the interpreter.
+
 ``predict_block_mask`` followed by ``block_layout`` is a chain of small ops whose launch
 overhead, not their arithmetic, dominated: 0.6-1.1 ms at S = 16k-32k on an H200
 (docs/benchmarks.md). The same ``BlockLayout`` comes from:
@@ -35,11 +39,7 @@ from __future__ import annotations
 
 import torch
 
-from accel.attention._triton import HAVE_TRITON, _fix_interpreter_index, _next_pow2, interpreting
-
-if HAVE_TRITON:
-    import triton
-    import triton.language as tl
+from accel.ops.runtime import HAVE_TRITON, next_pow2, pow2_ceil, prepare_interpreter, tl, triton
 
 __all__ = ["launch_predict_layout"]
 
@@ -142,35 +142,9 @@ if HAVE_TRITON:
                      mask=q_ok[:, None] & k_ok[None, :])
 
     @triton.jit
-    def _select_rows(
-        MASK, IDX, CNT, FULL,
-        NQ, NK, SQ, SK, BQ, BK, keep_frac, mass,
-        SUB: tl.constexpr, NK_PAD: tl.constexpr, CAUSAL: tl.constexpr, HAS_BUDGET: tl.constexpr,
-        HAS_MASS: tl.constexpr, KEEP_SINK: tl.constexpr,
-    ):
-        """Query blocks ``[pid*SUB, (pid+1)*SUB)`` of head ``bh``: softmax of their scores (read
-        from ``IDX``), the selection, and their layout rows (written back over the scores)."""
-        bh = tl.program_id(1)
-        ri = tl.program_id(0) * SUB + tl.arange(0, SUB)
-        j = tl.arange(0, NK_PAD)
-        c0 = j * BK  # first key of each block
-        kb_end = c0 + BK  # exclusive
-        in_row = ri < NQ
-        r_base = (bh * NQ + ri).to(tl.int64) * NK  # (SUB,)
-        ok = in_row[:, None] & (j[None, :] < NK)
-        s = tl.load(IDX + r_base[:, None] + j[None, :], mask=ok, other=0).to(tl.float32, bitcast=True)
-        r0 = ri * BQ  # first query row of each block
-        valid = tl.broadcast_to(j[None, :] < NK, (SUB, NK_PAD))
-        n_valid = tl.zeros_like(ri) + NK
-        if CAUSAL:  # key blocks starting at or before the block's last row
-            last = tl.minimum(r0 + BQ - 1, SQ - 1)
-            valid = valid & (c0[None, :] <= last[:, None])
-            n_valid = tl.minimum(last // BK + 1, NK)
-        s = tl.where(valid, s, float("-inf"))
-        m = tl.max(s, 1)
-        e = tl.exp(s - m[:, None])
-        p = tl.div_rn(e, tl.zeros_like(e) + tl.sum(e, 1)[:, None])
-
+    def _ranking_prefix(p, j, n_valid, keep_frac, mass, HAS_BUDGET: tl.constexpr, HAS_MASS: tl.constexpr):
+        """Length ``n_keep`` and last value ``cut`` of the prefix of each row's ranking that the
+        rule keeps (see the module docstring)."""
         # the rule on the ranking (largest p first, equal p: lower key block first); each
         # condition holds on a prefix of it, of n_keep blocks ending at probability `cut`
         if HAS_MASS:
@@ -200,6 +174,39 @@ if HAVE_TRITON:
                 lo = tl.where(enough, mid, lo)
                 hi = tl.where(enough, hi, mid)
             cut = tl.where(n_keep > 0, lo.to(tl.float32, bitcast=True), float("inf"))
+        return n_keep, cut
+
+    @triton.jit
+    def _select_rows(
+        MASK, IDX, CNT, FULL,
+        NQ, NK, SQ, SK, BQ, BK, keep_frac, mass,
+        SUB: tl.constexpr, NK_PAD: tl.constexpr, CAUSAL: tl.constexpr, HAS_BUDGET: tl.constexpr,
+        HAS_MASS: tl.constexpr, KEEP_SINK: tl.constexpr,
+    ):
+        """Query blocks ``[pid*SUB, (pid+1)*SUB)`` of head ``bh``: softmax of their scores (read
+        from ``IDX``), the selection, and their layout rows (written back over the scores)."""
+        bh = tl.program_id(1)
+        ri = tl.program_id(0) * SUB + tl.arange(0, SUB)
+        j = tl.arange(0, NK_PAD)
+        c0 = j * BK  # first key of each block
+        kb_end = c0 + BK  # exclusive
+        in_row = ri < NQ
+        r_base = (bh * NQ + ri).to(tl.int64) * NK  # (SUB,)
+        ok = in_row[:, None] & (j[None, :] < NK)
+        s = tl.load(IDX + r_base[:, None] + j[None, :], mask=ok, other=0).to(tl.float32, bitcast=True)
+        r0 = ri * BQ  # first query row of each block
+        valid = tl.broadcast_to(j[None, :] < NK, (SUB, NK_PAD))
+        n_valid = tl.zeros_like(ri) + NK
+        if CAUSAL:  # key blocks starting at or before the block's last row
+            last = tl.minimum(r0 + BQ - 1, SQ - 1)
+            valid = valid & (c0[None, :] <= last[:, None])
+            n_valid = tl.minimum(last // BK + 1, NK)
+        s = tl.where(valid, s, float("-inf"))
+        m = tl.max(s, 1)
+        e = tl.exp(s - m[:, None])
+        p = tl.div_rn(e, tl.zeros_like(e) + tl.sum(e, 1)[:, None])
+
+        n_keep, cut = _ranking_prefix(p, j, n_valid, keep_frac, mass, HAS_BUDGET, HAS_MASS)
         # back in block order: every p above the cut, and of the p equal to it the lowest
         # blocks, as many as the prefix still holds
         above = p > cut[:, None]
@@ -271,17 +278,16 @@ def launch_predict_layout(
     """
     if not HAVE_TRITON:
         raise RuntimeError("launch_predict_layout needs triton, which is not installed")
-    if interpreting():
-        _fix_interpreter_index()
+    prepare_interpreter()
     b, h, sq, d = q.shape
     hk, sk = k.shape[1], k.shape[2]
     nq, nk = triton.cdiv(sq, block_q), triton.cdiv(sk, block_k)
     dev = q.device
-    block_d = _next_pow2(d)
+    block_d = next_pow2(d)
     pq = torch.empty((b, h, nq, d), device=dev, dtype=torch.float32)
     pk = torch.empty((b, hk, nk, d), device=dev, dtype=torch.float32)
     rows = max(1, _POOL_TILE // block_d)  # rows per load
-    chunk_q, chunk_k = min(_pow2_ceil(block_q), rows), min(_pow2_ceil(block_k), rows)
+    chunk_q, chunk_k = min(pow2_ceil(block_q), rows), min(pow2_ceil(block_k), rows)
     # blocks per program: about _POOL_ROWS rows of loads in flight per program
     group_q, group_k = max(1, _POOL_ROWS // block_q), max(1, _POOL_ROWS // block_k)
     nbq, nbk = b * h * nq, b * hk * nk
@@ -296,7 +302,7 @@ def launch_predict_layout(
     kv_idx = torch.empty((b, h, nq, nk), device=dev, dtype=torch.int32)
     kv_cnt = torch.empty((b, h, nq), device=dev, dtype=torch.int32)
     kv_full = torch.empty((b, h, nq), device=dev, dtype=torch.int32)
-    nk_pad = max(16, _pow2_ceil(nk))
+    nk_pad = max(16, pow2_ceil(nk))
     rows_s = _ROWS if block_d <= 128 else 16  # shared memory: [ROWS, D] and [KB_CHUNK, D] float32 tiles
     _block_scores[(triton.cdiv(nq, rows_s), b * h)](
         pq, pk, log_kcount.float(), kv_idx, h, h // hk, nq, nk, float(scale),
@@ -316,6 +322,3 @@ def launch_predict_layout(
     _sparsity[(1,)](kv_cnt, out, b * h * nq, float(max(n_valid * b * h, 1)), BLOCK=1024, num_warps=4)
     return mask.view(torch.bool), kv_idx, kv_cnt, kv_full, out
 
-
-def _pow2_ceil(n: int) -> int:
-    return 1 << max(0, (n - 1).bit_length())

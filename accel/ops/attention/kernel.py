@@ -1,4 +1,4 @@
-"""Triton forward kernel shared by the dense, block-sparse and int8 backends.
+"""Triton forward kernel shared by the dense, block-sparse and int8 attention backends.
 
 One flash-attention style kernel with four compile-time switches:
 
@@ -14,54 +14,53 @@ Each query block runs two loops: first the key blocks that need no mask (fully i
 sequence and fully below the diagonal), then the few that do. The softmax works in base 2;
 the caller folds ``scale * log2(e)`` into Q (int8) or passes it as ``qk_scale``.
 
-On an H100/H200, ``launch_attention`` hands the inputs ``_gluon_hopper.usable`` takes (bf16/fp16,
-or int8 Q/K with bf16/fp16 V, in whole blocks) to the warp-specialised kernel there;
-``ACCEL_ATTN_HOPPER=0`` keeps them here, for A/B.
+Launch settings are arguments (``LaunchSettings``): the Triton kernel's warps and stages, and
+whether an H100/H200 hands the inputs ``hopper.usable`` takes (bf16/fp16, or int8 Q/K with
+bf16/fp16 V, in whole blocks) to the warp-specialised kernel in ``hopper.py``
+(``LaunchSettings(hopper=False)`` keeps them here, for A/B). No environment variable is read.
 
-Triton is optional: when it is missing ``HAVE_TRITON`` is False and the backends use their
-PyTorch paths. With ``TRITON_INTERPRET=1`` the kernel also runs on CPU tensors (slowly), which
-is how the tests check it on machines without a GPU.
+The references beside it are in ``naive.py``. Triton is optional (``accel.ops.runtime``); with
+``TRITON_INTERPRET=1`` the kernel also runs on CPU tensors, which is how the tests check it.
 """
 
 from __future__ import annotations
 
-import logging
-import os
+from dataclasses import dataclass
 
 import torch
 
-from accel.attention import _gluon_hopper
+from accel.ops.attention import hopper
+from accel.ops.runtime import HAVE_TRITON, interpreting, next_pow2, prepare_interpreter, tl, triton
 
-logger = logging.getLogger(__name__)
-
-try:  # Triton is an optional accelerator: never required to import accel.
-    import triton
-    import triton.language as tl
-
-    HAVE_TRITON = True
-except Exception:
-    triton = None
-    tl = None
-    HAVE_TRITON = False
-
-__all__ = ["HAVE_TRITON", "fp8_channel_scales", "interpreting", "launch_attention", "launch_quantise",
-           "launch_quantise_v_fp8", "triton_usable"]
+__all__ = ["LaunchSettings", "default_launch", "launch_attention"]
 
 
-def interpreting() -> bool:
-    """True when Triton runs kernels in its CPU interpreter (``TRITON_INTERPRET=1``)."""
-    return os.environ.get("TRITON_INTERPRET", "0") == "1"
+@dataclass(frozen=True)
+class LaunchSettings:
+    """How ``launch_attention`` launches the forward kernel (pass one to tune or A/B it).
 
+    Args:
+        warps (`int`, *optional*): ``num_warps`` of the Triton kernel; default from
+            ``default_launch``.
+        stages (`int`, *optional*): ``num_stages`` of the Triton kernel; default from
+            ``default_launch``.
+        hopper (`bool`, defaults to True): on an H100/H200, run the inputs the Gluon kernel
+            takes on it; False keeps every input on the Triton kernel.
+    """
 
-KERNEL_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+    warps: int | None = None
+    stages: int | None = None
+    hopper: bool = True
 
-
-def triton_usable(t: torch.Tensor) -> bool:
-    """Whether our Triton kernels can take ``t``: on its device (CUDA, or CPU under the
-    interpreter) and in its dtype (float16, bfloat16 or float32)."""
-    if not HAVE_TRITON:
-        return False
-    return (t.is_cuda or interpreting()) and t.dtype in KERNEL_DTYPES
+    def __post_init__(self) -> None:
+        for name in ("warps", "stages"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be None or a positive int, got {value!r}")
+        if self.warps is not None and self.warps & (self.warps - 1):
+            raise ValueError(f"warps must be a power of two, got {self.warps}")
+        if not isinstance(self.hopper, bool):
+            raise TypeError(f"hopper must be a bool, got {type(self.hopper).__name__}")
 
 
 if HAVE_TRITON:
@@ -205,158 +204,9 @@ if HAVE_TRITON:
         tl.store(o_ptrs, out.to(O.dtype.element_ty), mask=o_mask)
 
 
-_INTERPRETER_SHIM = False
 
-
-def _fix_interpreter_index() -> None:
-    """Let Triton's CPU interpreter use loaded scalars as loop bounds under numpy >= 2.4.
-
-    The interpreter holds scalars as 1-element arrays and converts them with ``int(array)``,
-    which numpy 2.4 refuses for 1-d arrays. We re-patch ``__index__`` after triton's own patch
-    (its scope restores both in order). Interpreter only; compiled kernels are untouched.
-    """
-    global _INTERPRETER_SHIM
-    if _INTERPRETER_SHIM:
-        return
-    try:
-        from triton.runtime import interpreter as _interp
-    except Exception:
-        return
-    original = getattr(_interp, "_patch_lang_tensor", None)
-    if original is None:
-        return
-
-    def patched(tensor, scope):
-        original(tensor, scope)
-        scope.set_attr(tensor, "__index__", lambda self: int(self.handle.data.reshape(-1)[0]))
-
-    _interp._patch_lang_tensor = patched
-    _INTERPRETER_SHIM = True
-
-
-if HAVE_TRITON:
-
-    @triton.jit
-    def _quantise_fwd(
-        X, MEAN, MUL, OUT, SCALE,
-        stride_xb, stride_xh, stride_xs, stride_xd,
-        H, S, NB, factor,
-        BLOCK: tl.constexpr, BLOCK_D: tl.constexpr, D: tl.constexpr, HAS_MEAN: tl.constexpr,
-        HAS_MUL: tl.constexpr,
-    ):
-        pid = tl.program_id(0)
-        off_bh = tl.program_id(1)
-        off_b = off_bh // H
-        off_h = off_bh % H
-        rows = pid * BLOCK + tl.arange(0, BLOCK)
-        cols = tl.arange(0, BLOCK_D)
-        m = (rows[:, None] < S) & (cols[None, :] < D)
-        x = tl.load(X + off_b * stride_xb + off_h * stride_xh + rows[:, None] * stride_xs + cols[None, :] * stride_xd,
-                    mask=m, other=0).to(tl.float32)
-        if HAS_MEAN:
-            mu = tl.load(MEAN + off_bh * D + cols, mask=cols < D, other=0)
-            x = tl.where(m, x - mu[None, :], 0.0)
-        if HAS_MUL:
-            mul = tl.load(MUL + off_bh * D + cols, mask=cols < D, other=0)
-            x = x * mul[None, :]
-        x = x * factor
-        amax = tl.max(tl.max(tl.abs(x), 1), 0)
-        scale = tl.where(amax > 0, amax / 127.0, 1.0)
-        y = x / scale
-        y = tl.where(y >= 0, tl.floor(y + 0.5), tl.ceil(y - 0.5))  # round half away from zero
-        y = tl.minimum(tl.maximum(y, -127.0), 127.0)
-        tl.store(OUT + off_bh * S * D + rows[:, None] * D + cols[None, :], y.to(tl.int8), mask=m)
-        tl.store(SCALE + off_bh * NB + pid, scale)
-
-
-def launch_quantise(x: torch.Tensor, block: int, *, factor: float = 1.0, mean: torch.Tensor | None = None,
-                    mul: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """One-pass int8 quantisation per block of rows: ``round((x - mean) * mul * factor / scale)``.
-
-    Args:
-        x: ``[B, H, S, D]`` float tensor (any strides).
-        block: rows per scale.
-        factor: multiplied in after subtracting ``mean``.
-        mean: optional ``[B, H, D]`` float32 mean to subtract first (K smoothing).
-        mul: optional ``[B, H, D]`` float32 per-channel factor (Q/K range balancing).
-
-    Returns:
-        int8 ``[B, H, S, D]`` (contiguous) and float32 scales ``[B, H, ceil(S/block)]``.
-    """
-    if interpreting():
-        _fix_interpreter_index()
-    b, h, s, d = x.shape
-    nb = triton.cdiv(s, block)
-    out = torch.empty((b, h, s, d), device=x.device, dtype=torch.int8)
-    scales = torch.empty((b, h, nb), device=x.device, dtype=torch.float32)
-    has_mean = mean is not None
-    mean_arg = mean.float().contiguous() if has_mean else scales
-    mul_arg = mul.float().contiguous() if mul is not None else scales
-    _quantise_fwd[(nb, b * h)](
-        x, mean_arg, mul_arg, out, scales, *x.stride(), h, s, nb, float(factor),
-        BLOCK=block, BLOCK_D=_next_pow2(d), D=d, HAS_MEAN=has_mean, HAS_MUL=mul is not None, num_warps=4,
-    )
-    return out, scales
-
-
-if HAVE_TRITON:
-
-    @triton.jit
-    def _quantise_v_fp8(
-        V, VS, OUT, stride_vb, stride_vh, stride_vs, stride_vd, HK, S,
-        BLOCK_S: tl.constexpr, BLOCK_D: tl.constexpr, D: tl.constexpr,
-    ):
-        """Rows ``[pid*BLOCK_S, ...)`` of V divided by their channel's scale, as e4m3 into ``OUT``
-        stored ``[B, Hk, D, S]`` (the transpose written by the same program that read the tile)."""
-        pid = tl.program_id(0)
-        off_bh = tl.program_id(1)
-        rows = pid * BLOCK_S + tl.arange(0, BLOCK_S)
-        cols = tl.arange(0, BLOCK_D)
-        m = (rows[:, None] < S) & (cols[None, :] < D)
-        x = tl.load(V + (off_bh // HK) * stride_vb + (off_bh % HK) * stride_vh + rows[:, None] * stride_vs
-                    + cols[None, :] * stride_vd, mask=m, other=0).to(tl.float32)
-        inv = 1.0 / tl.load(VS + off_bh * D + cols, mask=cols < D, other=1.0)
-        y = tl.minimum(tl.maximum(x * inv[None, :], -448.0), 448.0)
-        tl.store(OUT + off_bh.to(tl.int64) * D * S + cols[:, None] * S + rows[None, :],
-                 tl.trans(y).to(tl.float8e4nv), mask=(cols[:, None] < D) & (rows[None, :] < S))
-
-
-def fp8_channel_scales(v: torch.Tensor) -> torch.Tensor:
-    """float32 ``[B, Hk, D]``: ``amax / 448`` of each channel over the sequence (1 where it is all
-    zero), the e4m3 scales of V; the PyTorch path uses the same ones."""
-    vmin, vmax = torch.aminmax(v, dim=2)
-    amax = torch.maximum(vmin.float().abs(), vmax.float().abs())
-    return torch.where(amax > 0, amax / 448.0, torch.ones_like(amax)).contiguous()
-
-
-def launch_quantise_v_fp8(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """V as float8 e4m3 with one scale per channel (``amax / 448`` over the sequence).
-
-    Args:
-        v: ``[B, Hk, S, D]`` float tensor (any strides).
-
-    Returns:
-        ``(values, scales)``: float8_e4m3fn ``[B, Hk, S, D]`` whose storage is ``[B, Hk, D, S]``
-        (keys contiguous, what the fp8 P·V product needs), and float32 ``[B, Hk, D]``.
-    """
-    if interpreting():
-        _fix_interpreter_index()
-    b, hk, s, d = v.shape
-    scales = fp8_channel_scales(v)
-    out = torch.empty((b, hk, d, s), device=v.device, dtype=torch.float8_e4m3fn)
-    block_s = 64
-    _quantise_v_fp8[(triton.cdiv(s, block_s), b * hk)](
-        v, scales, out, *v.stride(), hk, s, BLOCK_S=block_s, BLOCK_D=_next_pow2(d), D=d, num_warps=4,
-    )
-    return out.transpose(-1, -2), scales
-
-
-def _next_pow2(n: int) -> int:
-    return 1 << max(4, (n - 1).bit_length())
-
-
-def _launch_config(block_d: int, int8: bool, fp8_pv: bool) -> tuple[int, int]:
-    """(num_warps, num_stages); ``ACCEL_ATTN_WARPS`` / ``ACCEL_ATTN_STAGES`` override for tuning.
+def default_launch(block_d: int, int8: bool, fp8_pv: bool) -> tuple[int, int]:
+    """(num_warps, num_stages) of the Triton kernel when ``LaunchSettings`` leaves them unset.
 
     Defaults from sweeps on an H200 (2026-11-28, S=16k-32k, H=32, bf16): float kernels run best
     with 8 warps and 3 stages, the int8 kernel at D=128 with 4 warps and 2 stages, and with fp8
@@ -364,15 +214,10 @@ def _launch_config(block_d: int, int8: bool, fp8_pv: bool) -> tuple[int, int]:
     with 8 warps).
     """
     if fp8_pv:
-        warps, stages = 4, 3
-    elif int8 and block_d == 128:
-        warps, stages = 4, 2
-    else:
-        warps = 8 if block_d >= 64 else 4
-        stages = 3 if block_d <= 128 else 2
-    warps = int(os.environ.get("ACCEL_ATTN_WARPS", warps))
-    stages = int(os.environ.get("ACCEL_ATTN_STAGES", stages))
-    return warps, stages
+        return 4, 3
+    if int8 and block_d == 128:
+        return 4, 2
+    return (8 if block_d >= 64 else 4), (3 if block_d <= 128 else 2)
 
 
 def launch_attention(
@@ -391,8 +236,9 @@ def launch_attention(
     kv_cnt: torch.Tensor | None = None,
     kv_full: torch.Tensor | None = None,
     out_dtype: torch.dtype | None = None,
+    launch: LaunchSettings | None = None,
 ) -> torch.Tensor:
-    """Run the forward kernel (on Hopper, ``_gluon_hopper``'s where it applies).
+    """Run the forward kernel (on Hopper, ``hopper.py``'s where it applies and ``launch.hopper``).
 
     Args:
         q: ``[B, H, Sq, D]`` (int8 when ``q_scale`` is given; its scale already holds the
@@ -411,17 +257,17 @@ def launch_attention(
         kv_cnt: ``[B, H, nq]`` int32 number of valid entries in ``kv_idx``.
         kv_full: ``[B, H, nq]`` int32 leading entries that need no mask.
         out_dtype: output dtype (default: V's dtype; required with float8 V).
+        launch: warps, stages and the Hopper switch (default ``LaunchSettings()``).
 
     Returns:
         ``[B, H, Sq, D]`` attention output.
     """
     if not HAVE_TRITON:
         raise RuntimeError("launch_attention needs triton, which is not installed")
-    if interpreting():
-        _fix_interpreter_index()
-    elif (os.environ.get("ACCEL_ATTN_HOPPER", "1") != "0"
-          and _gluon_hopper.usable(q, k, v, block_q, block_k, out_dtype)):
-        return _gluon_hopper.launch_attention_hopper(
+    launch = LaunchSettings() if launch is None else launch
+    prepare_interpreter()
+    if launch.hopper and not interpreting() and hopper.usable(q, k, v, block_q, block_k, out_dtype):
+        return hopper.launch_attention_hopper(
             q, k, v, causal=causal, block_q=block_q, block_k=block_k, qk_scale=qk_scale, q_scale=q_scale,
             k_scale=k_scale, kv_idx=kv_idx, kv_cnt=kv_cnt, kv_full=kv_full, out_dtype=out_dtype)
     B, H, SQ, D = q.shape
@@ -431,14 +277,15 @@ def launch_attention(
     fp8_pv = v_scale is not None
     if fp8_pv and out_dtype is None:
         raise ValueError("launch_attention: float8 V needs out_dtype")
-    block_d = _next_pow2(D)
+    block_d = next_pow2(D)
     out = torch.empty((B, H, SQ, D), device=q.device, dtype=out_dtype or v.dtype)
     nqb = triton.cdiv(SQ, block_q)
     nkb = triton.cdiv(SK, block_k)
     dummy_i = torch.empty(1, device=q.device, dtype=torch.int32)  # never read: no fill kernel
     dummy_f = torch.empty(1, device=q.device, dtype=torch.float32)
     prec = "ieee" if v.dtype == torch.float32 else "tf32"
-    warps, stages = _launch_config(block_d, int8, fp8_pv)
+    warps, stages = default_launch(block_d, int8, fp8_pv)
+    warps, stages = launch.warps or warps, launch.stages or stages
     # the sparse loop's block index is one more load in the chain: without deeper pipelining of
     # the main loop itself Triton keeps two K/V buffers there instead of the dense loop's three
     loop_stages = 2 * stages - 1 if sparse else stages
