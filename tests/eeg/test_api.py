@@ -26,7 +26,7 @@ def test_public_api_is_pinned():
 def test_no_pickle_in_the_library():
     root = pathlib.Path(perception.eeg.__file__).parents[2]
     for folder in ("perception/eeg", "agentkit/eeg"):
-        for f in (root / folder).glob("*.py"):
+        for f in (root / folder).rglob("*.py"):
             assert "import pickle" not in f.read_text() and "pickle.load" not in f.read_text(), f
 
 

@@ -174,8 +174,8 @@ def test_eeg_and_video_share_one_store_and_clock(synth_analysis, tmp_path):
 def test_train_command_saves_a_calibrated_model(tmp_path):
     from perception.eeg.transformer import load
 
-    res = runner.invoke(eeg_app, ["train", "EyesOpenShut", "--out", str(tmp_path / "m"), "--patch", "16",
-                                  "--group", "2", "--epochs", "2"])
+    res = runner.invoke(eeg_app, ["train", "EyesOpenShut", "--out", str(tmp_path / "m"), "--encoder", "transformer",
+                                  "--patch", "16", "--group", "2", "--epochs", "2"])
     assert res.exit_code == 0, res.output
     assert "test: accuracy" in res.stdout and "on 42 trials" in res.stdout
     model = load(tmp_path / "m")

@@ -173,9 +173,10 @@ def test_train_command_fits_the_temperature_on_out_of_fold_logits(tmp_path):
     from perception.eeg.transformer import load
 
     runner = CliRunner()
-    res = runner.invoke(eeg_app, ["train", "EyesOpenShut", "--out", str(tmp_path / "m"), "--patch", "16",
-                                  "--group", "2", "--epochs", "2", "--folds", "2"])
+    res = runner.invoke(eeg_app, ["train", "EyesOpenShut", "--out", str(tmp_path / "m"), "--encoder", "transformer",
+                                  "--patch", "16", "--group", "2", "--epochs", "2", "--folds", "2"])
     assert res.exit_code == 0, res.output
     assert load(tmp_path / "m").cfg.temperature > 0 and "on 42 trials" in res.stdout
-    res = runner.invoke(eeg_app, ["train", "EyesOpenShut", "--out", str(tmp_path / "x"), "--folds", "1"])
+    res = runner.invoke(eeg_app, ["train", "EyesOpenShut", "--out", str(tmp_path / "x"), "--encoder", "transformer",
+                                  "--folds", "1"])
     assert res.exit_code != 0 and "--folds" in res.output
