@@ -20,7 +20,7 @@ setup: $(VENV)/.installed $(CHROMIUM)
 $(CHROMIUM):
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; \
-	else echo "chromium is missing and cannot be installed here (needs root and apt-get): the page test will be skipped"; fi
+	else echo "chromium is missing and cannot be installed here (needs root and apt-get): install it, or the page test fails"; fi
 
 $(VENV)/.installed: pyproject.toml Makefile
 	python3 -m venv $(VENV)
