@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import logging
 import os
-import uuid
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from agentkit.cache import cache_root
-from agentkit.graph.builder import AgentGraph, sqlite_checkpointer
+from agentkit.controller.plan import check_question
+from agentkit.graph.builder import CHECKPOINT_FILE, AgentGraph, memory_checkpointer, sqlite_checkpointer
+from agentkit.graph.state import TURN_RESET
 from agentkit.schemas import Answer
 from agentkit.toolkit import ModelChoice, Toolkit
 
@@ -52,6 +54,7 @@ class Agent:
         self.toolkit = toolkit
         self.builder = builder if builder is not None else AgentGraph(toolkit)
         self._graph = None
+        self._threaded = None
         self._checkpointer = None
 
     @classmethod
@@ -64,6 +67,7 @@ class Agent:
         language_model: str | None = None,
         ocr: str | None = None,
         text_embedder: str | None = None,
+        planner: str | None = None,
         use_ocr: bool = True,
         read_only: bool = False,
         calibrator: str | os.PathLike | None | bool = None,
@@ -75,6 +79,8 @@ class Agent:
             fps: Frames per second that perception samples.
             frame_encoder, language_model, ocr, text_embedder: Model names or local paths; None
                 picks the offline default (see docs/models.md).
+            planner: An instruction-tuned causal LM (name or path) that writes plans as JSON; None
+                plans with the grammar alone.
             use_ocr: Read on-screen text while indexing.
             read_only: Open the store for asking only (another process may be writing it).
             calibrator: Calibrator JSON that maps evidence to P(correct); None uses the shipped
@@ -82,7 +88,7 @@ class Agent:
         """
         folder = Path(store) if store is not None else cache_root() / "default-store"
         choice = ModelChoice(frame_encoder=frame_encoder, ocr=ocr, language_model=language_model,
-                             text_embedder=text_embedder)
+                             text_embedder=text_embedder, planner=planner)
         path = None if calibrator in (None, False, True) else Path(calibrator)
         return cls(Toolkit(store_dir=folder, fps=fps, models=choice, use_ocr=use_ocr, read_only=read_only,
                            calibrator_path=path, calibrate=calibrator is not False))
@@ -90,7 +96,7 @@ class Agent:
     # ---- graph --------------------------------------------------------------------------
     @property
     def graph(self):
-        """The compiled LangGraph graph (checkpoints in ``<store>/checkpoints.sqlite``).
+        """The compiled LangGraph graph, without checkpoints (indexing and one-off questions).
 
         To change it, edit ``agent.builder`` (``replace_node``, ``add_node``) and call
         ``agent.rebuild()``.
@@ -99,21 +105,31 @@ class Agent:
             self.rebuild()
         return self._graph
 
+    @property
+    def conversations(self):
+        """The same graph compiled with a checkpointer: one thread per conversation, kept in
+        ``<store>/checkpoints.sqlite`` (in this process only when the folder cannot be written)."""
+        if self._threaded is None:
+            if self._checkpointer is None:
+                self.toolkit.memory  # the store first: it refuses a fresh folder that already holds files
+                try:
+                    self._checkpointer = sqlite_checkpointer(self.toolkit.store_dir)
+                except (OSError, sqlite3.Error) as err:
+                    logger.warning("conversations are kept in memory only: cannot write %s (%s)",
+                                   self.toolkit.store_dir, err)
+                    self._checkpointer = memory_checkpointer()
+            self._threaded = self.builder.compile(checkpointer=self._checkpointer)
+        return self._threaded
+
     def rebuild(self) -> "Agent":
         """Compile ``self.builder`` again (after adding or swapping nodes)."""
-        if self._checkpointer is None:
-            self.toolkit.memory  # the store first: it refuses a fresh folder that already holds files
-            self._checkpointer = sqlite_checkpointer(self.toolkit.store_dir)
-        self._graph = self.builder.compile(checkpointer=self._checkpointer)
+        self._graph = self.builder.compile()
+        self._threaded = None
         return self
-
-    def _run(self, state: dict[str, Any], thread: str) -> dict[str, Any]:
-        config = {"configurable": {"thread_id": thread}, "recursion_limit": 100}
-        return self.graph.invoke(state, config)
 
     # ---- public calls -------------------------------------------------------------------
     def index(self, path: str | os.PathLike, *, source: str | None = None, fps: float | None = None,
-              progress: Callable[..., None] | None = None) -> IndexReport:
+              progress: Callable[..., None] | None = None, chunk_size: int | None = None) -> IndexReport:
         """Index a file into memory; resumes an interrupted run and never duplicates records.
 
         Args:
@@ -121,6 +137,7 @@ class Agent:
             source: Source id to store it under; default is the file's content hash.
             fps: Sampling rate; default is the agent's.
             progress: Callback for perception progress (see `perception.video.observe_video`).
+            chunk_size: Segments per store write (progress is saved after each); default 16.
 
         Raises:
             perception.errors.InputError: The file cannot be read as a video.
@@ -130,37 +147,97 @@ class Agent:
         src = source or self.toolkit.source_id(path)
         if fps is not None and not (isinstance(fps, (int, float)) and fps > 0):
             raise ValueError(f"fps must be a positive number, got {fps!r}")
+        if chunk_size is not None:
+            if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
+                raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
+            self.toolkit.chunk_size = chunk_size
         previous, self.toolkit.progress = self.toolkit.progress, progress or self.toolkit.progress
         try:
-            out = self._run({"path": path, "source": src, "fps": float(fps or self.toolkit.fps)}, f"index:{src}")
+            self.toolkit.memory  # open (or refuse) the store before the graph runs
+            out = self.graph.invoke({"path": path, "source": src, "fps": float(fps or self.toolkit.fps)})
         finally:
             self.toolkit.progress = previous
         return IndexReport(source=out["source"], n_new=int(out.get("n_new", 0)),
                            n_records=int(out.get("n_records", 0)), indexed_until=float(out.get("indexed_until", 0.0)))
 
-    def ask(self, question: str, options: list[str] | None = None, *, source: str | None = None) -> Answer:
+    def ask(self, question: str, options: list[str] | None = None, *, source: str | None = None,
+            thread: str | None = None, on_step: Callable[[str, str], None] | None = None) -> Answer:
         """Answer a question from memory.
 
         Args:
-            question: The question; multiple-choice options may be written in it as "(a) ... (b) ...".
+            question: The question (at most 2,000 characters); multiple-choice options may be
+                written in it as "(a) ... (b) ...".
             options: Multiple-choice options given apart from the question.
             source: Only consider this source id; None uses every source in memory.
+            thread: Name of a conversation: follow-ups ("and the lion?", "and after that?") resolve
+                against its earlier turns, kept in the store folder. None asks a one-off question,
+                which writes nothing.
+            on_step: Called as ``on_step(node, what_it_did)`` while the controller runs (progress).
+
+        Raises:
+            TypeError, ValueError: The question is not text, is empty or is too long; bad options.
         """
-        if not isinstance(question, str) or not question.strip():
-            raise ValueError(f"question must be a non-empty string, got {question!r}")
+        question = check_question(question)
         if options is not None and (isinstance(options, str) or not all(isinstance(o, str) for o in options)):
             raise TypeError("options must be a list of strings")
-        state = {"question": question, "options": list(options or []), "ask_source": source or ""}
-        out = self._run(state, f"ask:{uuid.uuid4().hex}")
-        return Answer.model_validate(out["answer"])
+        if thread is not None and (not isinstance(thread, str) or not thread.strip()):
+            raise ValueError(f"thread must be a non-empty string, got {thread!r}")
+        self.toolkit.memory  # open (or refuse) the store before the graph runs
+        state = {"question": question, "options": list(options or []), "ask_source": source or "",
+                 "thread": thread or "", **TURN_RESET}
+        graph = self.conversations if thread else self.graph
+        config = {"configurable": {"thread_id": f"chat:{thread}"}, "recursion_limit": 50} if thread else \
+            {"recursion_limit": 50}
+        if on_step is None:
+            out = graph.invoke(state, config)
+        else:  # stream each node's update as it lands, and keep the last full state
+            out, seen = {}, 0
+            for mode, chunk in graph.stream(state, config, stream_mode=["updates", "values"]):
+                if mode == "values":
+                    out = chunk
+                    continue
+                for node, values in chunk.items():
+                    steps = values.get("steps") if isinstance(values, dict) else None
+                    for line in (steps or [])[seen:]:
+                        on_step(node, line)
+                    seen = len(steps) if steps else seen
+        answer = out["answer"]
+        return answer if isinstance(answer, Answer) else Answer.model_validate(answer)
+
+    def source_id(self, path: str | os.PathLike) -> str:
+        """The source id a file is (or would be) stored under: its content hash."""
+        return self.toolkit.source_id(path)
+
+    def progress(self, source: str) -> tuple[float, bool]:
+        """(seconds of ``source`` held in memory, whether it is complete)."""
+        return self.toolkit.memory.progress(source)
+
+    def load_models(self) -> "Agent":
+        """Load the perception models now (they load on first use otherwise), e.g. before timing."""
+        self.toolkit.frame_encoder
+        self.toolkit.ocr
+        return self
+
+    def threads(self) -> list[str]:
+        """Names of the conversations kept in this store (newest last)."""
+        if self._checkpointer is None and not (self.toolkit.store_dir / CHECKPOINT_FILE).exists():
+            return []
+        names: list[str] = []
+        for item in self.conversations.checkpointer.list(None):
+            tid = item.config["configurable"].get("thread_id", "")
+            if tid.startswith("chat:") and tid[5:] not in names:
+                names.append(tid[5:])
+        return names[::-1]
 
     def close(self) -> None:
         """Close the store and the checkpoint database."""
         self.toolkit.close()
         if self._checkpointer is not None:
-            self._checkpointer.conn.close()
+            conn = getattr(self._checkpointer, "conn", None)
+            if conn is not None:
+                conn.close()
             self._checkpointer = None
-            self._graph = None
+        self._graph = self._threaded = None
 
     def __enter__(self) -> "Agent":
         return self

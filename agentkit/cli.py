@@ -58,25 +58,24 @@ def _check_video_path(video: Path) -> None:
         raise InputError(video, "cannot be read (permission denied)")
 
 
-def index_with_progress(agent, video: Path, *, fps: float, label: str | None = None):
+def index_with_progress(agent, video: Path, *, fps: float, label: str | None = None, chunk_size: int | None = None):
     """Index ``video`` with a rich progress bar (frames, elapsed, rate, ETA) on stderr."""
     from perception.video import probe
 
     info = probe(video)
     # Load the models before the bar starts, so its rate and ETA measure indexing only.
-    agent.toolkit.frame_encoder
-    agent.toolkit.ocr
+    agent.load_models()
     duration = float(info.duration or 0.0)
     total = max(1, int(duration * fps))
-    source = agent.toolkit.source_id(video)
-    until, done = agent.toolkit.memory.progress(source)
+    source = agent.source_id(video)
+    until, done = agent.progress(source)
     with _progress_bar() as bar:
         task = bar.add_task(label or video.name, total=total, completed=min(total, int(until * fps)))
 
         def on_progress(t: float, *rest) -> None:
             bar.update(task, completed=min(total, int(round(float(t) * fps))))
 
-        report = agent.index(video, source=source, fps=fps, progress=on_progress)
+        report = agent.index(video, source=source, fps=fps, progress=on_progress, chunk_size=chunk_size)
         bar.update(task, completed=total)
     return report
 
@@ -109,9 +108,8 @@ def index(
     if chunk < 1:
         raise ValueError(f"--chunk must be at least 1, got {chunk}")
     with Agent.default(store=folder, fps=fps) as agent:
-        agent.toolkit.chunk_size = chunk
         started = time.perf_counter()
-        report = index_with_progress(agent, video, fps=fps)
+        report = index_with_progress(agent, video, fps=fps, chunk_size=chunk)
         took = time.perf_counter() - started
     out.print(f"indexed [bold]{video.name}[/] as source {report.source}: {report.n_records} segments "
               f"({report.n_new} new) up to {_mmss(report.indexed_until)} in {took:.1f} s -> {folder}")
@@ -123,41 +121,86 @@ def _mmss(t: float) -> str:
     return format_time(max(0.0, t))
 
 
+def _open_target(target: str, fps: float):
+    """An agent over TARGET (a store folder, or a video indexed first into its per-file store), and
+    the source to ask about (None for a store: every source)."""
+    from agentkit import Agent
+    from memory.store import META_FILE
+
+    path = Path(target)
+    if path.is_dir():
+        if not (path / META_FILE).is_file():
+            raise StoreError(path, "is a folder but not an agentkit store (index a video into it first)")
+        return Agent.default(store=path, read_only=True), None
+    _check_video_path(path)
+    agent = Agent.default(store=_store_for(path, None), fps=fps)
+    source = agent.source_id(path)
+    _, done = agent.progress(source)
+    if not done:
+        index_with_progress(agent, path, fps=fps, label=f"indexing {path.name}")
+    return agent, source
+
+
+def _step_printer(verbose: bool):
+    """Print the controller's steps on stderr as they happen (with -v)."""
+    if not verbose:
+        return None
+    return lambda node, line: err.print(Text(f"  {line}", style="dim"), soft_wrap=True)
+
+
 @app.command()
 @friendly
 def ask(
     target: Annotated[str, typer.Argument(help="A video file (indexed into the per-file cache first) or a store folder.")],
     question: Annotated[str, typer.Argument(help="The question, e.g. \"when does the cat appear?\".")],
     option: Annotated[Optional[list[str]], typer.Option("--option", "-o", help="A multiple-choice option (repeat).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the Answer as JSON.")] = False,
+    thread: Annotated[Optional[str], typer.Option(help="Conversation name: follow-ups resolve against its earlier turns.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the Answer as JSON (with its plan and checks).")] = False,
     fps: Annotated[float, typer.Option(help="Frames per second when a video must be indexed first.")] = 1.0,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the plan and each step of the controller.")] = False,
 ) -> None:
     """Answer QUESTION about TARGET (a video or a store folder)."""
     _setup_logging(verbose)
-    from agentkit import Agent
-    from memory.store import META_FILE
+    from agentkit.controller.plan import check_question
 
-    path = Path(target)
-    if not question.strip():
-        raise ValueError("the question is empty")
-    if path.is_dir():
-        if not (path / META_FILE).is_file():
-            raise StoreError(path, "is a folder but not an agentkit store (index a video into it first)")
-        with Agent.default(store=path, read_only=True) as agent:
-            answer = agent.ask(question, option or None)
-    else:
-        _check_video_path(path)
-        with Agent.default(store=_store_for(path, None), fps=fps) as agent:
-            source = agent.toolkit.source_id(path)
-            _, done = agent.toolkit.memory.progress(source)
-            if not done:
-                index_with_progress(agent, path, fps=fps, label=f"indexing {path.name}")
-            answer = agent.ask(question, option or None, source=source)
+    question = check_question(question)  # before indexing: a bad question costs nothing
+    agent, source = _open_target(target, fps)
+    with agent:
+        answer = agent.ask(question, option or None, source=source, thread=thread, on_step=_step_printer(verbose))
     if as_json:
         sys.stdout.write(answer.model_dump_json(indent=2) + "\n")
     else:
-        print_answer(answer)
+        print_answer(answer, verbose=verbose)
+
+
+@app.command()
+@friendly
+def chat(
+    target: Annotated[str, typer.Argument(help="A store folder, or a video file (indexed first).")],
+    thread: Annotated[Optional[str], typer.Option(help="Conversation to continue (default: a new one).")] = None,
+    fps: Annotated[float, typer.Option(help="Frames per second when a video must be indexed first.")] = 1.0,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the plan and each step of the controller.")] = False,
+) -> None:
+    """Ask TARGET questions one after another; follow-ups ("and after that?", "and the lion?")
+    resolve against the earlier turns. An empty line, "exit" or Ctrl-D ends it."""
+    _setup_logging(verbose)
+    agent, source = _open_target(target, fps)
+    name = thread or time.strftime("chat-%Y%m%d-%H%M%S")
+    err.print(f"thread [bold]{name}[/] (continue it later with --thread {name}); an empty line ends")
+    with agent:
+        while True:
+            try:
+                line = input("> ").strip()
+            except EOFError:
+                break
+            if not line or line.lower() in ("exit", "quit"):
+                break
+            try:
+                answer = agent.ask(line, source=source, thread=name, on_step=_step_printer(verbose))
+            except (ValueError, TypeError) as e:  # a bad question ends that turn, not the conversation
+                err.print(Text(f"error: {e}", style="bold red"))
+                continue
+            print_answer(answer, verbose=verbose)
 
 
 @app.command()
@@ -219,6 +262,56 @@ def eval_(
     else:
         print_eval(result.summary)
         out.print(f"wrote {', '.join(str(f) for f in result.files)}")
+
+
+@app.command()
+@friendly
+def serve(
+    store: Annotated[Path, typer.Option(help="Store folder to answer from (and index into).")],
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8750,
+    allow: Annotated[Optional[list[Path]], typer.Option("--allow", help="A folder whose files may be indexed or reported on (repeat).")] = None,
+    allow_upload: Annotated[bool, typer.Option("--allow-upload", help="Accept file uploads (saved under the cache).")] = False,
+    read_only: Annotated[bool, typer.Option("--read-only", help="Answer only; another process writes the store.")] = False,
+    token_file: Annotated[Optional[Path], typer.Option(help="Where a generated token is kept (mode 0600); default: the cache.")] = None,
+    ask_workers: Annotated[int, typer.Option(help="Questions answered at the same time.")] = 1,
+    cors_origin: Annotated[Optional[list[str]], typer.Option("--cors-origin", help="Allow browser pages of this origin to call the API (repeat); off by default.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens, and every request.")] = False,
+) -> None:
+    """Serve the agent over HTTP with models loaded once: an API (token needed) and a web page at /."""
+    _setup_logging(verbose)
+    try:
+        import uvicorn
+
+        from agentkit.server import ServerSettings, create_app, resolve_token
+    except ImportError as exc:
+        raise ValueError(f"the server needs FastAPI and uvicorn ({exc}): pip install 'agentkit[serve]'") from None
+    from agentkit.cache import cache_root
+
+    if not 0 < port < 65536:
+        raise ValueError(f"--port must be between 1 and 65535, got {port}")
+    settings = ServerSettings(store=store, allow=tuple(allow or ()), allow_upload=allow_upload, read_only=read_only,
+                              ask_workers=ask_workers, cors_origins=tuple(cors_origin or ()))
+    found = resolve_token(token_file or cache_root() / "server" / "token")
+    try:
+        app_ = create_app(settings, token=found.token, warm=True)
+    except StoreError as exc:
+        if read_only or "writing elsewhere" not in str(exc):
+            raise
+        raise ValueError(f"{exc} (to answer from it while another process writes it, add --read-only)") from None
+    say = {"soft_wrap": True, "markup": False, "highlight": False}  # a token must never wrap
+    if found.origin == "generated":
+        out.print(f"token (shown once; kept in {found.path}, mode 0600): {found.token}", **say)
+    elif found.origin == "file":
+        out.print(f"token: the one kept in {found.path}", **say)
+    else:
+        out.print("token: from $AGENTKIT_TOKEN", **say)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        err.print(Text(f"listening on {host}: other machines can reach this server; put TLS in front of it", style="yellow"))
+    shown = f"[{host}]" if ":" in host else host
+    out.print(f"page: http://{shown}:{port}/ (append #token=<token> or paste the token there); API docs at /docs", **say)
+    uvicorn.run(app_, host=host, port=port, log_level="info" if verbose else "warning", access_log=verbose,
+                server_header=False)
 
 
 from agentkit.eeg.cli import eeg_app  # noqa: E402  (the EEG sub-commands: agentkit eeg ...)

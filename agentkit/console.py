@@ -46,11 +46,14 @@ def friendly(fn: Callable) -> Callable:
     return wrapper
 
 
-def print_answer(answer, console: Console = out) -> None:
-    """Human output: the answer, its confidence, and the evidence with mm:ss spans."""
+def print_answer(answer, console: Console = out, *, verbose: bool = False) -> None:
+    """Human output: the answer, its confidence, and the evidence with mm:ss spans; with ``verbose``
+    also the plan and what the verify step did to each claim."""
     from agentkit.timefmt import format_span
 
     style = "yellow" if answer.abstained else "green"
+    for notice in answer.notices:
+        console.print(Text(f"note: {notice}", style="cyan"))
     console.print(Text(answer.question, style="bold"))
     console.print(Text(answer.text, style=style))
     note = " (abstained: below the confidence threshold)" if answer.abstained else ""
@@ -63,6 +66,12 @@ def print_answer(answer, console: Console = out) -> None:
         if e.text:
             line.append(f'  text: "{" ".join(e.text.split())[:60]}"')
         console.print(line)
+    if verbose:
+        if answer.plan:
+            notes = "".join(f"; {n}" for n in answer.plan.get("notes", []))
+            console.print(Text(f"plan: {answer.plan.get('kind')} (by {answer.plan.get('origin')}){notes}", style="dim"))
+        for c in answer.checks:
+            console.print(Text(f"  checked {format_span(c.t0, c.t1)}: {c.action} ({c.why})", style="dim"))
 
 
 def _num(x: float, fmt: str = ".3f") -> str:

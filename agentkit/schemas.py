@@ -1,6 +1,8 @@
 """Pydantic models at the edges: what the agent answers and shows."""
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 
@@ -23,6 +25,7 @@ class AnswerValue(BaseModel):
     option: int | None = Field(None, description="multiple choice: index of the chosen option (0-based)")
     option_scores: list[float] = Field(default_factory=list, description="multiple choice: each option's share")
     count: int | None = Field(None, description='"how many times?": distinct occurrences')
+    seconds: float | None = Field(None, description='"how long is X on screen?": total seconds')
     order: list[str] = Field(default_factory=list, description="items in the order of their first appearance")
     labels: list[str] = Field(default_factory=list, description="what the answer says is shown, best first")
     texts: list[str] = Field(default_factory=list, description="on-screen text the answer reports")
@@ -47,6 +50,21 @@ class Coverage(BaseModel):
     indexing: bool = Field(False, description="an indexer is writing this source now")
 
 
+class Check(BaseModel):
+    """One claim looked at again by the verify step: kept, moved, or dropped, and why."""
+
+    t0: float
+    t1: float
+    source: str = ""
+    action: str = Field(description='"kept", "moved", "dropped" or "unchecked"')
+    before: float = Field(description="the claim's score from memory")
+    after: float | None = Field(None, description="its score on the frames looked at again")
+    frames: int = 0
+    labels: list[str] = Field(default_factory=list, description="what the frames looked at again show")
+    near_miss: float | None = Field(None, description="near misses' label mass minus the subject's own, on those frames")
+    why: str = ""
+
+
 class Answer(BaseModel):
     """What the agent says, how sure it is, and what it rests on."""
 
@@ -61,3 +79,7 @@ class Answer(BaseModel):
     value: AnswerValue = Field(default_factory=AnswerValue)
     prediction_set: PredictionSet | None = None
     coverage: list[Coverage] = Field(default_factory=list, description="what memory has seen of the sources asked about")
+    plan: dict[str, Any] | None = Field(None, description="the plan of recall operators the answer followed")
+    checks: list[Check] = Field(default_factory=list, description="claims the verify step looked at again")
+    steps: list[str] = Field(default_factory=list, description="what each step of the controller did")
+    notices: list[str] = Field(default_factory=list, description="things to know about this answer (a new thread, a fallback)")

@@ -16,6 +16,7 @@ import numpy as np
 from agentkit.cache import file_hash
 from agentkit.controller.compose import AnswerConfig
 from agentkit.controller.recall import RecallConfig
+from agentkit.controller.verify import VerifyConfig
 from agentkit.memory_view import MemoryView
 
 __all__ = ["Toolkit", "Perceiver", "ModelChoice", "REFERENCE_VOCABULARY"]
@@ -44,6 +45,8 @@ class ModelChoice:
     ocr: str | None = None
     language_model: str | None = None
     text_embedder: str | None = None
+    planner: str | None = None
+    """An instruction-tuned causal LM that writes plans as JSON; None plans with the grammar alone."""
 
 
 @dataclass
@@ -64,8 +67,12 @@ class Toolkit:
     """Custom perception; None uses `perception.video.observe_video` with the toolkit's models."""
     recall_config: RecallConfig = field(default_factory=RecallConfig)
     answer_config: AnswerConfig = field(default_factory=AnswerConfig)
-    lm_kinds: frozenset[str] = frozenset({"choice", "around", "after", "between"})
-    """Question kinds whose answer step uses the language model."""
+    verify_config: VerifyConfig = field(default_factory=VerifyConfig)
+    lm_kinds: frozenset[str] = frozenset()
+    """Question kinds whose answer step uses the language model (to score options, with "choice";
+    to phrase descriptions, with "around", "after", "between" and `AnswerConfig.use_lm_phrasing`).
+    None by default: on the generated set the offline base model's option scores lowered multiple
+    choice accuracy (90 against 95 of 104 fit questions) and cost 1.5-2 s per question on a CPU."""
     calibrator_path: Path | None = None
     """Calibrator JSON (`agentkit eval --fit` writes one); None uses the shipped one."""
     calibrate: bool = True
@@ -193,11 +200,71 @@ class Toolkit:
         kept = [index[n] for n, v in labels.items() if n in index and v >= 0.1 * top]
         return float(sims[kept].max() - sims.max()) if kept else None
 
+    @property
+    def planner(self) -> Any:
+        """The language model that writes plans, or None (plans come from the grammar)."""
+        if self.models.planner is None and "planner" not in self._cache:
+            return None
+        from agentkit import models
+
+        return self._model("planner", lambda: models.load_language_model(self.models.planner))
+
     def set_model(self, role: str, model: Any) -> None:
         """Use an already-built model object for ``role`` (skips loading)."""
-        if role not in ("frame_encoder", "ocr", "language_model"):
-            raise ValueError(f"role must be 'frame_encoder', 'ocr' or 'language_model', got {role!r}")
+        if role not in ("frame_encoder", "ocr", "language_model", "planner"):
+            raise ValueError(f"role must be 'frame_encoder', 'ocr', 'language_model' or 'planner', got {role!r}")
         self._cache[role] = model
+
+    # ---- thinking to recall and looking again ---------------------------------------------
+    def vocabulary(self, phrase: str) -> Any:
+        """``phrase`` in the frame encoder's label names, with its near misses (`Expansion`);
+        an empty expansion when the encoder's labels are not the ImageNet-1k classes."""
+        from perception.image.hierarchy import Expansion, imagenet_hierarchy
+
+        if "hierarchy" not in self._cache:
+            names = tuple(getattr(self.frame_encoder, "labels", None) or ())
+            hierarchy = imagenet_hierarchy() if len(names) == 1000 else None
+            self._cache["hierarchy"] = hierarchy if hierarchy is not None and hierarchy.labels == names else None
+        hierarchy = self._cache["hierarchy"]
+        return hierarchy.expand(phrase) if hierarchy is not None else Expansion(phrase)
+
+    def query_vector(self, phrase: str) -> np.ndarray:
+        """``phrase`` in the concept space as recall matches it (hub direction removed, unit length)."""
+        v = np.asarray(self.embed_text([phrase]), dtype=np.float32).reshape(-1)
+        centroid = self.concept_centroid
+        if centroid is not None:
+            v = v - np.asarray(centroid, dtype=np.float32).reshape(-1)
+        return v / max(float(np.linalg.norm(v)), 1e-12)
+
+    def source_path(self, source: str) -> str | None:
+        """The file a source was indexed from, when memory recorded it and it is still there."""
+        p = self.memory.store.get_progress(source) or {}
+        path = p.get("path")
+        return path if isinstance(path, str) and path and Path(path).is_file() else None
+
+    def look(self, source: str, t0: float, t1: float, n: int) -> list[Any]:
+        """Up to ``n`` frames of ``source`` between ``t0`` and ``t1``, decoded at full resolution and
+        encoded again (`LookedFrame`); empty when the source file cannot be read."""
+        from agentkit.controller.verify import LookedFrame
+        from perception.errors import InputError
+        from perception.video import iter_frames
+
+        path = self.source_path(source)
+        if path is None or n < 1:
+            return []
+        fps = n / max(t1 - t0, 0.25)
+        try:
+            images = [(fr.t, fr.image) for fr in iter_frames(path, fps=fps, start=t0, end=t1)][:n]
+        except (InputError, OSError) as err:
+            logger.warning("could not look at %s again (%s)", path, err)
+            return []
+        if not images:
+            return []
+        feats = self.frame_encoder.encode([im for _, im in images])
+        concept = getattr(feats, "concept", None)
+        return [LookedFrame(t=float(t), labels=dict(feats.labels[i]),
+                            concept=None if concept is None else np.asarray(concept[i], dtype=np.float32))
+                for i, (t, _) in enumerate(images)]
 
     # ---- perception ---------------------------------------------------------------------
     def _video_perceiver(self, path, *, source: str, start: float, fps: float, progress=None):

@@ -1,11 +1,11 @@
 """Swap your own nodes into the agent's LangGraph graph: a perceiver and a stricter answerer.
 
-The graph is perceive -> remember -> recall -> answer. Here we
+Indexing runs perceive -> remember; asking runs plan -> recall -> verify -> decide -> compose. Here we
 1. plug in our own perception: every sampled frame is encoded by the default frame encoder, and
    we add our own measurement, the frame's brightness, as a "dark"/"bright" label
    (memory stores it like any other label; the graph's perceive node streams it in chunks);
 2. insert a node after recall that logs the evidence;
-3. replace the answer node with one that abstains unless confidence is at least 0.8.
+3. replace the compose node with one that abstains unless confidence is at least 0.8.
 
 Usage:
     python examples/custom_node.py VIDEO [--store DIR]
@@ -16,9 +16,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from agentkit import Agent, Answer
+from agentkit import Agent
 from agentkit.controller.compose import compose_answer
-from agentkit.controller.findings import Findings
 from perception.types import Observation
 from perception.video import iter_frames
 
@@ -45,18 +44,18 @@ def build(store: Path) -> Agent:
                               labels=labels, meta={"brightness": level})
 
     def log_evidence(state):
-        for cue in state["findings"]["cues"]:
-            log.info("cue %r (%s): confidence %.2f, %d spans", cue["cue"], cue["kind"], cue["confidence"], len(cue["spans"]))
+        for cue in state.findings.cues:
+            log.info("cue %r (%s): confidence %.2f, %d spans", cue.cue, cue.kind, cue.confidence, len(cue.spans))
         return {}
 
     def strict_answer(state):
-        answer = compose_answer(Findings.model_validate(state["findings"]), toolkit.language_model)
+        answer = compose_answer(state.findings, toolkit.language_model, calibrator=toolkit.calibrator)
         if answer.confidence < 0.8 and not answer.abstained:
-            answer = Answer(**{**answer.model_dump(), "abstained": True, "text": "Not sure enough: " + answer.text})
-        return {"answer": answer.model_dump()}
+            answer = answer.model_copy(update={"abstained": True, "text": "Not sure enough: " + answer.text})
+        return {"answer": answer}
 
     toolkit.perceiver = brightness_perceiver
-    agent.builder.add_node("log_evidence", log_evidence, after="recall").replace_node("answer", strict_answer)
+    agent.builder.add_node("log_evidence", log_evidence, after="recall").replace_node("compose", strict_answer)
     agent.rebuild()
     return agent
 

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from agentkit.controller.cues import CONCEPT_KINDS
+from agentkit.controller.plan import CONCEPT_KINDS
 from agentkit.controller.findings import CueFinding, Findings
 from agentkit.controller.match import MatchConfig, text_ratio
 from agentkit.controller.prompts import LanguageModelLike, choice_prompt, describe_prompt
@@ -43,7 +43,9 @@ class AnswerConfig:
     """Share of the language model in multiple-choice scores (the rest is evidence)."""
     choice_temperature: float = 0.05
     """Softmax temperature over options' best similarities (cosine units)."""
-    use_lm_phrasing: bool = True
+    use_lm_phrasing: bool = False
+    """Let the language model phrase scene descriptions (checked against the labels). Off by default:
+    on a CPU it adds about a second per answer, for wording the labels already carry."""
     max_spans: int = 5
     unknown_below: float = 0.48
     """A subject whose best cosine to the frame encoder's label names is below this is "not recognisable"."""
@@ -272,15 +274,17 @@ def _after(f: Findings, lm, config: AnswerConfig) -> Draft:
     if not f.context:
         return _answer(f, f"Nothing is stored after {format_span(f.anchor.t0, f.anchor.t1)}.",
                        0.3 * anchor_conf, [f.anchor], config, features=features)
-    ctx = sorted(f.context, key=lambda e: (e.source, e.t0))
-    # The first following records that look different from the anchor describe "what happens".
+    before = f.kind == "before"
+    # Nearest to the anchor first; the first records that look different from it describe "what happens".
+    ctx = sorted(f.context, key=lambda e: (e.source, -e.t0 if before else e.t0))
     anchor_labels = set(f.anchor.labels)
     changed = [e for e in ctx if set(e.labels[:1]) - anchor_labels] or ctx
     nxt = changed[:3]
     what = _describe(nxt, lm, config)
     label = f'"{f.subject}"' if f.subject else format_span(f.anchor.t0, f.anchor.t1)
-    text = (f"After {label} (first at {format_span(f.anchor.t0, f.anchor.t1)}), the video shows {what} "
-            f"at {format_span(nxt[0].t0, nxt[-1].t1)}.")
+    t0, t1 = min(e.t0 for e in nxt), max(e.t1 for e in nxt)
+    text = (f"{'Before' if before else 'After'} {label} (first at {format_span(f.anchor.t0, f.anchor.t1)}), "
+            f"the video shows {what} at {format_span(t0, t1)}.")
     quoted = _quoted_texts(nxt)
     if quoted:
         text += " On-screen text: " + "; ".join(f'"{t}"' for t, _ in quoted) + "."
@@ -290,10 +294,13 @@ def _after(f: Findings, lm, config: AnswerConfig) -> Draft:
 
 
 def _occurrences(f: Findings, config: AnswerConfig) -> tuple[CueFinding | None, float, list[Evidence], dict[str, float]]:
-    """The chosen cue, its confidence, its spans in time order, and the features of a span list."""
+    """The chosen cue, its confidence, its spans in time order (the verified sightings of every cue
+    when the verify step gathered them), and the features of a span list."""
     chosen, conf, _ = combine_cues(f.cues, config)
-    spans = sorted(chosen.spans, key=lambda e: (e.source, e.t0)) if chosen is not None else []
+    spans = f.occurrences or (chosen.spans if chosen is not None else [])
+    spans = sorted(spans, key=lambda e: (e.source, e.t0)) if chosen is not None else []
     features = _cue_features(f.cues, chosen)
+    features["from_other_cues"] = float(max(0, len(spans) - len(chosen.spans))) if chosen is not None else 0.0
     if spans:
         scores = [e.score for e in spans]
         features["weakest"] = min(scores) / max(max(scores), 1e-9)
@@ -314,17 +321,45 @@ def _count(f: Findings, config: AnswerConfig) -> Draft:
 
 
 def _first_last(f: Findings, config: AnswerConfig) -> Draft:
+    """first, last and n-th: one span picked from the subject's spans in time order."""
     chosen, conf, spans, features = _occurrences(f, config)
     subject = f.subject or "it"
     if chosen is None:
         return _answer(f, f'I found nothing in memory that matches "{subject}".', 0.0, [], config, features=features)
-    target = spans[0] if f.kind == "first" else spans[-1]
-    which = "first" if f.kind == "first" else "last"
+    if f.kind == "nth":
+        n = f.n or 1
+        if n > len(spans):
+            text = (f'"{chosen.cue}" appears only {len(spans)} time{"s" if len(spans) != 1 else ""} '
+                    f"({_spans_text(spans)}), so there is no occurrence number {n}.")
+            return _answer(f, text, conf, spans, config, f"Not sure; I found {len(spans)} appearances.",
+                           value=AnswerValue(count=len(spans)), features={**features, "short_by": float(n - len(spans))})
+        target, which = spans[n - 1], _ordinal(n)
+    else:
+        target, which = (spans[0], "first") if f.kind == "first" else (spans[-1], "last")
     text = f'"{chosen.cue}" appears for the {which} time at {format_span(target.t0, target.t1)}.'
     if len(spans) > 1:
         text += f" (all appearances: {_spans_text(spans)})"
     return _answer(f, text, conf, [target, *[s for s in spans if s is not target]], config,
                    f"Not sure; best guess {format_span(target.t0, target.t1)}.", features=features)
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _duration(f: Findings, config: AnswerConfig) -> Draft:
+    """How long the subject is on screen: the summed length of its spans."""
+    chosen, conf, spans, features = _occurrences(f, config)
+    subject = f.subject or "it"
+    if chosen is None:
+        return _answer(f, f'I found nothing in memory that matches "{subject}".', 0.0, [], config,
+                       value=AnswerValue(seconds=0.0), features=features)
+    total = sum(e.t1 - e.t0 for e in spans)
+    text = (f'"{chosen.cue}" is on screen for about {total:.0f} s in total, in {len(spans)} '
+            f'span{"s" if len(spans) != 1 else ""}: {_spans_text(spans)}.')
+    return _answer(f, text, conf, spans, config, f"Not sure; perhaps about {total:.0f} s ({_spans_text(spans)}).",
+                   value=AnswerValue(seconds=round(total, 2), count=len(spans)), features=features)
 
 
 def _order(f: Findings, config: AnswerConfig) -> Draft:
@@ -448,7 +483,7 @@ def _option_prior(lm: LanguageModelLike, options: tuple[str, ...]) -> list[float
 
 
 def _stem(f: Findings) -> str:
-    from agentkit.controller.cues import split_options
+    from agentkit.controller.plan import split_options
 
     return split_options(f.question)[0]
 
@@ -466,6 +501,9 @@ _COMPOSERS = {
     "order": lambda f, lm, c: _order(f, c),
     "between": _between,
     "state": lambda f, lm, c: _state(f, c),
+    "nth": lambda f, lm, c: _first_last(f, c),
+    "before": _after,
+    "duration": lambda f, lm, c: _duration(f, c),
 }
 
 
@@ -486,7 +524,7 @@ def compose_answer(findings: Findings, lm: LanguageModelLike | None = None, conf
         raise ValueError(f"unknown question kind {findings.kind!r}")
     draft = _decline(findings, config) or composer(findings, lm, config)
     if draft.answer.kind in CONCEPT_KINDS:
-        for name in ("label_fit", "recurrence"):
+        for name in ("label_fit", "recurrence", "near_miss"):
             if getattr(findings, name) is not None:
                 draft.answer.features[name] = round(getattr(findings, name), 4)
     _note_coverage(findings, draft.answer)

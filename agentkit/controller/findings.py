@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from agentkit.controller.evidence import Span
+from agentkit.controller.evidence import Record, Span
 from agentkit.controller.match import CueResult
-from agentkit.schemas import Coverage, Evidence
+from agentkit.schemas import Check, Coverage, Evidence
 
-__all__ = ["CueFinding", "Findings", "span_evidence", "cue_finding"]
+__all__ = ["CueFinding", "ExpansionFinding", "Findings", "record_evidence", "span_evidence", "cue_finding"]
 
 
 class CueFinding(BaseModel):
@@ -18,6 +18,16 @@ class CueFinding(BaseModel):
     confidence: float = Field(ge=0.0, le=1.0)
     spans: list[Evidence] = Field(default_factory=list, description="best first")
     stats: dict[str, float] = Field(default_factory=dict)
+
+
+class ExpansionFinding(BaseModel):
+    """The subject in the frame encoder's own vocabulary (thinking to recall), and what matched."""
+
+    phrase: str
+    sense: str = Field("", description='the WordNet sense used ("bus.n.01")')
+    names: list[str] = Field(default_factory=list, description="label names the phrase covers")
+    near_misses: list[str] = Field(default_factory=list, description="label names beside it: evidence against it")
+    matched: list[str] = Field(default_factory=list, description="the names found in memory")
 
 
 class Findings(BaseModel):
@@ -42,6 +52,21 @@ class Findings(BaseModel):
     label_fit: float | None = Field(None, description="0 when the best concept span's labels carry the subject's nearest name; negative for a near miss")
     recurrence: float | None = Field(None, description="share of the source's segments whose top label is the best concept span's")
     coverage: list[Coverage] = Field(default_factory=list)
+    n: int | None = Field(None, description='which occurrence an "nth" question asks for')
+    window: tuple[float, float] | None = Field(None, description="the time window recall was restricted to")
+    expansion: ExpansionFinding | None = None
+    near_miss: float | None = Field(None, description="label mass of near misses minus the subject's own, on the best span")
+    checks: list[Check] = Field(default_factory=list, description="what the verify step looked at again")
+    occurrences: list[Evidence] = Field(default_factory=list, description="every verified sighting of the subject, "
+                                        "from all its cues (the whole-timeline operators read these)")
+
+
+def record_evidence(record: Record, why: str, score: float = 1.0) -> Evidence:
+    """One stored record as evidence (video segment, EEG window or artifact)."""
+    return Evidence(
+        source=record.source, t0=record.t0, t1=record.t1, score=round(float(score), 4),
+        labels=record.top_labels(3), text=record.text[:300], why=why,
+    )
 
 
 def span_evidence(span: Span) -> Evidence:

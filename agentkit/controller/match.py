@@ -45,6 +45,12 @@ class MatchConfig:
     merge_gap: float = 1.0
     """Hits at most this many seconds apart merge into one span."""
     max_spans: int = 5
+    label_floor: float = 0.1
+    """Least summed label score for a record to match a label cue (weaker labels are noise)."""
+    timeline_z: float | None = None
+    """When set, a record also joins the spans when its z stands this far above the chance maximum,
+    however far below the best it is: operators that read the whole timeline (count, last, n-th)
+    need every occurrence, not only the ones near the best."""
 
 
 @dataclass
@@ -122,9 +128,10 @@ def match_concept(
     z_best = float(z[inside].max())
     confidence = _sigmoid((z_best - chance - config.z_offset) / config.z_scale)
     keep = median + config.keep_fraction * (best - median)
+    keep_z = float("inf") if config.timeline_z is None else chance + config.timeline_z
     hits = []
     for i, value, zi, ok in zip(ids, values, z, inside):
-        if ok and value >= keep and value > median:
+        if ok and (value >= keep or zi >= keep_z) and value > median:
             score = _sigmoid((float(zi) - chance - config.z_offset) / config.z_scale)
             why = (f'looks like "{phrase}": similarity {value:.3f}, {zi:.1f} spreads above the '
                    f"median of {n} segments")
@@ -204,19 +211,25 @@ def _singular(word: str) -> str:
     return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
-def match_label(records: list[Record], phrase: str, *, config: MatchConfig = MatchConfig()) -> CueResult:
-    """Find records carrying a label named exactly ``phrase`` (case and plural "s" ignored).
+def match_label(records: list[Record], phrase: str, *, names: tuple[str, ...] = (),
+                config: MatchConfig = MatchConfig()) -> CueResult:
+    """Find records carrying a label named ``phrase``, or any of ``names`` (case and plural "s" ignored).
 
     Labels from any perception (a custom node's "dark", an EEG "blink", an ImageNet class) are
-    matched by name; a record's score is that label's own score, the cue's confidence the best.
+    matched by name. ``names`` are the phrase's expansion into the encoder's vocabulary ("bus" ->
+    school bus, trolleybus, minibus): a record's score is the summed score of the names it carries
+    (the probability that the frame shows something the phrase covers), the cue's confidence the best.
     """
-    want = " ".join(_singular(w) for w in phrase.lower().split())
+    def norm(name: str) -> str:
+        return " ".join(_singular(w) for w in name.lower().split())
+
+    wanted = {norm(phrase), *(norm(n) for n in names)}
     hits = []
     for record in records:
-        for name, value in record.labels.items():
-            if " ".join(_singular(w) for w in name.lower().split()) == want and value > 0:
-                hits.append(Hit(record, float(min(1.0, value)), f'labelled "{name}" (score {value:.2f})', phrase))
-                break
+        found = {name: value for name, value in record.labels.items() if value > 0 and norm(name) in wanted}
+        if found and sum(found.values()) >= config.label_floor:
+            which = ", ".join(f'"{n}" {v:.2f}' for n, v in sorted(found.items(), key=lambda kv: -kv[1]))
+            hits.append(Hit(record, float(min(1.0, sum(found.values()))), f"labelled {which}", phrase))
     spans = merge_hits(hits, config.merge_gap)[: config.max_spans]
     return CueResult(phrase, "label", spans, spans[0].score if spans else 0.0, {"n": float(len(records))})
 

@@ -1,15 +1,19 @@
-"""Recall: fetch the evidence a question's cues point to, without deciding the answer yet."""
+"""Recall: fetch the evidence a plan points to, without deciding the answer yet.
+
+One function per recall operator; `recall` picks it by the plan's kind. A plan's time window
+restricts every operator to the records inside it.
+"""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Callable
 
 import numpy as np
 
 from agentkit.controller.compose import combine_cues
-from agentkit.controller.cues import CONCEPT_KINDS, Cues, QuestionKind, parse_question
 from agentkit.controller.evidence import MemoryReader, Record
-from agentkit.controller.findings import CueFinding, Findings, cue_finding
+from agentkit.controller.findings import CueFinding, ExpansionFinding, Findings, cue_finding, record_evidence
 from agentkit.controller.match import (
     EmbedText,
     MatchConfig,
@@ -20,11 +24,19 @@ from agentkit.controller.match import (
     records_near,
     text_ratio,
 )
+from agentkit.controller.plan import CONCEPT_KINDS, Plan, QuestionKind, parse_question
 from agentkit.schemas import Evidence
 
-__all__ = ["RecallConfig", "recall"]
+__all__ = ["RecallConfig", "Recaller", "recall", "TIMELINE_KINDS"]
+
+TIMELINE_KINDS = frozenset({QuestionKind.COUNT, QuestionKind.FIRST, QuestionKind.LAST, QuestionKind.NTH,
+                            QuestionKind.DURATION})
+"""Operators that read the subject's whole timeline: every occurrence counts, not only the best."""
 
 logger = logging.getLogger(__name__)
+
+Vocabulary = Callable[[str], "object"]
+"""``vocabulary(phrase) -> perception.image.hierarchy.Expansion`` (names the phrase covers, near misses)."""
 
 
 @dataclass(frozen=True)
@@ -35,39 +47,17 @@ class RecallConfig:
     window: float = 2.0
     """Seconds each side of a named time ("around 00:42")."""
     after_window: float = 12.0
-    """Seconds after X's first span that "what happens after X" looks at."""
+    """Seconds after X's first span that "what happens after X" looks at (and before it, for "before")."""
     max_context: int = 12
+    timeline_z: float = 0.0
+    """Count, first, last, n-th and duration keep spans whose z reaches the chance maximum plus this."""
+    timeline_spans: int = 20
 
 
-def record_evidence(record: Record, why: str, score: float = 1.0) -> Evidence:
-    """A single record as evidence."""
-    return Evidence(
-        source=record.source, t0=record.t0, t1=record.t1, score=round(float(score), 4),
-        labels=record.top_labels(3), text=record.text[:300], why=why,
-    )
-
-
-def _cue_results(reader, records, embed_text, cues: Cues, source, config, within=None, subject=None, centroid=None):
-    """Text cues first (they are precise), then the subject and its words in the concept space."""
-    out: list[CueFinding] = []
-    for cue in cues.text_cues:
-        inside = [r for r in records if within is None or (r.t0 <= within[1] and r.t1 >= within[0])]
-        out.append(cue_finding(match_text(inside, cue, config=config.match)))
-    phrase = cues.subject if subject is None else subject
-    if phrase:
-        by_label = match_label(records, phrase, config=config.match)
-        if by_label.spans:
-            out.append(cue_finding(by_label))
-    if phrase and embed_text is not None:
-        out.append(cue_finding(match_concept(reader, embed_text, phrase, source=source, within=within, centroid=centroid, config=config.match)))
-        for term in cues.terms if subject is None else ():
-            finding = cue_finding(match_concept(reader, embed_text, term, source=source, within=within, centroid=centroid, config=config.match))
-            finding.kind = "term"
-            out.append(finding)
-    elif phrase:
-        logger.warning("no text embedder: the phrase %r is matched against on-screen text only", phrase)
-        out.append(cue_finding(match_text(records, phrase, config=config.match)))
-    return out
+def _timeline(config: RecallConfig) -> RecallConfig:
+    """The matching knobs of the whole-timeline operators: every span above chance, no floor."""
+    return replace(config, match=replace(config.match, timeline_z=config.timeline_z, span_floor=0.0,
+                                         max_spans=config.timeline_spans))
 
 
 def _anchor(cue_findings: list[CueFinding]) -> Evidence | None:
@@ -81,19 +71,216 @@ def _anchor(cue_findings: list[CueFinding]) -> Evidence | None:
     return min(strong, key=lambda s: (s.source, s.t0))
 
 
+class Recaller:
+    """Recall for one plan over one memory read: the operators share the records and the matchers."""
+
+    def __init__(self, plan: Plan, reader: MemoryReader, embed_text: EmbedText | None, *, source: str | None,
+                 centroid: np.ndarray | None, config: RecallConfig, vocabulary: Vocabulary | None):
+        self.plan, self.reader, self.embed_text = plan, reader, embed_text
+        self.source, self.centroid, self.config, self.vocabulary = source, centroid, config, vocabulary
+        records = reader.records(source)
+        w = plan.window
+        self.within = w
+        self.records = records if w is None else [r for r in records if r.t0 <= w[1] and r.t1 >= w[0]]
+        self.all_records = records
+
+    # ---- cues ---------------------------------------------------------------------------
+    def cues(self, plan: Plan, expansion: ExpansionFinding | None = None) -> list[CueFinding]:
+        """Text cues first (they are precise), then the subject by label name and in the concept space."""
+        cfg, out = self.config.match, []
+        for cue in plan.text_cues:
+            out.append(cue_finding(match_text(self.records, cue, config=cfg)))
+        phrase = plan.subject
+        if not phrase:
+            return out
+        names = tuple(expansion.names) if expansion is not None else ()
+        by_label = match_label(self.records, phrase, names=names, config=cfg)
+        if by_label.spans:
+            out.append(cue_finding(by_label))
+        if self.embed_text is None:
+            logger.warning("no text embedder: the phrase %r is matched against on-screen text only", phrase)
+            out.append(cue_finding(match_text(self.records, phrase, config=cfg)))
+            return out
+        out.append(self._concept(phrase))
+        for term in plan.terms:
+            finding = self._concept(term)
+            finding.kind = "term"
+            out.append(finding)
+        return out
+
+    def _concept(self, phrase: str) -> CueFinding:
+        return cue_finding(match_concept(self.reader, self.embed_text, phrase, source=self.source, within=self.within,
+                                         centroid=self.centroid, config=self.config.match))
+
+    def expand(self, phrase: str) -> ExpansionFinding | None:
+        """The phrase in the frame encoder's own vocabulary (thinking to recall), when it has one."""
+        if self.vocabulary is None or not phrase:
+            return None
+        found = self.vocabulary(phrase)
+        if not getattr(found, "known", False):
+            return None
+        return ExpansionFinding(phrase=phrase, sense=found.sense, names=list(found.names),
+                                near_misses=list(found.near_misses))
+
+    def item_cues(self, item: str, timeline: bool = False) -> list[CueFinding]:
+        """Cue findings for one named item of an "order" or "between" question, as if asked "when"
+        (or, with ``timeline``, "when for the first time": every span above chance counts)."""
+        plan = parse_question(f"When does {item} appear{' for the first time' if timeline else ''}?")
+        if not timeline:
+            return self.cues(plan, self.expand(plan.subject))
+        saved = self.config
+        self.config = _timeline(saved)
+        try:
+            return self.cues(plan, self.expand(plan.subject))
+        finally:
+            self.config = saved
+
+    def evidence(self, records: list[Record], why: str, score: Callable[[Record], float] | None = None) -> list[Evidence]:
+        return [record_evidence(r, why, score(r) if score else 1.0) for r in records]
+
+    # ---- operators ----------------------------------------------------------------------
+    def concept(self, f: Findings) -> None:
+        """when, whether, count, first, last, nth, duration: the subject's own spans.
+
+        The operators that read the whole timeline keep every span that stands above chance (not
+        only those near the best), up to `RecallConfig.timeline_spans`; the verify step then
+        looks at each again."""
+        if self.plan.kind in TIMELINE_KINDS:
+            self.config = _timeline(self.config)
+        f.expansion = self.expand(self.plan.subject) if not self.plan.text_cues else None
+        f.cues = self.cues(self.plan, f.expansion)
+        if f.expansion is not None:
+            f.expansion.matched = sorted({lab for c in f.cues if c.kind == "label" for s in c.spans
+                                          for lab in s.labels if lab in set(f.expansion.names)})
+
+    def order(self, f: Findings) -> None:
+        """Each item's first sighting by any of its cues (concept match or label names)."""
+        f.items = list(self.plan.items)
+        for item in self.plan.items:
+            found = self.item_cues(item, timeline=True)
+            chosen, conf, _ = combine_cues(found)
+            if chosen is None:
+                f.option_findings.append(CueFinding(cue=item, kind="concept", confidence=0.0))
+                continue
+            spans = [s for c in found if c.kind in ("concept", "label", "text") for s in c.spans]
+            f.option_findings.append(chosen.model_copy(update={"confidence": conf, "spans": spans}))
+
+    def between(self, f: Findings) -> None:
+        f.items = list(self.plan.items[:2])
+        anchors = []
+        for item in self.plan.items[:2]:
+            found = self.item_cues(item)
+            f.cues += found
+            anchors.append(_anchor(found))
+        if len(anchors) != 2 or any(a is None for a in anchors):
+            return
+        a, b = sorted(anchors, key=lambda e: (e.source, e.t0))
+        f.anchor, f.anchor_end = a, b
+        same = [r for r in self.records if r.source == a.source]
+        between = [r for r in same if r.t0 >= a.t1 - 1e-6 and r.t1 <= b.t0 + 1e-6]
+        # What "appears" in between is what stands out: a confident label that is rare in the
+        # rest of the source (recurring background scenes carry the common labels).
+        tops = [r.top_labels(1)[0] for r in same if r.labels]
+        share = {name: tops.count(name) / len(tops) for name in set(tops)}
+
+        def distinct(r: Record) -> float:
+            top = r.top_labels(1)
+            return max(r.labels.values(), default=0.0) * (1.0 - share.get(top[0], 0.0)) if top else 0.0
+
+        between.sort(key=lambda r: -distinct(r))
+        f.context += self.evidence(between[: self.config.max_context], "stands out between the two anchors", distinct)
+
+    def state(self, f: Findings) -> None:
+        limit = self.plan.times[0] if self.plan.times else float("inf")
+        hit = self.config.match.text_hit
+        readings = [r for r in self.records if r.t0 <= limit and r.text and text_ratio(self.plan.subject, r.text) >= hit]
+        if readings:
+            last = max(readings, key=lambda r: r.t1)
+            conf = ocr_confidence(last, self.config.match.default_ocr_confidence)
+            f.context.append(record_evidence(last, f'the latest reading of "{self.plan.subject}" before the asked time', conf))
+
+    def around(self, f: Findings) -> None:
+        for t in self.plan.times:
+            for r in records_near(self.records, t, self.config.window):
+                f.context.append(record_evidence(r, f"overlaps {self.config.window:g} s around the asked time",
+                                                 max(r.labels.values(), default=0.0)))
+
+    def text(self, f: Findings) -> None:
+        pool = self.records
+        if self.plan.times:
+            pool = [r for t in self.plan.times for r in records_near(self.records, t, self.config.window)]
+        default = self.config.match.default_ocr_confidence
+        f.context += [record_evidence(r, "text read on screen (OCR)", ocr_confidence(r, default))
+                      for r in pool if r.text.strip()]
+
+    def neighbours(self, f: Findings) -> None:
+        """after / before: the segments that follow (or precede) X's first span, or a named time."""
+        if self.plan.times:
+            t = self.plan.times[0]
+            f.anchor = Evidence(t0=t, t1=t, score=1.0, why="time named in the question")
+        else:
+            f.expansion = self.expand(self.plan.subject) if not self.plan.text_cues else None
+            f.cues = self.cues(self.plan, f.expansion)
+            f.anchor = _anchor(f.cues)
+        if f.anchor is None:
+            return
+        a, span = f.anchor, self.config.after_window
+        same = [r for r in self.records if not a.source or r.source == a.source]
+        if self.plan.kind is QuestionKind.BEFORE:
+            near = [r for r in same if a.t0 - span <= r.t1 <= a.t0 + 1e-6 and r.t0 < a.t0][::-1]
+            why = "precedes the anchor span"
+        else:
+            near = [r for r in same if a.t1 - 1e-6 <= r.t0 <= a.t1 + span]
+            why = "follows the anchor span"
+        f.context += self.evidence(near[: self.config.max_context], why)
+
+    def choice(self, f: Findings) -> None:
+        within = self.within
+        if self.plan.times:
+            t = self.plan.times[0]
+            within = (max(0.0, t - self.config.window), t + self.config.window)
+        inside = [r for r in self.records if within is None or (r.t0 <= within[1] and r.t1 >= within[0])]
+        for option in self.plan.options:
+            found = []
+            if self.embed_text is not None:
+                found.append(cue_finding(match_concept(self.reader, self.embed_text, option, source=self.source,
+                                                       within=within, centroid=self.centroid, config=self.config.match)))
+            # Options that look like on-screen text (codes, capitals, digits) are also read as text.
+            if self.embed_text is None or option.isupper() or any(ch.isdigit() for ch in option):
+                found.append(cue_finding(match_text(inside, option, config=self.config.match)))
+            f.option_findings.append(max(found, key=lambda c: c.confidence))
+        if self.plan.times:
+            f.context += self.evidence(records_near(self.records, self.plan.times[0], self.config.window),
+                                       "overlaps the asked time")
+
+
+_OPERATORS: dict[QuestionKind, Callable[[Recaller, Findings], None]] = {
+    **{k: Recaller.concept for k in CONCEPT_KINDS},
+    QuestionKind.ORDER: Recaller.order,
+    QuestionKind.BETWEEN: Recaller.between,
+    QuestionKind.STATE: Recaller.state,
+    QuestionKind.AROUND: Recaller.around,
+    QuestionKind.TEXT: Recaller.text,
+    QuestionKind.AFTER: Recaller.neighbours,
+    QuestionKind.BEFORE: Recaller.neighbours,
+    QuestionKind.CHOICE: Recaller.choice,
+}
+
+
 def recall(
-    cues: Cues,
+    plan: Plan,
     reader: MemoryReader,
     embed_text: EmbedText | None,
     *,
     source: str | None = None,
     centroid: np.ndarray | None = None,
     config: RecallConfig = RecallConfig(),
+    vocabulary: Vocabulary | None = None,
 ) -> Findings:
-    """Fetch the evidence for ``cues`` from memory.
+    """Fetch the evidence for ``plan`` from memory.
 
     Args:
-        cues: Parsed question (`parse_question`).
+        plan: The question's plan (`parse_question` or a language model's).
         reader: Memory to read.
         embed_text: Maps phrases into the concept space of the stored records (the frame
             encoder's ``embed_text``); None matches phrases against stored text only.
@@ -101,102 +288,18 @@ def recall(
         centroid: Mean embedding of a reference vocabulary in the concept space; removes hub
             records from phrase matching (see `match_concept`). None matches raw similarity.
         config: Window sizes and matching knobs.
+        vocabulary: Expands a phrase into the frame encoder's label names and near misses
+            (`perception.image.hierarchy`); None matches the phrase as given.
 
     Returns:
         JSON-able findings for the answer step.
     """
-    records = reader.records(source)
-    findings = Findings(question=cues.question, kind=cues.kind.value, subject=cues.subject,
-                        times=list(cues.times), options=list(cues.options), n_records=len(records))
-    if not records:
+    recaller = Recaller(plan, reader, embed_text, source=source, centroid=centroid, config=config, vocabulary=vocabulary)
+    findings = Findings(question=plan.question, kind=plan.kind.value, subject=plan.subject, times=list(plan.times),
+                        options=list(plan.options), n=plan.n, window=plan.window, n_records=len(recaller.all_records))
+    if not recaller.records:
         return findings
-    kind = cues.kind
-
-    def item_cues(item: str) -> list[CueFinding]:
-        """Cue findings for one named item of an "order" or "between" question, as if asked "when"."""
-        return _cue_results(reader, records, embed_text, parse_question(f"When does {item} appear?"), source,
-                            config, centroid=centroid)
-
-    if kind in CONCEPT_KINDS:
-        findings.cues = _cue_results(reader, records, embed_text, cues, source, config, centroid=centroid)
-    elif kind is QuestionKind.ORDER:
-        findings.items = list(cues.items)
-        for item in cues.items:
-            chosen, conf, _ = combine_cues(item_cues(item))
-            findings.option_findings.append(chosen.model_copy(update={"confidence": conf}) if chosen is not None
-                                            else CueFinding(cue=item, kind="concept", confidence=0.0))
-    elif kind is QuestionKind.BETWEEN:
-        findings.items = list(cues.items[:2])
-        anchors = []
-        for item in cues.items[:2]:
-            found = item_cues(item)
-            findings.cues += found
-            anchors.append(_anchor(found))
-        if len(anchors) == 2 and all(a is not None for a in anchors):
-            a, b = sorted(anchors, key=lambda e: (e.source, e.t0))
-            findings.anchor, findings.anchor_end = a, b
-            between = [r for r in records if r.source == a.source and r.t0 >= a.t1 - 1e-6 and r.t1 <= b.t0 + 1e-6]
-            # What "appears" in between is what stands out: a confident label that is rare in the
-            # rest of the source (recurring background scenes carry the common labels).
-            tops = [r.top_labels(1)[0] for r in records if r.source == a.source and r.labels]
-            share = {name: tops.count(name) / len(tops) for name in set(tops)}
-
-            def distinct(r: Record) -> float:
-                top = r.top_labels(1)
-                return max(r.labels.values(), default=0.0) * (1.0 - share.get(top[0], 0.0)) if top else 0.0
-
-            between.sort(key=lambda r: -distinct(r))
-            for r in between[: config.max_context]:
-                findings.context.append(record_evidence(r, "stands out between the two anchors", distinct(r)))
-    elif kind is QuestionKind.STATE:
-        limit = cues.times[0] if cues.times else float("inf")
-        readings = [r for r in records if r.t0 <= limit and r.text
-                    and text_ratio(cues.subject, r.text) >= config.match.text_hit]
-        if readings:
-            last = max(readings, key=lambda r: r.t1)
-            conf = ocr_confidence(last, config.match.default_ocr_confidence)
-            findings.context.append(record_evidence(last, f'the latest reading of "{cues.subject}" before the asked time', conf))
-    elif kind is QuestionKind.AROUND:
-        for t in cues.times:
-            for r in records_near(records, t, config.window):
-                findings.context.append(record_evidence(r, f"overlaps {config.window:g} s around the asked time", max(r.labels.values(), default=0.0)))
-    elif kind is QuestionKind.TEXT:
-        pool = records
-        if cues.times:
-            pool = [r for t in cues.times for r in records_near(records, t, config.window)]
-        for r in pool:
-            if r.text.strip():
-                conf = ocr_confidence(r, config.match.default_ocr_confidence)
-                findings.context.append(record_evidence(r, "text read on screen (OCR)", conf))
-    elif kind is QuestionKind.AFTER:
-        if cues.times:
-            t = cues.times[0]
-            findings.anchor = Evidence(t0=t, t1=t, score=1.0, why="time named in the question")
-        else:
-            findings.cues = _cue_results(reader, records, embed_text, cues, source, config, centroid=centroid)
-            findings.anchor = _anchor(findings.cues)
-        if findings.anchor is not None:
-            a = findings.anchor
-            after = [r for r in records if (not a.source or r.source == a.source) and r.t0 >= a.t1 - 1e-6
-                     and r.t0 <= a.t1 + config.after_window]
-            for r in after[: config.max_context]:
-                findings.context.append(record_evidence(r, "follows the anchor span"))
-    elif kind is QuestionKind.CHOICE:
-        within = None
-        if cues.times:
-            within = (max(0.0, cues.times[0] - config.window), cues.times[0] + config.window)
-        inside = [r for r in records if within is None or (r.t0 <= within[1] and r.t1 >= within[0])]
-        for option in cues.options:
-            found = []
-            if embed_text is not None:
-                found.append(cue_finding(match_concept(reader, embed_text, option, source=source, within=within, centroid=centroid, config=config.match)))
-            # Options that look like on-screen text (codes, capitals, digits) are also read as text.
-            if embed_text is None or option.isupper() or any(ch.isdigit() for ch in option):
-                found.append(cue_finding(match_text(inside, option, config=config.match)))
-            findings.option_findings.append(max(found, key=lambda c: c.confidence))
-        if within is not None:
-            for r in records_near(records, cues.times[0], config.window):
-                findings.context.append(record_evidence(r, "overlaps the asked time"))
-    if kind is not QuestionKind.TEXT:
+    _OPERATORS[plan.kind](recaller, findings)
+    if plan.kind is not QuestionKind.TEXT:
         findings.context = findings.context[: config.max_context]
     return findings

@@ -20,6 +20,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from agentkit.controller.evidence import Record
+from agentkit.controller.findings import record_evidence
 from agentkit.eeg.report import mmss
 from agentkit.schemas import Answer, Evidence
 from agentkit.timefmt import find_times
@@ -57,7 +58,8 @@ def _kind(r: Record) -> str:
                                   and isinstance(r.meta["artifact"], str) else "event")
 
 
-def _eeg(records: list[Record]) -> list[Record]:
+def eeg_records(records: list[Record]) -> list[Record]:
+    """The EEG records among ``records`` (the ones the EEG question families read)."""
     return [r for r in records if r.meta.get("modality", "eeg") == "eeg" and "recipe" in r.meta]
 
 
@@ -72,11 +74,6 @@ def _asked_span(q: str, around: float) -> tuple[float, float]:
     return -np.inf, np.inf
 
 
-def _ev(r: Record, why: str, score: float) -> Evidence:
-    return Evidence(source=r.source, t0=r.t0, t1=r.t1, score=round(float(score), 4),
-                    labels=r.top_labels(3), text=r.text[:200], why=why)
-
-
 def _merge(records: list[Record], gap: float = 0.0) -> list[tuple[float, float, list[Record]]]:
     out: list[tuple[float, float, list[Record]]] = []
     for r in sorted(records, key=lambda r: r.t0):
@@ -87,15 +84,10 @@ def _merge(records: list[Record], gap: float = 0.0) -> list[tuple[float, float, 
     return out
 
 
-def _trained(r: Record) -> bool:
-    """A window scored by a trained trial encoder (the transformer, or any `perception.eeg.encoders` one)."""
-    return r.meta.get("encoder") == "eeg_transformer" or bool(r.meta.get("trained_encoder"))
-
-
 def answer_eeg(question: str, reader: Any, source: str | None = None) -> Answer | None:
     """Answer an EEG question from memory, or None when it is not an EEG question we handle."""
     q = question.lower()
-    records = _eeg(reader.records(source))
+    records = eeg_records(reader.records(source))
     if not records:
         return None
     windows = [r for r in records if _kind(r) == "window"]
@@ -125,6 +117,11 @@ def answer_eeg(question: str, reader: Any, source: str | None = None) -> Answer 
     return None
 
 
+def _trained(r: Record) -> bool:
+    """A window scored by a trained trial encoder (the transformer, or any `perception.eeg.encoders` one)."""
+    return r.meta.get("encoder") == "eeg_transformer" or bool(r.meta.get("trained_encoder"))
+
+
 def ask_memory(question: str, reader: Any, source: str | None = None) -> Answer:
     """EEG families first (`answer_eeg`); any other question goes to the general controller
     (cues -> recall -> compose, no language model), over the same records."""
@@ -132,7 +129,7 @@ def ask_memory(question: str, reader: Any, source: str | None = None) -> Answer:
     if answer is not None:
         return answer
     from agentkit.controller.compose import compose_answer
-    from agentkit.controller.cues import parse_question
+    from agentkit.controller.plan import parse_question
     from agentkit.controller.recall import recall
 
     return compose_answer(recall(parse_question(question), reader, None, source=source))
@@ -150,7 +147,7 @@ def _classify(question: str, windows: list[Record], classes: list[str]) -> Answe
     text = (f"{classes[best]} during {span} (trained encoder, mean calibrated probability {p[best]:.2f} over "
             f"{len(inside)} windows).")
     return Answer(question=question, text=text, confidence=round(float(p[best]), 3), abstained=bool(p[best] < 0.6),
-                  evidence=[_ev(w, f"p({classes[best]})={w.labels.get(classes[best], 0):.2f}", w.labels.get(classes[best], 0))
+                  evidence=[record_evidence(w, f"p({classes[best]})={w.labels.get(classes[best], 0):.2f}", w.labels.get(classes[best], 0))
                             for w in inside[:8]])
 
 
@@ -176,7 +173,7 @@ def _band_extreme(question: str, band: str, windows: list[Record], low: bool) ->
     t0, t1, rs = spans[0]
     text = (f"Relative {band} power ({where}) was {word} at {mmss(t0)}-{mmss(t1)} ({top * 100:.0f}% of 1-45 Hz power)"
             + (f"; {len(spans) - 1} other span(s) come close" if len(spans) > 1 else "") + ".")
-    ev = [_ev(r, f"{band} relative power {(r.meta['alpha_posterior'] if use_post else r.labels.get(band, 0)) * 100:.0f}%", 1.0)
+    ev = [record_evidence(r, f"{band} relative power {(r.meta['alpha_posterior'] if use_post else r.labels.get(band, 0)) * 100:.0f}%", 1.0)
           for s in spans[:3] for r in s[2][:3]]
     return Answer(question=question, text=text, confidence=round(conf, 3), evidence=ev)
 
@@ -192,21 +189,21 @@ def _artifacts(question: str, kind: str | None, artifacts: list[Record], summary
     name = (kind or "artifact").replace("ica:", "")
     if not hits:
         return Answer(question=question, text=f"No {name} artifacts were found.", confidence=0.7,
-                      evidence=[_ev(summary, "whole recording checked", 0.7)] if summary else [])
+                      evidence=[record_evidence(summary, "whole recording checked", 0.7)] if summary else [])
     score = float(np.mean([max(r.labels.values()) for r in hits]))
     kinds = sorted({k for r in hits for k in r.labels})
     text = (f"Yes: {len(hits)} {name} span(s), first at {mmss(hits[0].t0)}"
             + (f", kinds: {', '.join(kinds)}" if kind is None else "") + ".")
     return Answer(question=question, text=text, confidence=round(min(0.95, score), 3),
-                  evidence=[_ev(r, f"detected {', '.join(r.labels)}", max(r.labels.values())) for r in hits[:10]])
+                  evidence=[record_evidence(r, f"detected {', '.join(r.labels)}", max(r.labels.values())) for r in hits[:10]])
 
 
 def _bad_channels(question: str, artifacts: list[Record], summary: Record | None) -> Answer:
     bad = list(summary.meta.get("bad_channels", [])) if summary else []
     if not bad:
         return Answer(question=question, text="No channel was flat, clipped or missing for most of the recording.",
-                      confidence=0.8, evidence=[_ev(summary, "channel checks over the whole recording", 0.8)] if summary else [])
-    ev = [_ev(r, f"{', '.join(r.labels)} on {', '.join(r.meta.get('channels', [])[:6])}", max(r.labels.values()))
+                      confidence=0.8, evidence=[record_evidence(summary, "channel checks over the whole recording", 0.8)] if summary else [])
+    ev = [record_evidence(r, f"{', '.join(r.labels)} on {', '.join(r.meta.get('channels', [])[:6])}", max(r.labels.values()))
           for r in artifacts if set(r.meta.get("channels", [])) & set(bad) and set(r.labels) & {"flat", "clipped", "missing"}]
     return Answer(question=question, text=f"Bad channels: {', '.join(bad)}.", confidence=0.9, evidence=ev[:10])
 
@@ -230,10 +227,10 @@ def _eyes(question: str, windows: list[Record], summary: Record | None) -> Answe
     if conf < 0.65:
         return Answer(question=question, text=f"Unclear for {span}: posterior alpha is {alpha * 100:.0f}% of 1-30 Hz power, "
                       "between the eyes-open and eyes-closed ranges.", confidence=round(conf, 3), abstained=True,
-                      evidence=[_ev(w, "posterior alpha", 0.5) for w in inside[:5]])
+                      evidence=[record_evidence(w, "posterior alpha", 0.5) for w in inside[:5]])
     return Answer(question=question, text=f"Most likely {state} during {span}: posterior alpha is {alpha * 100:.0f}% "
                   "of 1-30 Hz power (alpha rises when the eyes close; heuristic, not a trained classifier).",
-                  confidence=round(conf * 0.9, 3), evidence=[_ev(w, f"posterior alpha {w.meta['alpha_posterior'] * 100:.0f}%", conf)
+                  confidence=round(conf * 0.9, 3), evidence=[record_evidence(w, f"posterior alpha {w.meta['alpha_posterior'] * 100:.0f}%", conf)
                                                              for w in inside[:5]])
 
 
@@ -244,4 +241,4 @@ def _annotations(question: str, quoted: list[str], events: list[Record]) -> Answ
     if not hits:
         return Answer(question=question, text=f"No annotation matches {', '.join(quoted)}.", confidence=0.7)
     return Answer(question=question, text=f"{len(hits)} annotation(s), first at {mmss(hits[0].t0)}.", confidence=0.9,
-                  evidence=[_ev(e, "file annotation (text from the file, unverified)", 1.0) for e in hits[:10]])
+                  evidence=[record_evidence(e, "file annotation (text from the file, unverified)", 1.0) for e in hits[:10]])

@@ -19,14 +19,15 @@ from agentkit.evaluation.cases import Case, CaseError, iter_targets
 from agentkit.evaluation.judge import judge
 from agentkit.schemas import Answer
 
-__all__ = ["run_cases"]
+__all__ = ["run_cases", "store_for"]
 
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[str, float, float], None]
 
 
-def _store_for(work: Path, video: str) -> Path:
+def store_for(work: Path, video: str) -> Path:
+    """The store folder a case video is indexed into under ``work`` (keyed by its resolved path)."""
     key = hashlib.sha1(str(Path(video).resolve()).encode()).hexdigest()[:12]
     return work / "stores" / f"{Path(video).stem}-{key}"
 
@@ -69,7 +70,7 @@ def run_cases(cases: list[Case], work: str | Path, *, keep_going: bool = False,
         first = group[0]
         try:
             if first.video is not None:
-                agent = Agent.default(store=_store_for(work, target), fps=fps, calibrator=False)
+                agent = Agent.default(store=store_for(work, target), fps=fps, calibrator=False)
                 report = agent.index(target)
                 source = report.source
             else:

@@ -1,21 +1,38 @@
 """Build the agent graph: collect nodes (builder methods return Self), then `compile()`.
 
-Two chains share one graph. Indexing runs ``perceive -> remember``; asking runs
-``recall -> answer``. START routes on the input (a ``path`` to index, a ``question`` to answer,
-or both: index first, then answer). Nodes can be replaced, and new nodes inserted after any node
-of a chain, before compiling.
+One graph, two paths. Indexing runs ``perceive -> remember``. Asking is the controller loop:
+
+    plan -> [eeg] -> recall -> verify -> decide -> compose
+                       ^__________________|  (recall more, at most `MAX_RECALLS` passes)
+
+START routes on the input (a ``path`` to index, a ``question`` to answer, or both: index first,
+then answer). After ``plan`` a conditional edge sends questions about EEG memory to ``eeg``, which
+answers its families or hands over to ``recall``. Nodes can be replaced, and new nodes inserted
+after any node, before compiling; ``set_chain("ask", ...)`` swaps the loop for a plain chain.
 """
 from __future__ import annotations
 
 import logging
 import sqlite3
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from langgraph.graph import END, START, StateGraph
 
-from agentkit.graph.nodes import Node, answer_node, perceive_node, recall_node, remember_node
-from agentkit.graph.state import AgentState
+from agentkit.graph.nodes import (
+    MAX_RECALLS,
+    Node,
+    compose_node,
+    decide_node,
+    eeg_node,
+    perceive_node,
+    plan_node,
+    recall_node,
+    remember_node,
+    route_after_plan,
+    verify_node,
+)
+from agentkit.graph.state import CHECKPOINT_TYPES, AgentState
 
 if TYPE_CHECKING:
     from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -24,12 +41,19 @@ if TYPE_CHECKING:
 
     from agentkit.toolkit import Toolkit
 
-__all__ = ["AgentGraph", "sqlite_checkpointer", "CHECKPOINT_FILE"]
+__all__ = ["AgentGraph", "sqlite_checkpointer", "memory_checkpointer", "CHECKPOINT_FILE"]
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "checkpoints.sqlite"
-"""Name of the LangGraph checkpoint database inside a store folder."""
+"""Name of the LangGraph checkpoint database (conversation threads) inside a store folder."""
+
+
+def _serde():
+    """A checkpoint serialiser that rebuilds only the state's own classes."""
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+    return JsonPlusSerializer(allowed_msgpack_modules=CHECKPOINT_TYPES)
 
 
 def sqlite_checkpointer(folder: str | Path) -> "BaseCheckpointSaver":
@@ -39,7 +63,18 @@ def sqlite_checkpointer(folder: str | Path) -> "BaseCheckpointSaver":
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(folder / CHECKPOINT_FILE), check_same_thread=False)
-    return SqliteSaver(conn)
+    return SqliteSaver(conn, serde=_serde())
+
+
+def memory_checkpointer() -> "BaseCheckpointSaver":
+    """Threads kept in this process only (a store folder that cannot be written)."""
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    return InMemorySaver(serde=_serde())
+
+
+# The ask loop in segments: each segment runs straight through, then a router picks the next one.
+_LOOP = {"plan": ["plan"], "eeg": ["eeg"], "recall": ["recall", "verify", "decide"], "compose": ["compose"]}
 
 
 class AgentGraph:
@@ -49,32 +84,39 @@ class AgentGraph:
         ```python
         graph = (
             AgentGraph(toolkit)
-            .replace_node("answer", my_answerer)         # your own answerer
-            .add_node("log", my_logger, after="recall")  # runs between recall and answer
+            .replace_node("compose", my_answerer)         # your own answer writer
+            .add_node("log", my_logger, after="recall")   # runs between recall and verify
             .compile()
         )
-        graph.invoke({"question": "when does the cat appear?"}, {"configurable": {"thread_id": "1"}})
+        graph.invoke({"question": "when does the cat appear?"})
         ```
     """
 
     def __init__(self, toolkit: "Toolkit | None" = None):
         self.toolkit = toolkit
-        self._chains: dict[str, list[str]] = {"index": [], "ask": []}
+        self._index: list[str] = []
+        self._loop: dict[str, list[str]] | None = None
+        self._chain: list[str] = []
         self._nodes: dict[str, Node] = {}
+        self._route_plan: Callable[[AgentState], str] | None = None
         if toolkit is not None:
-            self._chains = {"index": ["perceive", "remember"], "ask": ["recall", "answer"]}
+            self._index = ["perceive", "remember"]
+            self._loop = {k: list(v) for k, v in _LOOP.items()}
+            self._route_plan = route_after_plan(toolkit)
             self._nodes = {
                 "perceive": perceive_node(toolkit), "remember": remember_node(toolkit),
-                "recall": recall_node(toolkit), "answer": answer_node(toolkit),
+                "plan": plan_node(toolkit), "eeg": eeg_node(toolkit), "recall": recall_node(toolkit),
+                "verify": verify_node(toolkit), "decide": decide_node(toolkit), "compose": compose_node(toolkit),
             }
 
     @property
     def nodes(self) -> dict[str, list[str]]:
-        """Node names per chain, in order ({"index": [...], "ask": [...]})."""
-        return {k: list(v) for k, v in self._chains.items()}
+        """Node names per path, in order ({"index": [...], "ask": [...]})."""
+        ask = [n for seg in self._loop.values() for n in seg] if self._loop is not None else list(self._chain)
+        return {"index": list(self._index), "ask": ask}
 
     def replace_node(self, name: str, node: Node) -> "Self":
-        """Swap the function behind an existing node (e.g. your own perception or answerer)."""
+        """Swap the function behind an existing node (e.g. your own perception or answer writer)."""
         if name not in self._nodes:
             raise ValueError(f"name must be an existing node ({', '.join(self._nodes)}), got {name!r}")
         if not callable(node):
@@ -83,21 +125,22 @@ class AgentGraph:
         return self
 
     def add_node(self, name: str, node: Node, *, after: str) -> "Self":
-        """Insert a new node right after ``after`` in that node's chain."""
+        """Insert a new node right after ``after`` (before whatever ran next)."""
         if not isinstance(name, str) or not name or name in self._nodes or name in (START, END):
             raise ValueError(f"name must be a new, non-empty node name, got {name!r}")
         if not callable(node):
             raise TypeError(f"node must be callable, got {type(node).__name__}")
-        for chain in self._chains.values():
-            if after in chain:
-                chain.insert(chain.index(after) + 1, name)
+        lists = [self._index, self._chain, *(self._loop.values() if self._loop is not None else [])]
+        for names in lists:
+            if after in names:
+                names.insert(names.index(after) + 1, name)
                 self._nodes[name] = node
                 return self
         raise ValueError(f"after must name an existing node ({', '.join(self._nodes)}), got {after!r}")
 
     def set_chain(self, chain: str, names: list[str], nodes: dict[str, Node] | None = None) -> "Self":
-        """Define a whole chain ("index" or "ask") at once, e.g. for a graph built from scratch."""
-        if chain not in self._chains:
+        """Define a whole path ("index" or "ask") as a plain chain, e.g. for a graph built from scratch."""
+        if chain not in ("index", "ask"):
             raise ValueError(f"chain must be 'index' or 'ask', got {chain!r}")
         for name, node in (nodes or {}).items():
             if not callable(node):
@@ -106,15 +149,18 @@ class AgentGraph:
         missing = [n for n in names if n not in self._nodes]
         if missing:
             raise ValueError(f"names holds nodes that were never added: {missing}")
-        self._chains[chain] = list(names)
+        if chain == "index":
+            self._index = list(names)
+        else:
+            self._chain, self._loop = list(names), None
         return self
 
     def validate(self) -> None:
-        """Check the graph can run: both chains non-empty, every node defined once."""
-        for chain, names in self._chains.items():
+        """Check the graph can run: both paths non-empty, every node placed once."""
+        for path, names in self.nodes.items():
             if not names:
-                raise ValueError(f"the {chain!r} chain has no nodes")
-        flat = [n for names in self._chains.values() for n in names]
+                raise ValueError(f"the {path!r} chain has no nodes")
+        flat = [n for names in self.nodes.values() for n in names]
         if len(flat) != len(set(flat)):
             raise ValueError(f"a node appears in more than one place: {flat}")
 
@@ -122,31 +168,62 @@ class AgentGraph:
         """Validate and compile into a runnable LangGraph graph.
 
         Args:
-            checkpointer: Where LangGraph checkpoints each step; `Agent` passes a `SqliteSaver`
-                in the store folder (`sqlite_checkpointer`). None compiles without checkpoints.
+            checkpointer: Where LangGraph checkpoints each step (conversation threads); `Agent`
+                passes a `SqliteSaver` in the store folder for threaded questions only. None
+                compiles without checkpoints (one-off questions write nothing).
             **kwargs: Passed to `StateGraph.compile` (``interrupt_before``, ``debug``, ...).
         """
         self.validate()
-        index, ask = self._chains["index"], self._chains["ask"]
         graph = StateGraph(AgentState)
-        for name in (*index, *ask):
-            graph.add_node(name, self._nodes[name])
+        for names in self.nodes.values():
+            for name in names:
+                graph.add_node(name, self._nodes[name])
+        index = self._index
+        ask_head = self._loop["plan"][0] if self._loop is not None else self._chain[0]
 
         def route_start(state: AgentState) -> str:
-            if state.get("path"):
+            if state.path:
                 return index[0]
-            if state.get("question"):
-                return ask[0]
+            if state.question:
+                return ask_head
             return END
 
         def route_after_index(state: AgentState) -> str:
-            return ask[0] if state.get("question") else END
+            return ask_head if state.question else END
 
-        graph.add_conditional_edges(START, route_start, [index[0], ask[0], END])
-        for a, b in zip(index, index[1:]):
-            graph.add_edge(a, b)
-        graph.add_conditional_edges(index[-1], route_after_index, [ask[0], END])
-        for a, b in zip(ask, ask[1:]):
-            graph.add_edge(a, b)
-        graph.add_edge(ask[-1], END)
+        graph.add_conditional_edges(START, route_start, [index[0], ask_head, END])
+        _straight(graph, index)
+        graph.add_conditional_edges(index[-1], route_after_index, [ask_head, END])
+        if self._loop is None:
+            _straight(graph, self._chain)
+            graph.add_edge(self._chain[-1], END)
+        else:
+            self._wire_loop(graph)
         return graph.compile(checkpointer=checkpointer, **kwargs)
+
+    def _wire_loop(self, graph: StateGraph) -> None:
+        plan, eeg, recall, compose = (self._loop[k] for k in ("plan", "eeg", "recall", "compose"))
+        for seg in (plan, eeg, recall, compose):
+            _straight(graph, seg)
+        route_plan = self._route_plan or (lambda s: "recall")
+
+        def after_plan(state: AgentState) -> str:
+            return eeg[0] if route_plan(state) == "eeg" else recall[0]
+
+        def after_eeg(state: AgentState) -> str:
+            return compose[0] if state.answer is not None else recall[0]
+
+        def after_decide(state: AgentState) -> str:
+            if state.decision == "recall_more" and state.attempt < MAX_RECALLS:
+                return recall[0]
+            return compose[0]
+
+        graph.add_conditional_edges(plan[-1], after_plan, [eeg[0], recall[0]])
+        graph.add_conditional_edges(eeg[-1], after_eeg, [compose[0], recall[0]])
+        graph.add_conditional_edges(recall[-1], after_decide, [recall[0], compose[0]])
+        graph.add_edge(compose[-1], END)
+
+
+def _straight(graph: StateGraph, names: list[str]) -> None:
+    for a, b in zip(names, names[1:]):
+        graph.add_edge(a, b)

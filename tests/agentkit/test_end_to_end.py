@@ -90,7 +90,17 @@ def test_persistence_round_trip(agent, workdir, short_source):
         assert [(s.t0, s.t1, s.text) for s in again.toolkit.memory.store.segments(source=short_source)] == segments
         after = again.ask("When is the code word KUMQUAT shown?", source=short_source)
     assert after.text == before.text and after.confidence == before.confidence
-    assert (workdir / "store" / CHECKPOINT_FILE).is_file()
+
+
+def test_a_one_off_read_only_ask_writes_nothing_to_the_store_folder(agent, workdir, short_source):
+    folder = workdir / "store"
+    agent.toolkit.close()  # release the writer lock, so a read-only agent can open the folder
+    before = {p.name: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+    with Agent.default(store=folder, read_only=True) as reader:
+        reader.ask("When is the code word KUMQUAT shown?", source=short_source)
+        reader.ask("How many times does the cat appear?", source=short_source)
+    after = {p.name: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+    assert after == before  # no checkpoint, no journal, no touched file
 
 
 def test_reindexing_a_complete_source_adds_nothing(agent, short_video):
@@ -99,19 +109,20 @@ def test_reindexing_a_complete_source_adds_nothing(agent, short_video):
 
 
 def test_graph_is_exposed_and_nodes_can_be_swapped(agent, short_source):
-    assert set(agent.graph.get_graph().nodes) >= {"perceive", "remember", "recall", "answer"}
+    assert set(agent.graph.get_graph().nodes) >= {"perceive", "remember", "plan", "eeg", "recall", "verify",
+                                                  "decide", "compose"}
     seen = []
 
     def audit(state):
-        seen.append(len(state["findings"]["cues"]))
+        seen.append(len(state.findings.cues))
         return {}
 
     def strict_answer(state):
-        return {"answer": Answer(question=state["question"], text="custom", confidence=0.25, abstained=True).model_dump()}
+        return {"answer": Answer(question=state.question, text="custom", confidence=0.25, abstained=True)}
 
     custom = Agent(agent.toolkit)
-    custom.builder.add_node("audit", audit, after="recall").replace_node("answer", strict_answer)
+    custom.builder.add_node("audit", audit, after="recall").replace_node("compose", strict_answer)
     out = custom.ask("When does the coffee appear?", source=short_source)
-    assert out.text == "custom" and out.abstained and seen == [1]
-    assert custom.builder.nodes["ask"] == ["recall", "audit", "answer"]
+    assert out.text == "custom" and out.abstained and len(seen) == 1 and seen[0] >= 1
+    assert custom.builder.nodes["ask"] == ["plan", "eeg", "recall", "audit", "verify", "decide", "compose"]
     custom.close()  # closes the shared toolkit's store; the fixture's agent reopens it on next use

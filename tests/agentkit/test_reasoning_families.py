@@ -1,7 +1,7 @@
 """Counting, first/last, order, between and state questions on the short composed video."""
 from __future__ import annotations
 
-from agentkit.controller.cues import QuestionKind, parse_question
+from agentkit.controller.plan import QuestionKind, parse_question
 from agentkit.controller.compose import compose_answer
 from agentkit.controller.findings import Findings
 from agentkit.schemas import Evidence

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from agentkit.controller.cues import QuestionKind, parse_question, split_options
+from agentkit.controller.plan import QuestionKind, parse_question, split_options
 from agentkit.controller.evidence import Hit, Record, merge_hits
 from agentkit.controller.match import text_ratio
 from agentkit.timefmt import find_times, format_span, format_time
