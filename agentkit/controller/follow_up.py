@@ -16,11 +16,18 @@ __all__ = ["Previous", "rewrite_follow_up", "is_follow_up"]
 
 @dataclass(frozen=True)
 class Previous:
-    """What a follow-up can refer to: the last turn's plan and its main evidence span."""
+    """What a follow-up can refer to: the last turn's plan and its main evidence span, and the
+    latest plan that named a subject ("it" after "and after that?" is still the lion)."""
 
     plan: Plan
     t0: float | None = None
     t1: float | None = None
+    subject_plan: Plan | None = None
+
+    @property
+    def named(self) -> Plan:
+        """The plan whose subject "it" refers to."""
+        return self.subject_plan or self.plan
 
 
 _SWAP = re.compile(r"^(?:and|what about|how about|same for|and what about)\s+(?:the\s+|a\s+|an\s+)?(.+?)\s*[?.!]*$",
@@ -78,13 +85,13 @@ def rewrite_follow_up(question: str, previous: Previous | None) -> tuple[str, st
         note = "this is the first turn of the conversation: nothing earlier to refer to"
         swap = _swap(q)
         return (f"When does the {swap} appear?", note) if swap else (q, note)
-    plan = previous.plan
+    plan = previous.named
     if _NEXT.match(q) and previous.t1 is not None:
         out = f"What happens after {format_time(previous.t1)}?"
     elif _PREV.match(q) and previous.t0 is not None:
         out = f"What happens before {format_time(previous.t0)}?"
     elif swap := _swap(q):
-        out = _swap_subject(plan, swap)
+        out = _swap_subject(previous.plan if previous.plan.subject else plan, swap)
     else:
         name = _subject_words(plan)
         if not name:

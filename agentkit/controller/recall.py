@@ -217,7 +217,9 @@ class Recaller:
         """after / before: the segments that follow (or precede) X's first span, or a named time."""
         if self.plan.times:
             t = self.plan.times[0]
-            f.anchor = Evidence(t0=t, t1=t, score=1.0, why="time named in the question")
+            sources = {r.source for r in self.records}
+            f.anchor = Evidence(source=self.source or (sources.pop() if len(sources) == 1 else ""), t0=t, t1=t,
+                                score=1.0, why="time named in the question")
         else:
             f.expansion = self.expand(self.plan.subject) if not self.plan.text_cues else None
             f.cues = self.cues(self.plan, f.expansion)

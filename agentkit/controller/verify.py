@@ -21,7 +21,7 @@ from agentkit.controller.findings import CueFinding, ExpansionFinding, Findings
 from agentkit.controller.match import MatchConfig
 from agentkit.schemas import Check, Evidence
 
-__all__ = ["LookedFrame", "Look", "VerifyConfig", "verify_claims", "verify_sightings", "verify_firsts", "near_miss"]
+__all__ = ["LookedFrame", "Look", "VerifyConfig", "verify_claims", "verify_sightings", "near_miss"]
 
 
 @dataclass(frozen=True)
@@ -187,23 +187,3 @@ def verify_sightings(findings: Findings, chosen: CueFinding, look: Callable[...,
     findings.occurrences = sorted(found, key=lambda e: (e.source, e.t0))
     return checks
 
-
-def verify_firsts(findings: Findings, look: Callable[..., list[LookedFrame]],
-                  query_for: Callable[[CueFinding], np.ndarray | None], config: VerifyConfig = VerifyConfig(),
-                  match: MatchConfig = MatchConfig(), tries: int = 3) -> list[Check]:
-    """For "in what order do A, B and C first appear?": look again at each item's earliest
-    sightings in time order until one holds; the ones that do not hold leave the item."""
-    checks: list[Check] = []
-    for item in findings.option_findings:
-        ordered = sorted(item.spans, key=lambda e: (e.source, e.t0))
-        dropped: list[Evidence] = []
-        for span in ordered[:tries]:
-            frames = look(span.source, max(0.0, span.t0 - config.pad), span.t1 + config.pad, config.frames_per_claim)
-            check = check_span(span, item, frames, query_for(item), None, config, match)
-            checks.append(check)
-            if check.action != "dropped":
-                break
-            dropped.append(span)
-        if dropped and len(dropped) < len(ordered):
-            item.spans = [s for s in item.spans if s not in dropped]
-    return checks

@@ -18,7 +18,7 @@ from agentkit.controller.follow_up import Previous, rewrite_follow_up
 from agentkit.controller.lm_plan import plan_with_lm
 from agentkit.controller.plan import CONCEPT_KINDS, QuestionKind, parse_question
 from agentkit.controller.recall import TIMELINE_KINDS, recall
-from agentkit.controller.verify import verify_claims, verify_firsts, verify_sightings
+from agentkit.controller.verify import verify_claims, verify_sightings
 from agentkit.eeg.ask import answer_eeg, eeg_records
 from agentkit.graph.state import AgentState, Turn
 
@@ -113,7 +113,8 @@ def plan_node(toolkit: "Toolkit") -> Node:
         previous = None
         if last is not None:
             main = last.evidence[0] if last.evidence else None
-            previous = Previous(last.plan, main.t0 if main else None, main.t1 if main else None)
+            named = next((t.plan for t in reversed(state.history) if t.plan.subject or t.plan.text_cues), None)
+            previous = Previous(last.plan, main.t0 if main else None, main.t1 if main else None, named)
         question, note = rewrite_follow_up(state.question, previous)
         notices = []
         if note and previous is None and state.thread:
@@ -228,11 +229,6 @@ def verify_node(toolkit: "Toolkit") -> Node:
         def query_for(cue):
             return toolkit.query_vector(cue.cue) if cue.kind == "concept" else None
 
-        if plan.kind is QuestionKind.ORDER and f.option_findings:
-            f.checks = [*f.checks, *verify_firsts(f, toolkit.look, query_for, toolkit.verify_config,
-                                                  toolkit.recall_config.match)]
-            dropped = sum(c.action == "dropped" for c in f.checks)
-            return {"findings": f, "steps": [*state.steps, f"verify: looked again at first sightings, {dropped} dropped"]}
         chosen, _, _ = combine_cues(f.cues)
         if plan.kind not in CONCEPT_KINDS or chosen is None or chosen.kind == "text":
             why = "exact on-screen text" if chosen is not None and chosen.kind == "text" else "nothing to re-check"

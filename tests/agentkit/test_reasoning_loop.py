@@ -165,3 +165,12 @@ def test_threads_persist_in_the_store_folder(agent, workdir, short_source):
         answer = again.ask("how many times?", source=short_source, thread="kept")
         assert "kept" in again.threads()
     assert answer.value.count == 1 and answer.plan["subject"] == "cat"
+
+
+def test_it_still_names_the_subject_after_a_turn_without_one(agent, short_source):
+    thread = "three-turns"
+    agent.ask("When does the cat appear?", source=short_source, thread=thread)
+    after = agent.ask("and after that?", source=short_source, thread=thread)
+    assert after.evidence[0].source == short_source  # the time anchor belongs to the source asked about
+    answer = agent.ask("how long was it on screen?", source=short_source, thread=thread)
+    assert answer.plan["subject"] == "cat" and 1.0 <= (answer.value.seconds or 0) <= 5.0, answer.plan
