@@ -28,10 +28,9 @@ DEMO_QUESTIONS: list[tuple[str, list[str] | None]] = [
 
 def run_demo(*, workdir: Path | None, seconds: float, console, index_fn: Callable, print_fn: Callable,
              size: tuple[int, int] = (640, 360)) -> None:
-    """Compose the demo video, index it with a progress bar, and print answers to the questions."""
-    from perception.video.compose import ImageNeedle, TextNeedle, compose_video
-
+    """Synthesise the demo video, index it with a progress bar, and print answers to the questions."""
     from agentkit import Agent
+    from agentkit.demo_video import ImageNeedle, TextNeedle, synthesize_video
 
     if not seconds >= 20:
         raise ValueError(f"seconds must be at least 20 for the demo, got {seconds}")
@@ -54,7 +53,7 @@ def run_demo(*, workdir: Path | None, seconds: float, console, index_fn: Callabl
                 tasks[stage] = bar.add_task(what, total=total)
             bar.update(tasks[stage], completed=done)
 
-        video = compose_video(folder / "demo.mp4", seconds, size=size, fps=25, needles=needles, seed=7, progress=show)
+        video = synthesize_video(folder / "demo.mp4", seconds, size=size, fps=25, needles=needles, seed=7, progress=show)
     console.print(f"   wrote {video.path} in {time.perf_counter() - started:.1f} s; scenes:")
     from agentkit.timefmt import format_span
 

@@ -59,7 +59,7 @@ def _cache_dir() -> Path:
 
 def make_video(duration: int, size: tuple[int, int], seed: int) -> tuple[Path, list[dict]]:
     """Compose (or reuse) the benchmark video; returns its path and needle ground truth."""
-    from perception.video.compose import ImageNeedle, TextNeedle, compose_video
+    from agentkit.demo_video import ImageNeedle, TextNeedle, synthesize_video
 
     folder = _cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
@@ -70,8 +70,8 @@ def make_video(duration: int, size: tuple[int, int], seed: int) -> tuple[Path, l
     needles = [ImageNeedle(name) for name in IMAGE_NEEDLES]
     needles += [TextNeedle(f"CODE WORD: {w}") for w in CODE_WORDS]
     t = time.perf_counter()
-    cv = compose_video(path, duration, size=size, fps=25, needles=needles, seed=seed)
-    logger.info("composed %s in %.1f s", path, time.perf_counter() - t)
+    cv = synthesize_video(path, duration, size=size, fps=25, needles=needles, seed=seed)
+    logger.info("synthesised %s in %.1f s", path, time.perf_counter() - t)
     truth = [{"kind": n.kind, "t0": n.t0, "t1": n.t1, "payload": n.payload} for n in cv.needles]
     tmp = truth_path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps({"needles": truth, "scenes": cv.scenes}))
@@ -143,14 +143,14 @@ def _timed(fn, *args, **kw) -> dict:
 def needle_recall(segs: list[dict], truth: list[dict], encoder, size) -> dict:
     import skimage.data
 
-    from perception.video.compose import _fit
+    from agentkit.demo_video.clips import fit_frame
 
     found = {"image": [0, 0], "text": [0, 0]}
     vis = np.stack([s["visual"] for s in segs])
     for n in truth:
         found[n["kind"]][1] += 1
         if n["kind"] == "image":
-            q = encoder.encode([_fit(getattr(skimage.data, n["payload"])(), size)]).visual[0]
+            q = encoder.encode([fit_frame(getattr(skimage.data, n["payload"])(), size)]).visual[0]
             best = segs[int(np.argmax(vis @ q))]
             ok = best["t0"] < n["t1"] and n["t0"] < best["t1"]
         else:

@@ -23,9 +23,9 @@ def main() -> None:
 
     video = args.video
     if video is None:
-        from perception.video.compose import ImageNeedle, TextNeedle, compose_video
+        from agentkit.demo_video import ImageNeedle, TextNeedle, synthesize_video
 
-        made = compose_video(args.store.parent / "example.mp4", 180, size=(640, 360), needles=[
+        made = synthesize_video(args.store.parent / "example.mp4", 180, size=(640, 360), needles=[
             ImageNeedle("coffee", t0=40), ImageNeedle("chelsea", t0=125, name="cat"), TextNeedle("CODE WORD: KUMQUAT", t0=90)])
         video = made.path
         print("ground truth:", ", ".join(f"{n.payload} {format_span(n.t0, n.t1)}" for n in made.needles))

@@ -1,8 +1,8 @@
 """Where agentkit keeps what it computes once and reuses across processes.
 
 One root for every room above accel: ``$AGENTKIT_CACHE``, else ``~/.cache/agentkit``. Each user
-takes a subfolder (``compose/`` scene library, ``conse/`` label embeddings, ``models/``
-converted weights, ``videos/`` per-file stores, ``bench/`` benchmark inputs).
+takes a subfolder (``demo_video/`` the demo-video scene library, ``conse/`` label embeddings,
+``models/`` converted weights, ``videos/`` per-file stores, ``bench/`` benchmark inputs).
 """
 from __future__ import annotations
 

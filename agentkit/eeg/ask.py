@@ -24,10 +24,10 @@ from agentkit.controller.findings import record_evidence
 from agentkit.eeg.report import mmss
 from agentkit.schemas import Answer, Evidence
 from agentkit.timefmt import find_times
+from perception.eeg.features import BANDS
 
 logger = logging.getLogger(__name__)
 
-BANDS = ("delta", "theta", "alpha", "beta", "gamma")
 ARTIFACT_WORDS = {
     "blink": "blink", "eye": "blink", "flat": "flat", "clip": "clipped", "saturat": "clipped",
     "burst": "burst", "high-amplitude": "burst", "missing": "missing", "muscle": "ica:muscle artifact",

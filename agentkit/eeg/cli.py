@@ -160,6 +160,70 @@ def ask(
     print_answer(answer)
 
 
+def _training_trials(data: str, sfreq: float | None, *, subject, session, task, run, tmin: float, tmax: float,
+                     events: str | None):
+    """(train trials, test trials or None, channel names from BIDS or None) for `train`'s DATA."""
+    from perception.eeg.uea import EEG_SETS, load_uea, read_ts
+
+    if subject is not None:
+        from perception.eeg.bids import bids_trials
+
+        tr, bids_names = bids_trials(Path(data), subject, session=session, task=task, run=run, tmin=tmin, tmax=tmax,
+                                     event_types=[e.strip() for e in events.split(",")] if events else None)
+        return tr, None, bids_names
+    if any(v is not None for v in (session, task, run, events)):
+        raise typer.BadParameter("--session/--task/--run/--events select BIDS trials: give --subject too",
+                                 param_hint="--subject")
+    if data in EEG_SETS:
+        return load_uea(data, "TRAIN"), load_uea(data, "TEST"), None
+    path = Path(data)
+    tr = read_ts(path, sfreq=sfreq)
+    test_path = path.with_name(path.name.replace("_TRAIN", "_TEST"))
+    te = read_ts(test_path, sfreq=sfreq) if test_path != path and test_path.exists() else None
+    return tr, te, None
+
+
+def _fit_encoder(tr, encoder: str, candidates: str, *, cv_folds: int, budget: float, seed: int, rate: float,
+                 names: list[str] | None, epochs: int | None, source: str):
+    """(fitted encoder, candidate scores): chosen by cross-validation for 'auto', else the named one."""
+    from perception.eeg.encoders import ENCODERS
+
+    settings = {n: {"epochs": epochs} for n in ("eegnet", "shallow")} if epochs else {}
+    if encoder != "auto":
+        from perception.eeg.encoders import make_encoder
+
+        model = make_encoder(encoder, seed=seed, **settings.get(encoder, {}))
+        model.fit(tr.X, tr.y, classes=tr.classes, sfreq=rate, ch_names=names, source=source)
+        return model, []
+    from perception.eeg.encoders import select_encoder
+
+    pool = [c.strip() for c in candidates.split(",") if c.strip()]
+    unknown = [c for c in pool if c not in ENCODERS]
+    if unknown or not pool:
+        raise typer.BadParameter(f"unknown encoders {unknown}; known: {sorted(ENCODERS)}", param_hint="--candidates")
+    if cv_folds < 2:
+        raise typer.BadParameter(f"must be at least 2, got {cv_folds}", param_hint="--cv-folds")
+    return select_encoder(tr.X, tr.y, classes=tr.classes, candidates=pool, folds=cv_folds, seed=seed, sfreq=rate,
+                          ch_names=names, source=source, settings=settings, budget_s=budget or None)
+
+
+def _echo_training(result: dict, scores: list, model, *, n_train: int, cv_folds: int) -> None:
+    """`train`'s human output: the candidates' cross-validation scores, where it saved, the test result."""
+    if scores:
+        typer.echo(f"cross-validation on {n_train} training trials ({cv_folds} folds):")
+        for sc in scores:
+            mark = "*" if sc.name == model.name else " "
+            if sc.error:
+                typer.echo(f" {mark} {sc.name:<12} not scored: {sc.error}")
+            else:
+                typer.echo(f" {mark} {sc.name:<12} accuracy {sc.accuracy:.3f}  NLL {sc.nll:.3f}  ECE {sc.ece:.3f}  "
+                           f"({sc.seconds:.1f} s)")
+    typer.echo(f"{model.name} saved to {result['out']} (fitted in {model.info.fit_seconds:.1f} s)")
+    if "test" in result:
+        t = result["test"]
+        typer.echo(f"test: accuracy {t['accuracy']:.3f}, ECE {t['ece']:.3f} on {t['n']} trials")
+
+
 @eeg_app.command()
 @_friendly
 def train(
@@ -200,25 +264,9 @@ def train(
     """
     _logging(verbose)
     from perception.eeg.encoders import ENCODERS
-    from perception.eeg.uea import EEG_SETS, load_uea, read_ts
 
-    bids_names = None
-    if subject is not None:
-        from perception.eeg.bids import bids_trials
-
-        tr, bids_names = bids_trials(Path(data), subject, session=session, task=task, run=run, tmin=tmin, tmax=tmax,
-                                     event_types=[e.strip() for e in events.split(",")] if events else None)
-        te = None
-    elif any(v is not None for v in (session, task, run, events)):
-        raise typer.BadParameter("--session/--task/--run/--events select BIDS trials: give --subject too",
-                                 param_hint="--subject")
-    elif data in EEG_SETS:
-        tr, te = load_uea(data, "TRAIN"), load_uea(data, "TEST")
-    else:
-        path = Path(data)
-        tr = read_ts(path, sfreq=sfreq)
-        test_path = path.with_name(path.name.replace("_TRAIN", "_TEST"))
-        te = read_ts(test_path, sfreq=sfreq) if test_path != path and test_path.exists() else None
+    tr, te, bids_names = _training_trials(data, sfreq, subject=subject, session=session, task=task, run=run,
+                                          tmin=tmin, tmax=tmax, events=events)
     rate = sfreq or tr.sfreq
     if not rate:
         raise typer.BadParameter("give --sfreq for a .ts file", param_hint="--sfreq")
@@ -233,26 +281,8 @@ def train(
     if folds:
         raise typer.BadParameter("--folds is for --encoder transformer; use --cv-folds to choose the encoder",
                                  param_hint="--folds")
-    source = str(tr.path or data)
-    settings = {n: {"epochs": epochs} for n in ("eegnet", "shallow")} if epochs else {}
-    if encoder == "auto":
-        from perception.eeg.encoders import select_encoder
-
-        pool = [c.strip() for c in candidates.split(",") if c.strip()]
-        unknown = [c for c in pool if c not in ENCODERS]
-        if unknown or not pool:
-            raise typer.BadParameter(f"unknown encoders {unknown}; known: {sorted(ENCODERS)}", param_hint="--candidates")
-        if cv_folds < 2:
-            raise typer.BadParameter(f"must be at least 2, got {cv_folds}", param_hint="--cv-folds")
-        model, scores = select_encoder(tr.X, tr.y, classes=tr.classes, candidates=pool, folds=cv_folds, seed=seed,
-                                       sfreq=rate, ch_names=names, source=source, settings=settings,
-                                       budget_s=budget or None)
-    else:
-        from perception.eeg.encoders import make_encoder
-
-        model = make_encoder(encoder, seed=seed, **settings.get(encoder, {}))
-        model.fit(tr.X, tr.y, classes=tr.classes, sfreq=rate, ch_names=names, source=source)
-        scores = []
+    model, scores = _fit_encoder(tr, encoder, candidates, cv_folds=cv_folds, budget=budget, seed=seed, rate=rate,
+                                 names=names, epochs=epochs, source=str(tr.path or data))
     model.save(out)
     result = {"encoder": model.name, "out": str(out), "fit_seconds": model.info.fit_seconds,
               "candidates": [asdict(s) for s in scores]}
@@ -264,20 +294,8 @@ def train(
                           "n": int(len(te.y))}
     if as_json:
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
-        return
-    if scores:
-        typer.echo(f"cross-validation on {len(tr.y)} training trials ({cv_folds} folds):")
-        for sc in scores:
-            mark = "*" if sc.name == model.name else " "
-            if sc.error:
-                typer.echo(f" {mark} {sc.name:<12} not scored: {sc.error}")
-            else:
-                typer.echo(f" {mark} {sc.name:<12} accuracy {sc.accuracy:.3f}  NLL {sc.nll:.3f}  ECE {sc.ece:.3f}  "
-                           f"({sc.seconds:.1f} s)")
-    typer.echo(f"{model.name} saved to {out} (fitted in {model.info.fit_seconds:.1f} s)")
-    if te is not None:
-        t = result["test"]
-        typer.echo(f"test: accuracy {t['accuracy']:.3f}, ECE {t['ece']:.3f} on {t['n']} trials")
+    else:
+        _echo_training(result, scores, model, n_train=len(tr.y), cv_folds=cv_folds)
 
 
 def _train_transformer(tr, te, out: Path, rate: float, names, *, patch: int, group: int, epochs: int, folds: int) -> None:

@@ -55,7 +55,7 @@ import numpy as np
 from agentkit.calibration import CalibrationRow, brier, ece, fit_calibrator
 from agentkit.eeg.report import CALIBRATOR_PATH, Statement, build_report, eeg_calibrator, statement_features
 from perception.eeg import analyze, from_array
-from perception.eeg.features import BANDS, FEATURE_NAMES, Windower, window_features
+from perception.eeg.features import BANDS, REL_POWER, Windower, window_features
 from perception.eeg.pipeline import EEGAnalysis
 
 __all__ = ["EEGTruth", "SyntheticEEG", "eeg_rows", "judge_report", "make_recording", "run_eeg_eval", "truth_json"]
@@ -325,7 +325,7 @@ def _true_segment_band(rec: SyntheticEEG, a: EEGAnalysis, s0: float, s1: float) 
     if not len(w):
         return ""
     feats, *_ = window_features(w, fs, a.recipe.h_freq)
-    rel = np.nanmean(feats[:, :, [FEATURE_NAMES.index(f"rel_{b}") for b in BANDS]], axis=(0, 1))
+    rel = np.nanmean(feats[:, :, REL_POWER], axis=(0, 1))
     return list(BANDS)[int(np.nanargmax(rel))]
 
 

@@ -5,7 +5,9 @@ from pathlib import Path
 
 import numpy as np
 
+from perception.eeg.features import BANDS, relative_power
 from perception.eeg.pipeline import EEGAnalysis
+from perception.files import atomic_path
 
 _COLORS = {"flat": "#7f7f7f", "clipped": "#d62728", "missing": "#000000", "burst": "#ff7f0e", "blink": "#1f77b4"}
 
@@ -15,14 +17,12 @@ def plot_timeline(a: EEGAnalysis, path: str | Path, *, title: str | None = None)
     import matplotlib
 
     matplotlib.use("Agg")
-    import os
-
     import matplotlib.pyplot as plt
 
-    rel = np.nan_to_num(np.nanmean(a.features[:, :, 5:10], axis=1))
+    rel = np.nan_to_num(relative_power(a.features))
     t = a.times + a.window_s / 2
     fig, (ax, ax2) = plt.subplots(2, 1, figsize=(11, 4.5), sharex=True, gridspec_kw={"height_ratios": [4, 1]})
-    ax.stackplot(t, rel.T, labels=["delta", "theta", "alpha", "beta", "gamma"], alpha=0.85)
+    ax.stackplot(t, rel.T, labels=list(BANDS), alpha=0.85)
     ax.set_ylabel("relative power")
     ax.set_ylim(0, 1)
     ax.legend(loc="upper right", fontsize=7, ncol=5)
@@ -39,8 +39,9 @@ def plot_timeline(a: EEGAnalysis, path: str | Path, *, title: str | None = None)
     ax2.set_xlim(0, a.duration)
     fig.tight_layout()
     path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=100)
+    finally:
+        plt.close(fig)
     return path

@@ -23,13 +23,17 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from agentkit.calibration import Calibrator, load_calibrator
-from perception.eeg.features import FEATURE_NAMES
+from perception.eeg.features import BANDS, FEATURE_NAMES, relative_power
 from perception.eeg.pipeline import ARTIFACT_TEXT, EEGAnalysis
 from perception.eeg.recipe import MAINS_RATIO
+from perception.eeg.rhythms import (  # noqa: F401  (alpha_series, edge_peak, peak_frequency: re-exported)
+    ALPHA_MIN_RATIO, MIN_PEAK_PROMINENCE, alpha_episodes, alpha_series, edge_peak, peak_frequency, rhythm_band,
+    spectral_peak,
+)
 
 logger = logging.getLogger(__name__)
 
-BAND_NAMES = ("delta", "theta", "alpha", "beta", "gamma")
+BAND_NAMES = tuple(BANDS)
 _LINE_LENGTH, _DELTA = FEATURE_NAMES.index("line_length"), FEATURE_NAMES.index("logpow_delta")
 
 CALIBRATOR_PATH = Path(__file__).resolve().parents[1] / "calibration" / "eeg.json"
@@ -90,93 +94,6 @@ class EEGReport(BaseModel):
 def mmss(t: float) -> str:
     t = max(0.0, float(t))
     return f"{int(t // 60):02d}:{t % 60:04.1f}" if t % 1 else f"{int(t // 60):02d}:{int(t % 60):02d}"
-
-
-def _otsu(x: np.ndarray) -> float:
-    """Threshold splitting x into two groups with the largest between-group variance."""
-    xs = np.sort(x)
-    best, thr = -1.0, float(xs[len(xs) // 2])
-    for i in range(1, len(xs)):
-        a, b = xs[:i], xs[i:]
-        v = len(a) * len(b) * (a.mean() - b.mean()) ** 2
-        if v > best:
-            best, thr = v, float((xs[i - 1] + xs[i]) / 2)
-    return thr
-
-
-def alpha_series(a: EEGAnalysis) -> tuple[np.ndarray, str]:
-    """log10 alpha (8-13 Hz) power per window over posterior channels (or all) and which were used."""
-    f = a.freqs
-    sel = (f >= 8) & (f < 13)
-    df = f[1] - f[0]
-    if a.posterior_psd is not None:
-        return np.log10(a.posterior_psd[:, sel].sum(1) * df + 1e-12), "posterior channels " + ", ".join(a.posterior_channels)
-    return np.log10(a.mean_psd[:, sel].sum(1) * df + 1e-12), "all channels (no posterior channel found)"
-
-
-def alpha_episodes(a: EEGAnalysis, clean: np.ndarray, *, min_ratio: float = 2.0,
-                   min_windows: int = 3) -> tuple[list[tuple[float, float, float]], float]:
-    """Runs of windows where alpha power sits in the upper of two clearly separated levels.
-
-    Returns ([(onset s, offset s, power ratio high/low)], separation in log10 units). Onset and
-    offset are placed at the middle of the first and last window past the threshold, which is
-    where a step change inside a window moves its power half-way.
-    """
-    x, _ = alpha_series(a)
-    xc = x[clean]
-    if len(xc) < 2 * min_windows:
-        return [], 0.0
-    thr = _otsu(xc)
-    hi, lo = xc[xc > thr], xc[xc <= thr]
-    if len(hi) < min_windows or len(lo) < min_windows:
-        return [], 0.0
-    sep = float(np.median(hi) - np.median(lo))
-    if sep < np.log10(min_ratio):
-        return [], sep
-    # artifact windows keep their own alpha value: the threshold comes from clean windows only,
-    # and a run must still last `min_windows` windows
-    above = x > thr
-    out = []
-    i = 0
-    half = a.window_s / 2
-    while i < len(above):
-        if above[i]:
-            j = i
-            while j + 1 < len(above) and above[j + 1]:
-                j += 1
-            if j - i + 1 >= min_windows:
-                t_on = a.times[i] + half if i > 0 else a.times[0]
-                t_off = a.times[j] + half if j < len(above) - 1 else a.times[j] + a.window_s
-                out.append((float(t_on), float(t_off), float(10 ** (np.median(x[i:j + 1]) - np.median(lo)))))
-            i = j + 1
-        else:
-            i += 1
-    return out, sep
-
-
-def peak_frequency(freqs: np.ndarray, p: np.ndarray, lo: float = 4.0, hi: float = 13.0) -> tuple[float, float]:
-    """(peak frequency in [lo, hi) Hz with parabolic refinement, prominence over the band's median)."""
-    sel = np.flatnonzero((freqs >= lo) & (freqs < hi))
-    if len(sel) < 3:
-        return float("nan"), 0.0
-    k = sel[np.argmax(p[sel])]
-    f = float(freqs[k])
-    if 0 < k < len(p) - 1:
-        a, b, c = np.log(p[k - 1] + 1e-20), np.log(p[k] + 1e-20), np.log(p[k + 1] + 1e-20)
-        den = a - 2 * b + c
-        if den < 0:  # vertex of the parabola, kept within half a bin (a band-edge maximum is no vertex)
-            f += float(np.clip(0.5 * (a - c) / den, -0.5, 0.5) * (freqs[1] - freqs[0]))
-    return f, float(p[k] / (np.median(p[sel]) + 1e-20))
-
-
-def edge_peak(freqs: np.ndarray, p: np.ndarray, lo: float = 4.0, hi: float = 13.0) -> bool:
-    """True when the [lo, hi) maximum is not a local maximum of the spectrum (it sits on a band
-    edge of a falling or rising background: a slope, not a rhythm)."""
-    sel = np.flatnonzero((freqs >= lo) & (freqs < hi))
-    if len(sel) < 3:
-        return True
-    k = sel[np.argmax(p[sel])]
-    return not (0 < k < len(p) - 1 and p[k] >= p[k - 1] and p[k] >= p[k + 1])
 
 
 def _spans(times: np.ndarray, window_s: float, mask: np.ndarray, limit: int = 20) -> list[tuple[float, float]]:
@@ -281,14 +198,24 @@ def build_report(a: EEGAnalysis, *, n_segments: int = 6, calibrator: Calibrator 
         cal = None
     else:
         cal = calibrator if isinstance(calibrator, Calibrator) else eeg_calibrator(calibrator)
-    st: list[Statement] = []
-    minutes = max(a.duration / 60.0, 1e-9)
-    whole = [(0.0, a.duration)]
-    art_mask = a.window_artifact_mask()
-    clean = ~art_mask
-    usable = float(clean.mean() * 100)
+    clean = ~a.window_artifact_mask()
+    st = _facts(a) + _quality(a, clean) + _rhythms(a, clean, n_segments) + _events(a, clean)
+    calibrate(st, cal)
+    return EEGReport(
+        path=a.path, duration_s=a.duration, sfreq_hz=a.sfreq_in, channels=a.ch_names, other_channels=a.other_channels,
+        units=a.unit_labels, recipe=json.loads(a.recipe.to_json()), recipe_hash=a.recipe_hash,
+        percent_usable=float(clean.mean() * 100), bad_channels=a.bad_channels, statements=st,
+    )
 
-    # facts
+
+def _where(a: EEGAnalysis) -> str:
+    return "posterior channels" if a.posterior_psd is not None else "all channels"
+
+
+def _facts(a: EEGAnalysis) -> list[Statement]:
+    """Duration, rate, channels and units; the preprocessing recipe."""
+    st: list[Statement] = []
+    whole = [(0.0, a.duration)]
     st.append(Statement(section="facts", confidence=1.0, spans=whole,
                         text=f"{a.duration:.1f} s recorded at {a.sfreq_in:g} Hz from {len(a.ch_names)} EEG channels"
                         + (f" (+{len(a.other_channels)} other: {', '.join(a.other_channels)})" if a.other_channels else "")
@@ -301,8 +228,15 @@ def build_report(a: EEGAnalysis, *, n_segments: int = 6, calibrator: Calibrator 
                         f"{'resampled to ' + format(a.sfreq, 'g') + ' Hz' if r.resample else 'no resampling'}, "
                         f"reference {r.reference if isinstance(r.reference, str) else '+'.join(r.reference) if r.reference else 'as recorded'}.",
                         data=json.loads(r.to_json())))
+    return st
 
-    # quality
+
+def _quality(a: EEGAnalysis, clean: np.ndarray) -> list[Statement]:
+    """Bad channels, mains, each artifact kind, blinks (or why not), usable windows, notes."""
+    st: list[Statement] = []
+    whole = [(0.0, a.duration)]
+    minutes = max(a.duration / 60.0, 1e-9)
+    usable = float(clean.mean() * 100)
     if a.bad_channels:
         why = {c: sorted({x.kind for x in a.artifacts if c in x.channels and x.kind in ("flat", "clipped", "missing")})
                for c in a.bad_channels}
@@ -368,30 +302,33 @@ def build_report(a: EEGAnalysis, *, n_segments: int = 6, calibrator: Calibrator 
                      data={"percent_usable": usable, "n_windows": len(a.times)}))
     for note in a.notes:
         st.append(Statement(section="quality", confidence=1.0, spans=whole, text=note))
+    return st
 
-    # rhythms
-    where = "posterior channels" if a.posterior_psd is not None else "all channels"
+
+def _rhythms(a: EEGAnalysis, clean: np.ndarray, n_segments: int) -> list[Statement]:
+    """The dominant background rhythm, then the dominant band (and a clear peak) per segment."""
+    st: list[Statement] = []
+    where = _where(a)
     psd = a.posterior_psd if a.posterior_psd is not None else a.mean_psd
     if clean.sum() < 5:
         st.append(Statement(section="rhythms", confidence=0.0, abstained=True,
                             text="Too few artifact-free windows to describe the background rhythms."))
     else:
-        background = psd[clean].mean(0)
-        f, prom = peak_frequency(a.freqs, background)
-        if prom >= 2.0:
+        background = spectral_peak(a.freqs, psd[clean].mean(0))
+        f, prom = background.hz, background.prominence
+        if prom >= MIN_PEAK_PROMINENCE:
             conf = float(min(0.95, 0.5 + 0.1 * prom))
             st.append(_claim("rhythms", "eeg.rhythm", conf, spans=_spans(a.times, a.window_s, clean),
-                             text=f"Dominant background rhythm over {where}: {f:.1f} Hz "
-                             f"({'alpha' if 8 <= f < 13 else 'theta' if 4 <= f < 8 else 'other'} range), "
+                             text=f"Dominant background rhythm over {where}: {f:.1f} Hz ({rhythm_band(f)} range), "
                              f"peak {prom:.1f}x the 4-13 Hz median.",
                              data={"peak_hz": f, "prominence": prom, "where": where,
                                    "log10_prominence": float(np.log10(prom)), "posterior": float(a.posterior_psd is not None),
-                                   "edge_peak": float(edge_peak(a.freqs, background))}))
+                                   "edge_peak": float(background.at_edge)}))
         else:
             st.append(Statement(section="rhythms", confidence=0.0, abstained=True,
                                 text=f"No clear 4-13 Hz peak over {where} (peak only {prom:.1f}x the band median): "
                                 "no dominant rhythm is reported.", data={"prominence": prom}))
-        rel = np.nanmean(a.features[:, :, 5:10], axis=1)
+        rel = relative_power(a.features)
         edges = np.linspace(0, a.duration, min(n_segments, max(1, int(a.duration // 30))) + 1)
         for s0, s1 in zip(edges[:-1], edges[1:]):
             inside = (a.times >= s0) & (a.times + a.window_s <= s1 + 1e-9) & clean
@@ -401,17 +338,24 @@ def build_report(a: EEGAnalysis, *, n_segments: int = 6, calibrator: Calibrator 
                 continue
             m = np.nanmean(rel[inside], axis=0)
             dom = BAND_NAMES[int(np.nanargmax(m))]
-            f, prom = peak_frequency(a.freqs, psd[inside].mean(0))
+            seg_peak = spectral_peak(a.freqs, psd[inside].mean(0))
             margin = float(np.sort(m)[-1] - np.sort(m)[-2])
-            peak = f" ; 4-13 Hz peak {f:.1f} Hz" if prom >= 2.0 else ""
+            # a maximum on the band edge of a sloping background is no peak (it printed 4.0 Hz, or below)
+            peak = f" ; 4-13 Hz peak {seg_peak.hz:.1f} Hz" if seg_peak.clear else ""
             st.append(_claim("rhythms", "eeg.segment", float(min(0.95, 0.5 + 2 * margin)),
                              spans=_spans(a.times, a.window_s, inside),
                              text=f"{mmss(s0)}-{mmss(s1)}: {dom} dominant ({m[BAND_NAMES.index(dom)] * 100:.0f}% of 1-45 Hz power){peak}.",
-                             data={"relative": dict(zip(BAND_NAMES, map(float, m))), "peak_hz": f if prom >= 2 else None,
+                             data={"relative": dict(zip(BAND_NAMES, map(float, m))), "peak_hz": seg_peak.hz if seg_peak.clear else None,
                                    "band": dom, "segment": (float(s0), float(s1)), "margin": margin,
                                    "top_share": float(np.nanmax(m)), "n_clean": int(inside.sum())}))
+    return st
 
-    # events
+
+def _events(a: EEGAnalysis, clean: np.ndarray) -> list[Statement]:
+    """Alpha episodes (or their absence) and the file's own annotations (quoted, unverified)."""
+    st: list[Statement] = []
+    whole = [(0.0, a.duration)]
+    where = _where(a)
     episodes, sep = alpha_episodes(a, clean)
     posterior = float(a.posterior_psd is not None)
     for t_on, t_off, ratio in episodes:
@@ -422,18 +366,14 @@ def build_report(a: EEGAnalysis, *, n_segments: int = 6, calibrator: Calibrator 
                                "seconds": t_off - t_on, "separation_log10": sep, "posterior": posterior}))
     if not episodes:
         st.append(_claim("events", "eeg.alpha.none", 0.6, spans=whole,
-                         text=f"Alpha power shows no distinct high/low episodes (levels differ {10 ** sep:.1f}x; 2x needed).",
+                         text=f"Alpha power shows no distinct high/low episodes (levels differ {10 ** sep:.1f}x; "
+                         f"{ALPHA_MIN_RATIO:g}x needed).",
                          data={"separation_log10": sep, "posterior": posterior, "clean_fraction": float(clean.mean())}))
     for ann in a.annotations[:50]:
         st.append(Statement(section="events", confidence=1.0, spans=[(ann.onset, ann.onset + ann.duration)],
                             text=f"File annotation at {mmss(ann.onset)}: \"{ann.description[:80]}\" (text from the file, unverified).",
                             data={"origin": "file annotation"}))
-    calibrate(st, cal)
-    return EEGReport(
-        path=a.path, duration_s=a.duration, sfreq_hz=a.sfreq_in, channels=a.ch_names, other_channels=a.other_channels,
-        units=a.unit_labels, recipe=json.loads(a.recipe.to_json()), recipe_hash=a.recipe_hash,
-        percent_usable=usable, bad_channels=a.bad_channels, statements=st,
-    )
+    return st
 
 
 def render_text(report: EEGReport) -> str:

@@ -1,24 +1,20 @@
 """Open, analyse and remember one EEG file; the glue the CLI and Python callers share."""
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from perception.eeg import ArtifactConfig, EEGAnalysis, Recipe, analyze, observations, open_recording
+from perception.files import file_sha256
 
 logger = logging.getLogger(__name__)
 
 
 def file_source_id(path: str | Path) -> str:
     """'eeg:' + the first 16 hex digits of the file's sha256 (read in 1 MB blocks)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return "eeg:" + h.hexdigest()[:16]
+    return "eeg:" + file_sha256(path)[:16]
 
 
 @dataclass

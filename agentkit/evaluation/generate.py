@@ -215,12 +215,11 @@ def _questions(name: str, duration: int, needles: list[_Needle], gate: int, spli
 
 def generate_set(folder: str | Path, *, seed: int = 2026, lengths: tuple[int, ...] = DEFAULT_LENGTHS,
                  progress: Callable[[str, float, float], None] | None = None) -> Path:
-    """Compose the videos (skipped when already there) and write ``cases.jsonl``; returns its path.
+    """Synthesise the videos (skipped when already there) and write ``cases.jsonl``; returns its path.
 
     One fit and one test video per entry of ``lengths``.
     """
-    from perception.video.compose import ImageNeedle, TextNeedle, compose_video
-
+    from agentkit.demo_video import ImageNeedle, TextNeedle, synthesize_video
     from agentkit.evaluation.cases import write_cases
 
     folder = Path(folder)
@@ -245,7 +244,7 @@ def generate_set(folder: str | Path, *, seed: int = 2026, lengths: tuple[int, ..
                 else:
                     text = f"CODE WORD\n{n.key}" if n.kind == "sign" else n.key.replace(" OPEN", "\nOPEN").replace(" CLOSED", "\nCLOSED")
                     needles.append(TextNeedle(text, t0=n.t0, duration=n.dur))
-            compose_video(path, video.duration, size=SIZE, fps=25, needles=needles, seed=video.seed)
+            synthesize_video(path, video.duration, size=SIZE, fps=25, needles=needles, seed=video.seed)
         done += video.duration
         if progress is not None:
             progress("compose", done, total)

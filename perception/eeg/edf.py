@@ -18,6 +18,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from perception.errors import InputError
+from perception.files import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +94,38 @@ def _number(text: str, path: str, what: str, kind: Callable = float):
     return value
 
 
+def _parse_signals(per_signal: bytes, n_signals: int, path: str) -> list[EdfSignal]:
+    """The per-signal header block (fields stored column by column) -> checked `EdfSignal`s."""
+    columns: dict[str, list[str]] = {}
+    pos = 0
+    for name, width in _FIELDS:
+        columns[name] = [_ascii(per_signal[pos + i * width: pos + (i + 1) * width], path, name)
+                         for i in range(n_signals)]
+        pos += width * n_signals
+    signals: list[EdfSignal] = []
+    offset = 0
+    for i in range(n_signals):
+        label = columns["label"][i].strip()
+        sig = EdfSignal(
+            label=label,
+            unit=columns["unit"][i].strip(),
+            phys_min=_number(columns["phys_min"][i], path, f"physical minimum of {label!r}"),
+            phys_max=_number(columns["phys_max"][i], path, f"physical maximum of {label!r}"),
+            dig_min=_number(columns["dig_min"][i], path, f"digital minimum of {label!r}", int),
+            dig_max=_number(columns["dig_max"][i], path, f"digital maximum of {label!r}", int),
+            prefilter=columns["prefilter"][i].strip(),
+            n_samples=_number(columns["n_samples"][i], path, f"samples per record of {label!r}", int),
+            offset=offset,
+        )
+        if sig.n_samples <= 0:
+            raise InputError(path, f"signal {label!r} has {sig.n_samples} samples per record")
+        if sig.dig_max <= sig.dig_min and not sig.is_annotation:
+            raise InputError(path, f"signal {label!r}: digital maximum {sig.dig_max} <= minimum {sig.dig_min}")
+        offset += sig.n_samples
+        signals.append(sig)
+    return signals
+
+
 def read_header(path: str | Path) -> EdfHeader:
     """Parse and check an EDF/EDF+/BDF header.
 
@@ -126,33 +159,8 @@ def read_header(path: str | Path) -> EdfHeader:
         if size < expected:
             raise InputError(path, f"EDF header truncated: {size} bytes, the header needs {expected}")
         per_signal = fh.read(expected - 256)
-    columns: dict[str, list[str]] = {}
-    pos = 0
-    for name, width in _FIELDS:
-        columns[name] = [_ascii(per_signal[pos + i * width: pos + (i + 1) * width], path, name)
-                         for i in range(n_signals)]
-        pos += width * n_signals
-    signals: list[EdfSignal] = []
-    offset = 0
-    for i in range(n_signals):
-        label = columns["label"][i].strip()
-        sig = EdfSignal(
-            label=label,
-            unit=columns["unit"][i].strip(),
-            phys_min=_number(columns["phys_min"][i], path, f"physical minimum of {label!r}"),
-            phys_max=_number(columns["phys_max"][i], path, f"physical maximum of {label!r}"),
-            dig_min=_number(columns["dig_min"][i], path, f"digital minimum of {label!r}", int),
-            dig_max=_number(columns["dig_max"][i], path, f"digital maximum of {label!r}", int),
-            prefilter=columns["prefilter"][i].strip(),
-            n_samples=_number(columns["n_samples"][i], path, f"samples per record of {label!r}", int),
-            offset=offset,
-        )
-        if sig.n_samples <= 0:
-            raise InputError(path, f"signal {label!r} has {sig.n_samples} samples per record")
-        if sig.dig_max <= sig.dig_min and not sig.is_annotation:
-            raise InputError(path, f"signal {label!r}: digital maximum {sig.dig_max} <= minimum {sig.dig_min}")
-        offset += sig.n_samples
-        signals.append(sig)
+    signals = _parse_signals(per_signal, n_signals, path)
+    offset = sum(sig.n_samples for sig in signals)
     header = EdfHeader(path=path, bdf=bdf, edf_plus=reserved[:5] if reserved[:4] in ("EDF+", "BDF+") else "",
                        start=start, header_bytes=header_bytes, n_records=n_records,
                        record_duration=duration, signals=signals, record_samples=offset)
@@ -325,6 +333,23 @@ def _field(value, width: int) -> bytes:
     return data + b" " * (width - len(data))
 
 
+def _header_bytes(bdf: bool, labels: list[str], unit: str, n_records: int, record_duration: float,
+                  counts: list[int], phys: tuple[float, float], dig: tuple[int, int]) -> bytes:
+    """The fixed and per-signal header of an EDF+C/BDF+C file whose last signal holds annotations."""
+    ns, n_ch = len(labels), len(labels) - 1
+    fixed = ((b"\xffBIOSEMI" if bdf else _field("0", 8)) + _field("X X X X", 80) + _field("Startdate X X X X", 80)
+             + _field("01.01.00", 8) + _field("00.00.00", 8) + _field(256 * (ns + 1), 8)
+             + _field("BDF+C" if bdf else "EDF+C", 44) + _field(n_records, 8) + _field(float(record_duration), 8)
+             + _field(ns, 4))
+    values = {
+        "label": labels, "transducer": [""] * ns, "unit": [unit] * n_ch + [""],
+        "phys_min": [float(phys[0])] * n_ch + [-1.0], "phys_max": [float(phys[1])] * n_ch + [1.0],
+        "dig_min": [dig[0]] * ns, "dig_max": [dig[1]] * ns, "prefilter": [""] * ns,
+        "n_samples": counts, "reserved": [""] * ns,
+    }
+    return fixed + b"".join(_field(v, width) for name, width in _FIELDS for v in values[name])
+
+
 def write_edf(
     path: str | Path,
     chunks: Iterator[np.ndarray] | np.ndarray,
@@ -375,10 +400,9 @@ def write_edf(
     pmin, pmax = phys_range
     gain = (pmax - pmin) / (dmax - dmin)
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     n_records = 0
     buf = np.zeros((n_ch, 0))
-    with open(tmp, "wb") as fh:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         fh.write(b"\0" * 256 * (ns + 1))  # header rewritten once the record count is known
 
         def flush(block: np.ndarray) -> None:
@@ -405,24 +429,7 @@ def write_edf(
         if buf.shape[1]:
             pad = np.zeros((n_ch, n_rec_samples - buf.shape[1]))
             flush(np.concatenate([buf, pad], axis=1))
-        fixed = ((b"\xffBIOSEMI" if bdf else _field("0", 8)) + _field("X X X X", 80) + _field("Startdate X X X X", 80)
-                 + _field("01.01.00", 8) + _field("00.00.00", 8) + _field(256 * (ns + 1), 8)
-                 + _field("BDF+C" if bdf else "EDF+C", 44) + _field(n_records, 8) + _field(float(record_duration), 8)
-                 + _field(ns, 4))
-        sig = b""
-        units = [unit] * n_ch + [""]
-        counts = [n_rec_samples] * n_ch + [ann_samples]
-        values = {
-            "label": labels, "transducer": [""] * ns, "unit": units,
-            "phys_min": [float(pmin)] * n_ch + [-1.0], "phys_max": [float(pmax)] * n_ch + [1.0],
-            "dig_min": [dmin] * ns, "dig_max": [dmax] * ns, "prefilter": [""] * ns,
-            "n_samples": counts, "reserved": [""] * ns,
-        }
-        for name, width in _FIELDS:
-            sig += b"".join(_field(v, width) for v in values[name])
         fh.seek(0)
-        fh.write(fixed + sig)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+        fh.write(_header_bytes(bdf, labels, unit, n_records, record_duration, [n_rec_samples] * n_ch + [ann_samples],
+                               (pmin, pmax), (dmin, dmax)))
     return path

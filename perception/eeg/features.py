@@ -23,6 +23,15 @@ FEATURE_NAMES: tuple[str, ...] = (
 """Per-channel feature order: log10 band power (µV²), relative power, 95% spectral edge (Hz),
 line length (µV per second)."""
 
+REL_POWER = slice(len(BANDS), 2 * len(BANDS))
+"""Where the relative band powers sit on the last axis of `window_features` (in `BANDS` order)."""
+
+
+def relative_power(features: np.ndarray) -> np.ndarray:
+    """(n_windows, n_bands) relative band power of each window, averaged over channels (NaN
+    channels skipped), from (n_windows, n_channels, n_features) `window_features` output."""
+    return np.nanmean(features[:, :, REL_POWER], axis=1)
+
 
 def band_limits(sfreq: float, h_freq: float | None = None) -> dict[str, tuple[float, float]]:
     """Bands clipped to what the rate and the low-pass leave; empty bands are dropped."""

@@ -15,7 +15,7 @@ import numpy as np
 from perception.eeg.artifacts import (
     Artifact, ArtifactConfig, burst_flags, detect_blinks, ica_artifacts, merge_spans, raw_window_flags,
 )
-from perception.eeg.features import Windower, summary_vector, window_features
+from perception.eeg.features import BANDS, Windower, relative_power, summary_vector, window_features
 from perception.eeg.recipe import Preprocessor, Recipe, mains_scores
 from perception.eeg.recording import Recording
 from perception.errors import InputError
@@ -107,19 +107,10 @@ def analyze(
     posterior = [i for i, c in enumerate(names) if c.lower() in {p.lower() for p in POSTERIOR} and c not in bad]
     good = [i for i, c in enumerate(names) if c not in bad] or list(range(len(names)))
     win = Windower(pre.sfreq, window_s, step_s)
-    raw_win = Windower(rec.sfreq, window_s, step_s)
+    raw = _RawFlags(rec, pre, Windower(rec.sfreq, window_s, step_s), chunk_s, batch, cfg)
     times, feats, mpsd, ppsd = [], [], [], []
-    raw_flags: dict[str, list[np.ndarray]] = {"flat": [], "clipped": [], "missing": []}
     bursts, found = [], []
     last_blink = -1.0
-
-    def raw_chunks():
-        step = pre._aligned(max(1, int(round(chunk_s * rec.sfreq))))
-        for start in range(0, rec.n_samples, step):
-            yield start / rec.sfreq, rec.read(start, min(rec.n_samples, start + step))[pre.picks]
-
-    raw_iter = raw_win.windows(raw_chunks())
-    pending_raw: list[np.ndarray] = []
     freqs = None
     for t_chunk, x in pre.stream(chunk_s):
         for blink in detect_blinks(x, pre.sfreq, names, t_chunk, cfg):
@@ -139,19 +130,7 @@ def analyze(
             bursts.append(burst_flags(w, cfg))
             del f, mp, pp, w
         del w_all
-        need = sum(len(a) for a in times) - sum(len(r) for r in pending_raw)
-        while need > 0:  # raw windows of the same times, from the unfiltered stream
-            rt, rw = next(raw_iter, (None, None))
-            if rt is None:
-                break
-            clip = rec.clip_range[pre.picks] if rec.clip_range is not None else None
-            for b in range(0, len(rt), batch):
-                flags = raw_window_flags(rw[b:b + batch], clip, cfg)
-                for k in raw_flags:
-                    raw_flags[k].append(flags[k])
-            pending_raw.append(rt)
-            need -= len(rt)
-            del rw
+        raw.catch_up(sum(len(a) for a in times))
         if progress:
             progress(min(1.0, (t_chunk + chunk_s) / rec.duration))
     if not times:
@@ -159,22 +138,8 @@ def analyze(
     times = np.concatenate(times)
     n_win = len(times)
     feats = np.concatenate(feats)
-    flag_arr = {}
-    for k, v in raw_flags.items():
-        arr = np.concatenate(v)[:n_win] if v else np.zeros((0, len(names)), bool)
-        flag_arr[k] = np.concatenate([arr, np.zeros((n_win - len(arr), len(names)), bool)])
-    burst_arr = np.concatenate(bursts)
-    # a channel flat, clipped or missing for more than half the windows is a bad channel
-    frac = {k: flag_arr[k].mean(0) for k in flag_arr}
-    bad_now = sorted({names[i] for k in frac for i in np.flatnonzero(frac[k] > 0.5)} | set(bad), key=names.index)
-    bad_cols = np.array([c in bad_now for c in names])
-    found_all: list[Artifact] = []
-    for kind, score in (("missing", 0.99), ("flat", 0.95), ("clipped", 0.9)):
-        # bad channels' spans apart from the others': merged together, a whole-recording flat
-        # channel would carry a brief dropout elsewhere over every window (0% usable)
-        for cols in (bad_cols, ~bad_cols):
-            found_all += merge_spans(times, window_s, flag_arr[kind] & cols, kind, names, score)
-    found_all += merge_spans(times, window_s, burst_arr & ~flag_arr["clipped"] & ~bad_cols, "burst", names, 0.8)
+    found_all, bad_now = _channel_artifacts(times, window_s, raw.arrays(n_win, len(names)), np.concatenate(bursts),
+                                            names, bad)
     found_all += found
     notes = []
     if ica:
@@ -199,6 +164,62 @@ ARTIFACT_TEXT = {
 }
 
 
+class _RawFlags:
+    """Flat, clipped and missing flags of the raw (unfiltered) windows, kept level with the
+    processed windows as the chunks stream by."""
+
+    def __init__(self, rec: Recording, pre: Preprocessor, win: Windower, chunk_s: float, batch: int,
+                 cfg: ArtifactConfig):
+        self.flags: dict[str, list[np.ndarray]] = {"flat": [], "clipped": [], "missing": []}
+        self.n = 0
+        self.batch, self.cfg = batch, cfg
+        self.clip = rec.clip_range[pre.picks] if rec.clip_range is not None else None
+
+        def chunks():
+            step = pre._aligned(max(1, int(round(chunk_s * rec.sfreq))))
+            for start in range(0, rec.n_samples, step):
+                yield start / rec.sfreq, rec.read(start, min(rec.n_samples, start + step))[pre.picks]
+
+        self._windows = win.windows(chunks())
+
+    def catch_up(self, n_windows: int) -> None:
+        """Flag raw windows until as many as `n_windows` are done (or the stream ends)."""
+        while self.n < n_windows:
+            rt, rw = next(self._windows, (None, None))
+            if rt is None:
+                break
+            for b in range(0, len(rt), self.batch):
+                flags = raw_window_flags(rw[b:b + self.batch], self.clip, self.cfg)
+                for k in self.flags:
+                    self.flags[k].append(flags[k])
+            self.n += len(rt)
+
+    def arrays(self, n_win: int, n_ch: int) -> dict[str, np.ndarray]:
+        """kind -> (n_win, n_ch) bool, cut or padded (False) to the processed windows."""
+        out = {}
+        for k, v in self.flags.items():
+            arr = np.concatenate(v)[:n_win] if v else np.zeros((0, n_ch), bool)
+            out[k] = np.concatenate([arr, np.zeros((n_win - len(arr), n_ch), bool)])
+        return out
+
+
+def _channel_artifacts(times: np.ndarray, window_s: float, flags: dict[str, np.ndarray], bursts: np.ndarray,
+                       names: list[str], bad: list[str]) -> tuple[list[Artifact], list[str]]:
+    """Missing, flat, clipped and burst spans from per-window flags, and the bad channels: those
+    the input check named plus any flat, clipped or missing for more than half the windows."""
+    frac = {k: flags[k].mean(0) for k in flags}
+    bad_now = sorted({names[i] for k in frac for i in np.flatnonzero(frac[k] > 0.5)} | set(bad), key=names.index)
+    bad_cols = np.array([c in bad_now for c in names])
+    found: list[Artifact] = []
+    for kind, score in (("missing", 0.99), ("flat", 0.95), ("clipped", 0.9)):
+        # bad channels' spans apart from the others': merged together, a whole-recording flat
+        # channel would carry a brief dropout elsewhere over every window (0% usable)
+        for cols in (bad_cols, ~bad_cols):
+            found += merge_spans(times, window_s, flags[kind] & cols, kind, names, score)
+    found += merge_spans(times, window_s, bursts & ~flags["clipped"] & ~bad_cols, "burst", names, 0.8)
+    return found, bad_now
+
+
 def observations(analysis: EEGAnalysis, *, source: str, offset: float = 0.0) -> Iterator[Observation]:
     """Timed observations for memory: one per window, artifact and file annotation.
 
@@ -220,8 +241,8 @@ def observations(analysis: EEGAnalysis, *, source: str, offset: float = 0.0) -> 
               "sfreq": analysis.sfreq_in, "duration": analysis.duration, "recipe_json": analysis.recipe.to_json()},
     )
     vec = summary_vector(analysis.features)
-    rel = np.nan_to_num(np.nanmean(analysis.features[:, :, 5:10], axis=1))
-    bands = ("delta", "theta", "alpha", "beta", "gamma")
+    rel = np.nan_to_num(relative_power(analysis.features))
+    bands = tuple(BANDS)
     art_mask = analysis.window_artifact_mask()
     for i, t in enumerate(analysis.times):
         labels = {b: float(np.clip(rel[i, k], 0, 1)) for k, b in enumerate(bands)}
@@ -253,6 +274,7 @@ def _posterior_alpha(analysis: EEGAnalysis, i: int) -> float | None:
         return None
     f = analysis.freqs
     p = analysis.posterior_psd[i]
-    sel = (f >= 8) & (f < 13)
+    lo, hi = BANDS["alpha"]
+    sel = (f >= lo) & (f < hi)
     tot = (f >= 1) & (f < 30)
     return float(p[sel].sum() / (p[tot].sum() + 1e-12))

@@ -16,6 +16,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from perception.errors import InputError
+from perception.files import check_file
 from perception.eeg.edf import EdfReader
 
 logger = logging.getLogger(__name__)
@@ -271,13 +272,7 @@ def open_recording(path: str | Path, *, units: str | None = None, check: bool = 
     Raises:
         InputError: missing or unknown file format, or a file that cannot be read.
     """
-    path = Path(path)
-    if not path.exists():
-        raise InputError(path, "no such file")
-    if path.is_dir():
-        raise InputError(path, "is a folder, not an EEG file")
-    if path.stat().st_size == 0:
-        raise InputError(path, "empty file (0 bytes)")
+    path = check_file(path, "EEG file")
     fmt = _format_of(path)
     if fmt is None:
         raise InputError(path, f"unknown EEG format {path.suffix or '(no suffix)'!r}; "

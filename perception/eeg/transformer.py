@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -19,6 +18,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from perception.errors import InputError
+from perception.files import write_bytes_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -262,31 +264,20 @@ def train(cfg: EEGTransformerConfig, X: np.ndarray, y: np.ndarray, settings: Tra
     return model
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def save(model: EEGTransformer, folder: str | Path) -> Path:
     """Write `config.json` and `model.safetensors` into `folder` (created), atomically each."""
     from safetensors.torch import save as st_save
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    _atomic_write(folder / "model.safetensors", st_save({k: v.contiguous() for k, v in model.state_dict().items()}))
-    _atomic_write(folder / "config.json", json.dumps(asdict(model.cfg), indent=2).encode())
+    write_bytes_atomic(folder / "model.safetensors", st_save({k: v.contiguous() for k, v in model.state_dict().items()}))
+    write_bytes_atomic(folder / "config.json", json.dumps(asdict(model.cfg), indent=2).encode())
     return folder
 
 
 def load(folder: str | Path) -> EEGTransformer:
     """Rebuild a model saved by `save` (safetensors: no code runs on load)."""
     from safetensors.torch import load_file
-
-    from perception.errors import InputError
 
     folder = Path(folder)
     try:

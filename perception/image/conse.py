@@ -9,9 +9,8 @@ with no image-text model (none ships offline on PyPI).
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from perception.cache import cache_root
+from perception.files import write_bytes_atomic
 from perception.image.encoder import FrameFeatures
 from perception.image.mobilenet import (IMAGENET_MEAN, IMAGENET_STD, MobileNetV2,
                                         imagenet_labels, load_mobilenet_v2)
@@ -132,13 +132,9 @@ class ConSEFrameEncoder:
             logger.warning("%s: unreadable label cache, recomputing", path)
         vecs = self.embed_text(texts)
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=folder, suffix=".npy.tmp")
-            with os.fdopen(fd, "wb") as fh:
-                np.save(fh, vecs, allow_pickle=False)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
+            buf = io.BytesIO()
+            np.save(buf, vecs, allow_pickle=False)
+            write_bytes_atomic(path, buf.getvalue())
         except OSError as err:  # a read-only home must not stop the encoder
             logger.warning("could not cache label embeddings in %s: %s", folder, err)
         return vecs

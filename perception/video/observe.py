@@ -13,6 +13,7 @@ uninterrupted one (the filter's reference frame is that same kept frame).
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import queue
@@ -26,12 +27,12 @@ from perception.errors import InputError
 from perception.image.encoder import FrameEncoder
 from perception.image.textdetect import TextDetector
 from perception.types import Observation
-from perception.video.reader import check_sampling, iter_frames, probe
+from perception.video.reader import VideoSampling, iter_frames, probe
 from perception.video.signature import DEFAULT_THRESHOLD, RedundancyFilter, signature_of
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["IndexStats", "observe_video"]
+__all__ = ["IndexStats", "ObserveSettings", "observe_video"]
 
 ENCODER_SHORT_SIDE = 224
 TEXT_THUMB_WIDTH = 320
@@ -60,45 +61,77 @@ class _Kept:
     last_t: float = 0.0
 
 
-def observe_video(path: str | os.PathLike, *, source: str, encoder: FrameEncoder,
-                  ocr: Callable[[np.ndarray], list] | None = None, fps: float = 1.0,
-                  start: float = 0.0, skip: bool = True,
-                  threshold: float = DEFAULT_THRESHOLD, max_gap: float | None = 60.0,
+@dataclass(frozen=True)
+class ObserveSettings:
+    """How :func:`observe_video` samples, skips, reads text and batches (checked once, here).
+
+    Raises:
+        ValueError/TypeError: naming the bad field.
+    """
+
+    fps: float = 1.0
+    """Sampling rate (frames per second of video time)."""
+    start: float = 0.0
+    """Seconds to start at (resume from the last stored segment's ``t1``)."""
+    mode: str = "all"
+    """Decode mode, see :data:`perception.video.reader.DECODE_MODES`."""
+    threads: int | None = None
+    """Decoder threads (None: FFmpeg decides)."""
+    skip: bool = True
+    """Redundancy skipping on (False: every sampled frame is its own segment)."""
+    threshold: float = DEFAULT_THRESHOLD
+    """Signature distance above which a frame is new (see :mod:`perception.video.signature`)."""
+    max_gap: float | None = 60.0
+    """Keep a frame at least this often (seconds) even in a static shot."""
+    ocr_all: bool = False
+    """Run OCR on every kept frame, ignoring the text detector (the naive plan)."""
+    ocr_max_side: int = 960
+    """Longer side, pixels, of the image handed to OCR."""
+    batch_size: int = 8
+    """Kept frames encoded per batch (latency of a yield vs throughput)."""
+    pipeline: bool = True
+    """Decode (and sign, detect text) on a background thread while the caller's thread encodes and
+    reads text; PyAV, torch and onnxruntime release the GIL, so on two cores indexing approaches
+    max(decode, encode) instead of their sum."""
+    time_offset: float = 0.0
+    """Added to every time (place a file on a longer time axis)."""
+
+    def __post_init__(self) -> None:
+        VideoSampling(fps=self.fps, start=self.start, mode=self.mode, threads=self.threads)  # checks those four
+        if not isinstance(self.batch_size, int) or isinstance(self.batch_size, bool) or self.batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
+        if not isinstance(self.ocr_max_side, int) or self.ocr_max_side < 16:
+            raise ValueError(f"ocr_max_side must be an integer >= 16, got {self.ocr_max_side!r}")
+
+    @property
+    def sampling(self) -> VideoSampling:
+        """The decode plan: ``fps``, ``start``, ``mode`` and ``threads``."""
+        return VideoSampling(fps=self.fps, start=self.start, mode=self.mode, threads=self.threads)
+
+
+def observe_video(path: str | os.PathLike, settings: ObserveSettings | None = None, *, source: str,
+                  encoder: FrameEncoder, ocr: Callable[[np.ndarray], list] | None = None,
                   text_detector: Callable[[np.ndarray], bool] | None = None,
-                  ocr_all: bool = False, ocr_max_side: int = 960, mode: str = "all",
-                  batch_size: int = 8, threads: int | None = None, pipeline: bool = True,
-                  time_offset: float = 0.0,
                   progress: Callable[[float, float], None] | None = None,
-                  stats: IndexStats | None = None) -> Iterator[Observation]:
+                  stats: IndexStats | None = None, **options) -> Iterator[Observation]:
     """Yield one observation per closed segment of ``path``, in time order.
 
     Args:
         path: Any video PyAV can open.
+        settings: Sampling, skipping, OCR and batching (:class:`ObserveSettings`; default
+            settings when None).
         source: Source id stored on every observation (e.g. the file's content hash).
         encoder: A :class:`~perception.image.encoder.FrameEncoder` (gives "visual" and
             "concept" vectors and labels).
         ocr: Callable RGB image -> list of lines with ``text``, ``box``, ``score`` (e.g.
             :class:`perception.image.ocr.OcrReader`); None: no text reading.
-        fps: Sampling rate (frames per second of video time).
-        start: Seconds to start at (resume from the last stored segment's ``t1``).
-        skip: Redundancy skipping on (False: every sampled frame is its own segment).
-        threshold: Signature distance above which a frame is new (see
-            :mod:`perception.video.signature`).
-        max_gap: Keep a frame at least this often (seconds) even in a static shot.
         text_detector: Callable image -> bool deciding where OCR runs (default
             :class:`~perception.image.textdetect.TextDetector`); a change in its answer also
             starts a new segment.
-        ocr_all: Run OCR on every kept frame, ignoring the detector (the naive plan).
-        ocr_max_side: Longer side, pixels, of the image handed to OCR.
-        mode: Decode mode, see :data:`perception.video.reader.DECODE_MODES`.
-        batch_size: Kept frames encoded per batch (latency of a yield vs throughput).
-        threads: Decoder threads (None: FFmpeg decides).
-        pipeline: Decode (and sign, detect text) on a background thread while the caller's
-            thread encodes and reads text; PyAV, torch and onnxruntime release the GIL, so on
-            two cores indexing approaches max(decode, encode) instead of their sum.
-        time_offset: Added to every time (place a file on a longer time axis).
         progress: Optional callback(t_seconds, duration_seconds) after each sampled frame.
         stats: Optional :class:`IndexStats` updated in place.
+        **options: Fields of :class:`ObserveSettings` (``fps=2.0, skip=False, ...``), applied
+            over ``settings``; the keyword form of earlier releases.
 
     Yields:
         :class:`~perception.types.Observation` with modality "video", kind "segment".
@@ -113,82 +146,86 @@ def observe_video(path: str | os.PathLike, *, source: str, encoder: FrameEncoder
     if not isinstance(encoder, FrameEncoder):
         raise TypeError("encoder must implement perception.image.encoder.FrameEncoder "
                         f"(dim, concept_dim, encode, embed_text), got {type(encoder).__name__}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    check_sampling(fps, start, mode)
+    if settings is None:
+        settings = ObserveSettings(**options)
+    elif options:
+        settings = dataclasses.replace(settings, **options)
+    elif not isinstance(settings, ObserveSettings):
+        raise TypeError(f"settings must be an ObserveSettings, got {type(settings).__name__}")
     info = probe(path)  # bad files fail here, at call time
-    return _observe(path, info.duration, source=source, encoder=encoder, ocr=ocr, fps=fps,
-                    start=start, skip=skip, threshold=threshold, max_gap=max_gap,
-                    text_detector=text_detector, ocr_all=ocr_all, ocr_max_side=ocr_max_side,
-                    mode=mode, batch_size=batch_size, threads=threads, pipeline=pipeline,
-                    time_offset=time_offset, progress=progress, stats=stats)
-
-
-def _observe(path, duration: float, *, source, encoder, ocr, fps, start, skip, threshold,
-             max_gap, text_detector, ocr_all, ocr_max_side, mode, batch_size, threads,
-             pipeline, time_offset, progress, stats) -> Iterator[Observation]:
-    st = stats if stats is not None else IndexStats()
-    filt = RedundancyFilter(threshold if skip else None, max_gap)
     detect = None
-    if ocr is not None and not ocr_all:
+    if ocr is not None and not settings.ocr_all:
         detect = text_detector if text_detector is not None else TextDetector(TEXT_THUMB_WIDTH)
-    step = 1.0 / fps
-    pending: list[_Kept] = []
+    return _observe(path, info.duration, settings, _Readers(source, encoder, ocr, detect),
+                    progress, stats if stats is not None else IndexStats())
 
-    def segment(k: _Kept, t1: float, feats, i: int) -> Observation:
-        lines = []
-        if k.ocr_img is not None:
-            st.ocr_calls += 1
-            lines = list(ocr(k.ocr_img))
-        text = "\n".join(ln.text for ln in lines)
-        meta = {
-            "frames": k.frames,
-            "t_frame": k.t + time_offset,
-            "ocr_run": k.ocr_img is not None,
-            "text_detected": k.text_flag,
-            # Boxes in the original frame's pixels (OCR ran on a copy scaled by 1/ocr_scale).
-            "ocr": [{"text": ln.text, "score": float(ln.score),
-                     "box": [[round(x * k.ocr_scale, 1), round(y * k.ocr_scale, 1)]
-                             for x, y in ln.box]} for ln in lines],
-        }
-        st.segments += 1
-        return Observation(source=source, t0=k.t + time_offset, t1=t1 + time_offset,
-                           modality="video", kind="segment",
-                           vectors={"visual": feats.visual[i].copy(),
-                                    "concept": feats.concept[i].copy()},
-                           labels=dict(feats.labels[i]) if feats.labels else {},
-                           text=text, meta=meta)
+
+@dataclass(frozen=True)
+class _Readers:
+    """Who turns kept frames into observations: the source id, the encoder, OCR and its gate."""
+
+    source: str
+    encoder: FrameEncoder
+    ocr: Callable[[np.ndarray], list] | None
+    detect: Callable[[np.ndarray], bool] | None
+
+
+def _select(path, s: ObserveSettings, r: _Readers) -> Iterator[tuple]:
+    """Decode side: sample, sign, detect text, decide. Yields ("keep", _Kept) or ("extend", t);
+    runs on the prefetch thread when ``s.pipeline`` is on."""
+    filt = RedundancyFilter(s.threshold if s.skip else None, s.max_gap)
+    last_flag = False
+    for tf in iter_frames(path, sampling=s.sampling):
+        flag = bool(r.detect(tf.resized(TEXT_THUMB_WIDTH))) if r.detect is not None else False
+        sig = signature_of(tf.thumbnail())
+        if filt.keep(sig, tf.t, force=(flag != last_flag)):
+            last_flag = flag
+            ocr_img = None
+            if r.ocr is not None and (s.ocr_all or flag):
+                ocr_img = tf.resized(s.ocr_max_side)
+            scale = tf.size[0] / ocr_img.shape[1] if ocr_img is not None else 1.0
+            yield ("keep", _Kept(t=tf.t, enc_img=tf.short_side(ENCODER_SHORT_SIDE), ocr_img=ocr_img,
+                                 text_flag=flag, ocr_scale=scale, last_t=tf.t))
+        else:
+            yield ("extend", tf.t)
+
+
+def _segment(k: _Kept, t1: float, feats, i: int, r: _Readers, offset: float, st: IndexStats) -> Observation:
+    """The observation of kept frame ``k`` (row ``i`` of the encoded batch ``feats``), ending at ``t1``."""
+    lines = []
+    if k.ocr_img is not None:
+        st.ocr_calls += 1
+        lines = list(r.ocr(k.ocr_img))
+    meta = {
+        "frames": k.frames,
+        "t_frame": k.t + offset,
+        "ocr_run": k.ocr_img is not None,
+        "text_detected": k.text_flag,
+        # Boxes in the original frame's pixels (OCR ran on a copy scaled by 1/ocr_scale).
+        "ocr": [{"text": ln.text, "score": float(ln.score),
+                 "box": [[round(x * k.ocr_scale, 1), round(y * k.ocr_scale, 1)] for x, y in ln.box]}
+                for ln in lines],
+    }
+    st.segments += 1
+    return Observation(source=r.source, t0=k.t + offset, t1=t1 + offset, modality="video", kind="segment",
+                       vectors={"visual": feats.visual[i].copy(), "concept": feats.concept[i].copy()},
+                       labels=dict(feats.labels[i]) if feats.labels else {},
+                       text="\n".join(ln.text for ln in lines), meta=meta)
+
+
+def _observe(path, duration: float, s: ObserveSettings, r: _Readers, progress,
+             st: IndexStats) -> Iterator[Observation]:
+    pending: list[_Kept] = []
 
     def flush(n: int, final_t1: float | None) -> Iterator[Observation]:
         batch = pending[:n]
-        feats = encoder.encode([k.enc_img for k in batch])
+        feats = r.encoder.encode([k.enc_img for k in batch])
         for i, k in enumerate(batch):
             nxt = pending[i + 1].t if i + 1 < len(pending) else final_t1
-            yield segment(k, nxt, feats, i)
+            yield _segment(k, nxt, feats, i, r, s.time_offset, st)
         del pending[:n]
 
-    def select() -> Iterator[tuple]:
-        """Decode side: sample, sign, detect text, decide. Yields ("keep", _Kept) or
-        ("extend", t); runs on the prefetch thread when ``pipeline`` is on."""
-        last_flag = False
-        for tf in iter_frames(path, fps=fps, start=start, mode=mode, threads=threads):
-            flag = False
-            if detect is not None:
-                flag = bool(detect(tf.resized(TEXT_THUMB_WIDTH)))
-            sig = signature_of(tf.thumbnail())
-            if filt.keep(sig, tf.t, force=(flag != last_flag)):
-                last_flag = flag
-                ocr_img = None
-                if ocr is not None and (ocr_all or flag):
-                    ocr_img = tf.resized(ocr_max_side)
-                scale = tf.size[0] / ocr_img.shape[1] if ocr_img is not None else 1.0
-                yield ("keep", _Kept(t=tf.t, enc_img=tf.short_side(ENCODER_SHORT_SIDE),
-                                     ocr_img=ocr_img, text_flag=flag, ocr_scale=scale,
-                                     last_t=tf.t))
-            else:
-                yield ("extend", tf.t)
-
-    events = _prefetch(select(), maxsize=4 * batch_size) if pipeline else select()
+    events = _prefetch(_select(path, s, r), maxsize=4 * s.batch_size) if s.pipeline else _select(path, s, r)
     error: InputError | None = None
     try:
         for kind, item in events:
@@ -198,8 +235,8 @@ def _observe(path, duration: float, *, source, encoder, ocr, fps, start, skip, t
                 st.kept += 1
                 st.text_frames += item.text_flag
                 st.last_t = item.t
-                if len(pending) > batch_size:
-                    yield from flush(batch_size, None)
+                if len(pending) > s.batch_size:
+                    yield from flush(s.batch_size, None)
             else:
                 st.last_t = item
                 if pending:
@@ -214,7 +251,7 @@ def _observe(path, duration: float, *, source, encoder, ocr, fps, start, skip, t
         if close is not None:
             close()
     if pending:
-        end = pending[-1].last_t + step
+        end = pending[-1].last_t + 1.0 / s.fps
         if duration > pending[-1].last_t:
             end = min(end, duration)
         yield from flush(len(pending), end)

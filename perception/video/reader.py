@@ -12,6 +12,7 @@ already yielded before a truncated or corrupt part stay valid.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -23,10 +24,12 @@ import av
 import numpy as np
 
 from perception.errors import InputError
+from perception.files import check_file
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DECODE_MODES", "TimedFrame", "VideoInfo", "iter_frames", "open_video", "probe"]
+__all__ = ["DECODE_MODES", "TimedFrame", "VideoInfo", "VideoSampling", "check_video_path", "iter_frames", "open_video",
+           "probe"]
 
 DECODE_MODES = ("all", "nonref", "key")
 """Decode modes. ``"all"`` decodes every frame (exact grid). ``"nonref"`` lets the decoder skip
@@ -138,19 +141,14 @@ def _normalise_rotation(deg: float) -> int:
     return int(round(deg / 90.0)) * 90 % 360
 
 
-def _check_path(path: str | os.PathLike) -> Path:
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be str or os.PathLike, got {type(path).__name__}")
-    p = Path(path)
-    if not p.exists():
-        raise InputError(p, "no such file")
-    if p.is_dir():
-        raise InputError(p, "is a directory, not a video file")
-    if not os.access(p, os.R_OK):
-        raise InputError(p, "permission denied")
-    if p.stat().st_size == 0:
-        raise InputError(p, "empty file (0 bytes)")
-    return p
+def check_video_path(path: str | os.PathLike) -> Path:
+    """The one check of a video path before it is opened: exists, a file, readable, not empty.
+
+    Raises:
+        TypeError: ``path`` is not a str or os.PathLike.
+        InputError: missing, a folder, unreadable or empty.
+    """
+    return check_file(path, "video file")
 
 
 def _one_line(err: BaseException) -> str:
@@ -167,7 +165,7 @@ def open_video(path: str | os.PathLike) -> tuple[av.container.InputContainer,
         InputError: missing, unreadable, empty, not a media file, no video stream, or a codec
             this FFmpeg build cannot decode.
     """
-    p = _check_path(path)
+    p = check_video_path(path)
     try:
         container = av.open(str(p), mode="r", metadata_errors="ignore")
     except PermissionError:
@@ -194,9 +192,30 @@ def open_video(path: str | os.PathLike) -> tuple[av.container.InputContainer,
 def probe(path: str | os.PathLike) -> VideoInfo:
     """Read duration, frame rate, size, rotation and a frame-count estimate from the header.
 
+    The answer is remembered per file version (path, size, modification time), so the callers
+    of one indexing run (the CLI's progress bar, :func:`~perception.video.observe_video`) open
+    the file once to probe it.
+
     Raises:
         InputError: see :func:`open_video`.
     """
+    p = check_video_path(path)
+    st = p.stat()
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    info = _PROBED.get(key)
+    if info is None:
+        info = _PROBED[key] = _probe(str(path))
+        while len(_PROBED) > 64:
+            _PROBED.pop(next(iter(_PROBED)))
+    return info if info.path == str(path) else dataclasses.replace(info, path=str(path))
+
+
+_PROBED: dict[tuple[str, int, int], VideoInfo] = {}
+"""`probe` answers by (resolved path, size, mtime_ns), oldest first."""
+
+
+def _probe(path: str) -> VideoInfo:
+    """Open the header and read it (see `probe`)."""
     container, stream = open_video(path)
     try:
         duration = 0.0
@@ -229,51 +248,77 @@ def _first_frame_rotation(container, stream) -> int:
     return 0
 
 
-def check_sampling(fps: float, start: float, mode: str) -> None:
-    """Raise ValueError naming the argument when a sampling plan is invalid."""
-    if (isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps)
-            or fps <= 0):
-        raise ValueError(f"fps must be a positive number, got {fps!r}")
-    if (isinstance(start, bool) or not isinstance(start, (int, float))
-            or not math.isfinite(start) or start < 0):
-        raise ValueError(f"start must be a non-negative number of seconds, got {start!r}")
-    if mode not in DECODE_MODES:
-        raise ValueError(f"Invalid value for 'mode': allowed {DECODE_MODES}, got {mode!r}")
+@dataclass(frozen=True)
+class VideoSampling:
+    """Where and how densely to sample a video: the one place these values are checked.
+
+    Raises:
+        ValueError: naming the argument, when ``fps`` is not a positive finite number, ``start``
+            is negative or not finite, ``end`` is not a number, ``mode`` is not one of
+            :data:`DECODE_MODES` or ``threads`` is negative.
+    """
+
+    fps: float = 1.0
+    """Frames per second of video time (> 0). Above the stream's rate every frame comes once."""
+    start: float = 0.0
+    """Seconds to begin at (for resume): seek to the key frame before it, drop earlier frames."""
+    end: float | None = None
+    """Stop before this time (None: end of file; at or before ``start``: nothing is yielded)."""
+    mode: str = "all"
+    """One of :data:`DECODE_MODES` (speed/recall trade-off documented there)."""
+    threads: int | None = None
+    """Decoder threads (None: FFmpeg's automatic choice, 0 = all cores)."""
+
+    def __post_init__(self) -> None:
+        if not _is_number(self.fps) or not math.isfinite(self.fps) or self.fps <= 0:
+            raise ValueError(f"fps must be a positive number, got {self.fps!r}")
+        if not _is_number(self.start) or not math.isfinite(self.start) or self.start < 0:
+            raise ValueError(f"start must be a non-negative number of seconds, got {self.start!r}")
+        if self.end is not None and not _is_number(self.end):
+            raise ValueError(f"end must be None or a number of seconds, got {self.end!r}")
+        if self.mode not in DECODE_MODES:
+            raise ValueError(f"Invalid value for 'mode': allowed {DECODE_MODES}, got {self.mode!r}")
+        if self.threads is not None and (not isinstance(self.threads, int) or isinstance(self.threads, bool)
+                                         or self.threads < 0):
+            raise ValueError(f"threads must be None or a non-negative integer, got {self.threads!r}")
+        object.__setattr__(self, "fps", float(self.fps))
+        object.__setattr__(self, "start", float(self.start))
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
 def iter_frames(path: str | os.PathLike, *, fps: float = 1.0, start: float = 0.0,
-                end: float | None = None, mode: str = "all",
-                threads: int | None = None) -> Iterator[TimedFrame]:
+                end: float | None = None, mode: str = "all", threads: int | None = None,
+                sampling: VideoSampling | None = None) -> Iterator[TimedFrame]:
     """Yield frames sampled every ``1/fps`` seconds from ``start`` (seek, then decode).
 
     Args:
         path: Any file PyAV can open.
-        fps: Sampling rate in frames per second of video time (> 0). ``fps`` above the
-            stream's rate yields every frame once.
-        start: Seconds to begin at (for resume): the decoder seeks to the key frame before
-            ``start`` and discards frames before it.
-        end: Stop before this time (None: end of file).
-        mode: One of :data:`DECODE_MODES` (speed/recall trade-off documented there).
-        threads: Decoder threads (None: FFmpeg's automatic choice, 0 = all cores).
+        fps, start, end, mode, threads: The sampling plan, see :class:`VideoSampling`.
+        sampling: The plan as one object (then the five keywords above are not given).
 
     Yields:
         :class:`TimedFrame` in increasing time order.
 
     Raises:
-        ValueError: bad ``fps``/``start``/``mode``.
+        ValueError: bad ``fps``/``start``/``end``/``mode``/``threads``.
         InputError: unreadable file, no video stream, a file with no decodable frame, or a
             stream that turns corrupt/truncated after some frames (those frames stay valid).
     """
-    check_sampling(fps, start, mode)
-    _check_path(path)  # fail at call time for a missing/empty path; open when iterated
-    return _iter_frames(path, float(fps), float(start), end, mode, threads)
+    if sampling is None:
+        sampling = VideoSampling(fps=fps, start=start, end=end, mode=mode, threads=threads)
+    elif (fps, start, end, mode, threads) != (1.0, 0.0, None, "all", None):
+        raise TypeError("give either sampling= or fps/start/end/mode/threads, not both")
+    check_video_path(path)  # fail at call time for a missing/empty path; open when iterated
+    return _iter_frames(path, sampling)
 
 
-def _iter_frames(path, fps: float, start: float, end: float | None, mode: str,
-                 threads: int | None) -> Iterator[TimedFrame]:
+def _iter_frames(path, s: VideoSampling) -> Iterator[TimedFrame]:
     container, stream = open_video(path)
     try:
-        yield from _decode(container, stream, str(path), fps, start, end, mode, threads)
+        yield from _decode(container, stream, str(path), s.fps, s.start, s.end, s.mode, s.threads)
     finally:
         container.close()
 

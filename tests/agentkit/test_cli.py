@@ -32,10 +32,10 @@ def test_ask_human_output_shows_mmss_and_confidence(agent, workdir):
 
 
 def test_ask_a_video_indexes_into_the_per_file_cache_once(tmp_path, monkeypatch, short_video):
-    from perception.video.compose import compose_video, TextNeedle
+    from agentkit.demo_video import synthesize_video, TextNeedle
 
-    clip = compose_video(tmp_path / "clip.mp4", 8, size=(320, 180), fps=25,
-                         needles=[TextNeedle("CODE WORD: ZEPHYR", t0=3, duration=2)], seed=4)
+    clip = synthesize_video(tmp_path / "clip.mp4", 8, size=(320, 180), fps=25,
+                            needles=[TextNeedle("CODE WORD: ZEPHYR", t0=3, duration=2)], seed=4)
     monkeypatch.setenv("AGENTKIT_CACHE", str(tmp_path / "cache"))
     first = runner.invoke(app, ["ask", str(clip.path), "When is ZEPHYR shown?", "--json"])
     assert first.exit_code == 0, first.output

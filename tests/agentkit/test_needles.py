@@ -29,13 +29,13 @@ PICTURES = {"coffee": ("coffee", "When does the coffee appear?"), "chelsea": ("c
 
 @pytest.fixture(scope="module")
 def haystack(tmp_path_factory, one_thread):
-    from perception.video.compose import ImageNeedle, TextNeedle, compose_video
+    from agentkit.demo_video import ImageNeedle, TextNeedle, synthesize_video
 
     folder = tmp_path_factory.mktemp("needles")
     needles = [ImageNeedle(pic, name=name) for pic, (name, _) in PICTURES.items() for _ in range(10)]
     needles += [TextNeedle(f"CODE WORD: {w}") for w in WORDS]
     random.Random(0).shuffle(needles)
-    video = compose_video(folder / "haystack.mp4", 600, size=(320, 180), fps=25, needles=needles, seed=2026)
+    video = synthesize_video(folder / "haystack.mp4", 600, size=(320, 180), fps=25, needles=needles, seed=2026)
     agent = Agent.default(store=folder / "store", fps=1.0)
     # Ten placements of one picture must all be listed: allow more spans than the default 5.
     agent.toolkit.recall_config = RecallConfig(match=MatchConfig(max_spans=25))

@@ -144,3 +144,45 @@ def test_named_reference_channels():
     assert np.allclose(out, expected, atol=1e-6)
     with pytest.raises(ValueError, match=r"reference: channels \['Cz'\] are not in"):
         Preprocessor(Recipe(mains=None, reference=("Cz",)).resolve(rec), rec)
+
+
+NAMES_19 = ["Fp1", "Fp2", "F7", "F3", "Fz", "F4", "F8", "T7", "C3", "Cz", "C4", "T8", "P7", "P3", "Pz", "P4", "P8",
+            "O1", "O2"]
+
+
+def test_segments_without_a_rhythm_report_no_peak():
+    """600 s, 19 channels, alpha only at 02:30-04:30 over a 1/f background: the 05:00-06:40 segment
+    once printed a "4-13 Hz peak" at (or below) the band's lower edge, where the slope is highest."""
+    fs, seconds = 128.0, 600.0
+    rng = np.random.default_rng(7)
+    n = int(fs * seconds)
+    t = np.arange(n) / fs
+    spec = np.fft.rfft(rng.normal(size=(19, n)), axis=-1) / np.maximum(np.fft.rfftfreq(n, 1 / fs), 0.3) ** 0.6
+    x = 10 * np.fft.irfft(spec, n=n, axis=-1) / np.fft.irfft(spec, n=n, axis=-1).std(axis=1, keepdims=True)
+    x[-7:] += 25 * np.sin(2 * np.pi * 10 * t) * ((t >= 150) & (t < 270))  # P7 ... O2
+    report = build_report(analyze(_rec(x, fs, NAMES_19)))
+    segments = {s.data["segment"]: s for s in report.statements if "segment" in s.data}
+    assert len(segments) == 6
+    for (s0, s1), s in segments.items():
+        has_alpha = s0 < 270 and s1 > 150
+        peak = s.data["peak_hz"]
+        if has_alpha:
+            assert peak is not None and abs(peak - 10.0) < 0.5, s.text
+        else:
+            assert peak is None and "peak" not in s.text, s.text
+    quiet = segments[(300.0, 400.0)]
+    assert quiet.text.startswith("05:00-06:40:") and "Hz peak" not in quiet.text
+
+
+def test_spectral_peak_stays_in_its_band():
+    from perception.eeg.rhythms import spectral_peak
+
+    freqs = np.arange(0, 64, 0.5)
+    slope = 1.0 / np.maximum(freqs, 0.5) ** 1.5
+    peak = spectral_peak(freqs, slope)
+    assert 4.0 <= peak.hz < 13.0 and peak.at_edge and not peak.clear
+    rising = np.maximum(freqs, 0.5) ** 1.5  # maximum at the upper edge
+    peak = spectral_peak(freqs, rising)
+    assert 4.0 <= peak.hz < 13.0 and peak.at_edge
+    bump = slope + 0.3 * np.exp(-((freqs - 10.0) / 0.7) ** 2)
+    assert spectral_peak(freqs, bump).clear

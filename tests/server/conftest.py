@@ -29,10 +29,10 @@ def media(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def sign_video(media):
-    from perception.video.compose import ImageNeedle, TextNeedle, compose_video
+    from agentkit.demo_video import ImageNeedle, TextNeedle, synthesize_video
 
-    return compose_video(media / "sign.mp4", 16, size=SIZE, fps=25, seed=3,
-                         needles=[TextNeedle(SIGN, t0=4, duration=2), ImageNeedle("chelsea", t0=10, duration=2, name="cat")])
+    return synthesize_video(media / "sign.mp4", 16, size=SIZE, fps=25, seed=3,
+                            needles=[TextNeedle(SIGN, t0=4, duration=2), ImageNeedle("chelsea", t0=10, duration=2, name="cat")])
 
 
 @pytest.fixture(scope="session")

@@ -63,10 +63,10 @@ def test_index_job_progress_and_event_stream(client, sign_video):
 
 def test_asks_are_answered_while_an_index_job_runs(client, media):
     """One index job writing the store does not hold up questions (they read committed chunks)."""
-    from perception.video.compose import ImageNeedle, compose_video
+    from agentkit.demo_video import ImageNeedle, synthesize_video
 
-    longer = compose_video(media / "longer.mp4", 40, size=(320, 180), fps=25, seed=8,
-                           needles=[ImageNeedle("coffee", t0=30, duration=2)])
+    longer = synthesize_video(media / "longer.mp4", 40, size=(320, 180), fps=25, seed=8,
+                              needles=[ImageNeedle("coffee", t0=30, duration=2)])
     job = client.post("/v1/index", json={"path": str(longer.path)}).json()
     answered_while_running = 0
     deadline = time.monotonic() + 300

