@@ -89,6 +89,23 @@ def test_text_search_finds_code_word_and_words(store_dir):
             store.text_search("  ?? ", k=5)
 
 
+def test_text_search_filters_and_ties(store_dir):
+    obs = make_obs(10) + make_obs(4, source="eeg-1", seed=3, modality="eeg", kind="window")
+    for i in (2, 6, 8):
+        obs[i].text = f"EXIT sign {i}"
+    obs[11].text = "exit"
+    with EpisodicStore.open(store_dir) as store:
+        store.add(obs)
+        assert [(h.source, h.t0) for h in store.text_search("exit", k=10)] == [  # equal scores: time order
+            ("eeg-1", 1.0), ("clip-a", 2.0), ("clip-a", 6.0), ("clip-a", 8.0)]
+        assert [h.t0 for h in store.text_search("exit", k=2, source="clip-a")] == [2.0, 6.0]
+        assert [h.t0 for h in store.text_search("Exit", k=10, t0=5.5, t1=8.0)] == [6.0, 8.0]
+        assert [h.source for h in store.text_search("exit", k=10, modality="eeg")] == ["eeg-1"]
+        whole = [h.t0 for h in store.text_search("exit sign", k=20, kind="segment") if h.score == 1.0]
+        assert whole == [2.0, 6.0, 8.0]  # the others hold "sign" only, in the label "street sign"
+        assert all(h.score == 1.0 for h in store.text_search("exit", k=10))
+
+
 def test_dimension_mismatch_is_refused_and_nothing_is_added(store_dir):
     with EpisodicStore.open(store_dir) as store:
         store.add(make_obs(3))
@@ -200,7 +217,7 @@ def test_killed_writer_resumes_without_duplicates_or_loss(store_dir, tmp_path):
         n = store.get_progress("clip-a")["n"]
         assert 30 <= n < 400, "the writer must have been killed mid-way"
         assert len(store) == n
-        assert store._indexes["visual"].count == n  # rebuilt or loaded, never stale
+        assert store._spaces.indexes["visual"].count == n  # rebuilt or loaded, never stale
     subprocess.run([sys.executable, str(script)], env=env, check=True, timeout=120)
     with EpisodicStore.open(store_dir, read_only=True) as store:
         t0s = [s.t0 for s in store.segments("clip-a")]
@@ -318,7 +335,7 @@ def test_remove_source_drops_segments_vectors_text_and_progress(store_dir):
         assert {h.source for h in store.search("visual", drop[0].vectors["visual"], k=10)} == {"keep"}
         assert store.add(make_obs(1, source="drop", seed=3)) == [11]  # ids are not reused
     with EpisodicStore.open(store_dir) as store:  # the saved index matches SQLite: no rebuild needed
-        assert store._indexes["visual"].count == 7 and len(store) == 7
+        assert store._spaces.indexes["visual"].count == 7 and len(store) == 7
 
 
 def test_unwritable_folder_opens_read_only(store_dir, monkeypatch):
