@@ -11,6 +11,11 @@ with nonconformity s gets the conformal p-value
 and joins the set when p > alpha. The tie-breaking u in [0, 1) makes the coverage exact rather
 than conservative (scores tie often: a clear answer has share 1.0); it is drawn from a hash of
 the question and the candidate, so the same question always gets the same set.
+
+The fit scores are kept per group as well as per kind (Mondrian conformal): answers whose best
+candidate is certain (score 1: exact on-screen text, a unanimous option) and graded answers
+calibrate against their own kind, so a split with more graded answers than the fit split still
+gets its coverage. A group with fewer than `MIN_GROUP` fit scores uses the kind's pooled scores.
 """
 from __future__ import annotations
 
@@ -25,14 +30,16 @@ from agentkit.schemas import Answer, PredictionSet
 if TYPE_CHECKING:
     from agentkit.calibration.calibrator import Calibrator
 
-__all__ = ["CONFORMAL_KINDS", "NO_RIGHT_CANDIDATE", "candidates", "conformal_pvalue", "prediction_set",
-           "true_nonconformity"]
+__all__ = ["CONFORMAL_KINDS", "NO_RIGHT_CANDIDATE", "MIN_GROUP", "candidates", "conformal_group", "conformal_pvalue",
+           "prediction_set", "true_nonconformity"]
 
 CONFORMAL_KINDS = ("choice", "when")
 """Answer kinds that carry a conformal set."""
 NO_RIGHT_CANDIDATE = 2.0
 """Nonconformity recorded when no candidate was right: above every candidate's (at most 1)."""
 _TIE = 1e-9
+MIN_GROUP = 20
+"""Fit scores a group needs before it is used on its own (else its kind's pooled scores are)."""
 
 
 def candidates(answer: Answer) -> list[tuple[float, int]]:
@@ -42,6 +49,12 @@ def candidates(answer: Answer) -> list[tuple[float, int]]:
     if answer.kind == "when":
         return [(float(e.score), i) for i, e in enumerate(answer.evidence)]
     return []
+
+
+def conformal_group(answer: Answer) -> str:
+    """The calibration key of an answer: ``kind/certain`` when its best candidate scores 1, else ``kind/graded``."""
+    best = max((s for s, _ in candidates(answer)), default=0.0)
+    return f"{answer.kind}/{'certain' if best >= 1.0 - 1e-3 else 'graded'}"
 
 
 def true_nonconformity(answer: Answer, is_right: Sequence[bool]) -> float:
@@ -67,7 +80,9 @@ def prediction_set(answer: Answer, calibrator: "Calibrator", alpha: float) -> Pr
     """The conformal set of ``answer`` at error rate ``alpha``, or None when its kind has no fit scores."""
     if not 0.0 < alpha < 1.0 or math.isnan(alpha):
         raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
-    fit = calibrator.conformal.get(answer.kind)
+    fit = calibrator.conformal.get(conformal_group(answer))
+    if not fit or len(fit) < MIN_GROUP:
+        fit = calibrator.conformal.get(answer.kind)
     cands = candidates(answer)
     if not fit or not cands:
         return None

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from agentkit.calibration import CalibrationRow, Calibrator, answer_family, ece, fit_calibrator, risk_coverage, selective_accuracy_at
-from agentkit.calibration.conformal import CONFORMAL_KINDS, prediction_set, true_nonconformity
+from agentkit.calibration.conformal import CONFORMAL_KINDS, conformal_group, prediction_set, true_nonconformity
 from agentkit.calibration.metrics import brier, reliability
 from agentkit.evaluation.judge import spans_overlap
 from agentkit.schemas import Answer
@@ -57,10 +57,13 @@ def fit_from_records(records: list[dict[str, Any]], *, info: dict[str, Any] | No
     rows = [CalibrationRow(answer_family(r["kind"], r["value"].get("yes")), r["features"], r["correct"], r["group"])
             for r in fit]
     calibrator = fit_calibrator(rows, info=info)
-    for kind in CONFORMAL_KINDS:
-        scores = [true_nonconformity(a, _right_candidates(r, a)) for r, a in _conformal_rows(fit) if a.kind == kind]
-        if scores:
-            calibrator.conformal[kind] = sorted(round(x, 6) for x in scores)
+    keyed: dict[str, list[float]] = {}
+    for r, a in _conformal_rows(fit):
+        if a.kind in CONFORMAL_KINDS:
+            score = round(true_nonconformity(a, _right_candidates(r, a)), 6)
+            keyed.setdefault(a.kind, []).append(score)
+            keyed.setdefault(conformal_group(a), []).append(score)
+    calibrator.conformal.update({key: sorted(scores) for key, scores in keyed.items()})
     return calibrator
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from agentkit.calibration import CalibrationRow, Calibrator, ece, fit_calibrator, load_calibrator, risk_coverage, selective_accuracy_at
-from agentkit.calibration.conformal import conformal_pvalue, prediction_set
+from agentkit.calibration.conformal import conformal_group, conformal_pvalue, prediction_set
 from agentkit.calibration.metrics import brier, reliability
 from agentkit.schemas import Answer, AnswerValue
 
@@ -96,3 +96,16 @@ def test_prediction_set_keeps_the_candidates_that_conform():
     assert prediction_set(answer.model_copy(update={"kind": "when"}), cal, 0.1) is None  # no "when" scores
     with pytest.raises(ValueError, match="alpha"):
         prediction_set(answer, cal, 1.5)
+
+
+def test_graded_and_certain_answers_calibrate_against_their_own_group():
+    """Mondrian sets: a graded answer is judged against graded fit answers when there are enough."""
+    pooled = fit_calibrator(_overconfident(100, 4)).pooled
+    graded = Answer(question="q", text="t", confidence=0.5, kind="choice",
+                    value=AnswerValue(option=0, option_scores=[0.6, 0.3, 0.1]))
+    certain = graded.model_copy(update={"value": AnswerValue(option=0, option_scores=[1.0, 0.0, 0.0])})
+    assert (conformal_group(graded), conformal_group(certain)) == ("choice/graded", "choice/certain")
+    cal = Calibrator(families={}, pooled=pooled, conformal={"choice": [0.0] * 100, "choice/graded": [0.5] * 30})
+    assert prediction_set(graded, cal, 0.1).options == [0]  # graded fit nonconformity is 0.5: the 0.6 option conforms
+    small = Calibrator(families={}, pooled=pooled, conformal={"choice": [0.0] * 100, "choice/graded": [0.5] * 5})
+    assert prediction_set(graded, small, 0.1).options == []  # too few graded scores: the pooled ones decide
