@@ -6,7 +6,8 @@
 - `match`: match one cue against memory (concept similarity, on-screen text, labels, time).
 - `recall`: fetch the evidence for a plan (`Findings`, JSON-able).
 - `verify`: look at the evidence frames again and keep, move or drop each claim.
-- `compose`: turn findings into an `Answer` with spans, confidence and abstention.
+- `compose`: turn findings into an `Answer` with spans, confidence and abstention (the
+  whole-timeline composers in `timeline`, what all composers share in `draft`).
 - `prompts`: completion-style prompts; untrusted text only inside a quoted evidence block.
 
 Modality-agnostic: it reads memory records through `evidence.MemoryReader`.
