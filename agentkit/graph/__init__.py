@@ -1,4 +1,4 @@
-"""The agent as a LangGraph graph: perceive -> remember -> recall -> answer."""
+"""The agent as a LangGraph graph: perceive -> remember to index; plan -> recall -> verify -> decide -> compose to ask."""
 from agentkit.graph.builder import AgentGraph
 from agentkit.graph.state import AgentState
 
