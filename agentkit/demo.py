@@ -63,7 +63,7 @@ def run_demo(*, workdir: Path | None, seconds: float, console, index_fn: Callabl
     with Agent.default(store=folder / "store") as agent:
         report = index_fn(agent, Path(video.path), fps=1.0)
         console.print(f"   {report.n_records} segments in memory ({report.n_new} new)")
-        console.print("[bold]3. Questions[/] (the language model loads on the first question that needs it)")
+        console.print("[bold]3. Questions[/] (each claim is checked against the frames again before it is answered)")
         for question, options in DEMO_QUESTIONS:
             console.print()
             print_fn(agent.ask(question, options, source=report.source), console)
