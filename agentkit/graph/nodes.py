@@ -10,6 +10,7 @@ to recall once more (see `builder`). Each node adds one line to ``steps`` saying
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
@@ -160,8 +161,6 @@ def recall_node(toolkit: "Toolkit") -> Node:
         source = state.ask_source or None
         config = toolkit.recall_config
         if state.attempt > 0:  # recall more: a wider net, now that the best claims were dropped
-            from dataclasses import replace
-
             config = replace(config, match=replace(config.match, max_spans=2 * config.match.max_spans,
                                                    span_floor=0.5 * config.match.span_floor))
         vocabulary = toolkit.vocabulary if plan.kind in CONCEPT_KINDS | {QuestionKind.ORDER, QuestionKind.BETWEEN,
@@ -226,6 +225,7 @@ def verify_node(toolkit: "Toolkit") -> Node:
         if plan.kind is QuestionKind.AROUND and f.context:
             return {"findings": _look_at_moment(toolkit, f, plan.times[0]),
                     "steps": [*state.steps, f"verify: looked at {plan.times[0]:g} s again"]}
+
         def query_for(cue):
             return toolkit.query_vector(cue.cue) if cue.kind == "concept" else None
 
@@ -262,7 +262,7 @@ def _look_at_moment(toolkit: "Toolkit", f, t: float):
 
 def decide_node(toolkit: "Toolkit") -> Node:
     """Answer, recall once more (verification dropped every claim and a pass is left), or abstain
-    (memory is empty or has not seen the time asked about)."""
+    (memory is empty). Questions about a time memory has not seen are declined by compose."""
 
     def decide(state: AgentState) -> dict[str, Any]:
         f = state.findings
@@ -280,8 +280,8 @@ def decide_node(toolkit: "Toolkit") -> Node:
 
 
 def compose_node(toolkit: "Toolkit") -> Node:
-    """Write the answer (the language model phrases and scores options), calibrate it, attach the
-    plan, the checks and the steps, and remember the turn for follow-ups."""
+    """Write the answer (with the language model for the kinds in `Toolkit.lm_kinds`), calibrate it,
+    attach the plan, the checks and the steps, and remember the turn for follow-ups."""
 
     def compose(state: AgentState) -> dict[str, Any]:
         answer = state.answer
