@@ -4,8 +4,9 @@ Memory holds one frame per second, encoded once. Before an answer rests on a spa
 step re-decodes that span at a higher frame rate and full resolution and encodes those frames
 again (`Look`), then asks of each claim:
 - does any frame still match the subject (the same similarity scale recall used)?
-- do the frames carry the subject's own label names, or its near misses (a lion when a tiger
-  was asked for)? A near miss outweighing the subject drops the claim.
+- when the encoder can name the subject, does the best frame carry any of its label names? One
+  that carries none shows something else: a near miss (a lion when a tiger was asked for) or an
+  unrelated scene, and the claim is dropped.
 - where do the matching frames start and end? A span whose matching frames lie elsewhere moves.
 Claims resting on exact on-screen text are not re-read (OCR is exact enough and slow).
 """
