@@ -4,9 +4,10 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from agentkit.cache import cache_root
 from agentkit.controller.plan import check_question
@@ -14,6 +15,9 @@ from agentkit.graph.builder import CHECKPOINT_FILE, AgentGraph, memory_checkpoin
 from agentkit.graph.state import TURN_RESET
 from agentkit.schemas import Answer
 from agentkit.toolkit import ModelChoice, Toolkit
+
+if TYPE_CHECKING:
+    from agentkit.live import LiveSettings, LiveStream
 
 __all__ = ["Agent", "IndexReport"]
 
@@ -56,6 +60,7 @@ class Agent:
         self._graph = None
         self._threaded = None
         self._checkpointer = None
+        self._live = None
 
     @classmethod
     def default(
@@ -161,7 +166,8 @@ class Agent:
                            n_records=int(out.get("n_records", 0)), indexed_until=float(out.get("indexed_until", 0.0)))
 
     def ask(self, question: str, options: list[str] | None = None, *, source: str | None = None,
-            thread: str | None = None, on_step: Callable[[str, str], None] | None = None) -> Answer:
+            thread: str | None = None, on_step: Callable[[str, str], None] | None = None,
+            budget_ms: float | None = None) -> Answer:
         """Answer a question from memory.
 
         Args:
@@ -173,10 +179,21 @@ class Agent:
                 against its earlier turns, kept in the store folder. None asks a one-off question,
                 which writes nothing.
             on_step: Called as ``on_step(node, what_it_did)`` while the controller runs (progress).
+            budget_ms: Time the caller can wait (e.g. a robot's control loop). The answer rests on
+                what memory holds when the question arrives; a live stream goes on being perceived
+                meanwhile. The budget is not enforced: an answer that took longer says so in
+                ``answer.notices``.
+
+        Safe to call from another thread while a live stream (`live`, `observe`) is perceiving;
+        ``answer.coverage`` then says which stream time memory covered.
 
         Raises:
             TypeError, ValueError: The question is not text, is empty or is too long; bad options.
         """
+        if budget_ms is not None and (isinstance(budget_ms, bool) or not isinstance(budget_ms, (int, float))
+                                      or not budget_ms > 0):
+            raise ValueError(f"budget_ms must be a positive number of milliseconds, got {budget_ms!r}")
+        started = time.perf_counter()
         question = check_question(question)
         if options is not None and (isinstance(options, str) or not all(isinstance(o, str) for o in options)):
             raise TypeError("options must be a list of strings")
@@ -202,7 +219,50 @@ class Agent:
                         on_step(node, line)
                     seen = len(steps) if steps else seen
         answer = out["answer"]
-        return answer if isinstance(answer, Answer) else Answer.model_validate(answer)
+        answer = answer if isinstance(answer, Answer) else Answer.model_validate(answer)
+        live = self._live
+        if live is not None and (source is None or source == live.source):
+            from agentkit.live import live_answer
+
+            answer = live_answer(answer, live)
+        if budget_ms is not None and (spent := 1000.0 * (time.perf_counter() - started)) > budget_ms:
+            answer = answer.model_copy(update={"notices": [*answer.notices,
+                                                           f"took {spent:.0f} ms, over the budget of {budget_ms:g} ms"]})
+        return answer
+
+    # ---- live streams -------------------------------------------------------------------
+    def live(self, source: str = "live", settings: "LiveSettings | None" = None, **options: Any) -> "LiveStream":
+        """Open a live stream into memory (robots, cameras); see `agentkit.live`.
+
+        Args:
+            source: Source id of the stream in memory.
+            settings: Queueing and perception settings (`agentkit.live.LiveSettings`).
+            **options: Fields of `LiveSettings` (``queue_size=8, max_fps=5.0, ...``) over ``settings``.
+
+        Returns:
+            The `LiveStream` (also what `observe` feeds until it is closed). Use it as a context
+            manager, or call its ``close()``; `close` on the agent closes it too.
+
+        Raises:
+            LiveStreamError: Another live stream of this agent is still open.
+        """
+        from dataclasses import replace as _replace
+
+        from agentkit.live import LiveSettings, LiveStream, LiveStreamError
+
+        if self._live is not None and not self._live.closed:
+            raise LiveStreamError(f"live stream {self._live.source!r} is still open: close it first")
+        base = settings if settings is not None else LiveSettings()
+        self._live = LiveStream(self.toolkit, source, _replace(base, **options) if options else base)
+        return self._live
+
+    def observe(self, frame: Any, t: float | None = None) -> bool:
+        """Hand one live frame (RGB uint8 ``(H, W, 3)`` or a PyAV VideoFrame) at stream time ``t``
+        to perception, opening the default live stream (`live`) on first use; see
+        `agentkit.live.LiveStream.observe`."""
+        if self._live is None:
+            self.live()
+        return self._live.observe(frame, t)
 
     def source_id(self, path: str | os.PathLike) -> str:
         """The source id a file is (or would be) stored under: its content hash."""
@@ -230,14 +290,19 @@ class Agent:
         return names[::-1]
 
     def close(self) -> None:
-        """Close the store and the checkpoint database."""
-        self.toolkit.close()
-        if self._checkpointer is not None:
-            conn = getattr(self._checkpointer, "conn", None)
-            if conn is not None:
-                conn.close()
-            self._checkpointer = None
-        self._graph = self._threaded = None
+        """Close the live stream (writing what it queued), the store and the checkpoint database."""
+        live, self._live = self._live, None
+        try:
+            if live is not None:
+                live.close()
+        finally:
+            self.toolkit.close()
+            if self._checkpointer is not None:
+                conn = getattr(self._checkpointer, "conn", None)
+                if conn is not None:
+                    conn.close()
+                self._checkpointer = None
+            self._graph = self._threaded = None
 
     def __enter__(self) -> "Agent":
         return self

@@ -1,0 +1,618 @@
+"""Live streams (robots): ``observe(frame, t)`` now, ``ask`` from another thread at any time.
+
+The caller's thread only checks a frame and puts it in a **bounded** queue. One background thread
+takes frames from that queue and runs perception on them (the same steps as indexing a file:
+signature, redundancy skip, frame encoder, text detector and OCR), then writes the segments to the
+store in chunks under the stream's source id, with the progress record moved on in the same
+transaction (so `Agent.ask` says which stream time memory covers).
+
+When frames arrive faster than perception can take them, the queue stays full and the **oldest**
+waiting frame is dropped to make room (newest wins): a robot wants to know what is in front of it
+now, not what was there a second ago. Every drop is counted (`LiveStats.dropped`); nothing is ever
+queued without bound. Memory held by a stream is at most ``queue_size`` frames, one batch being
+encoded and ``chunk_size`` segments waiting to be written.
+
+A segment runs from a kept frame to the next kept frame, as for files; frames judged redundant
+only extend it. A kept frame is forced at least every ``max_gap`` seconds of stream time so that
+what memory covers never lags far behind a static scene.
+
+Example:
+    ```python
+    from agentkit import Agent
+
+    agent = Agent.default(store="robot_store")
+    with agent.live(source="camera") as stream:
+        for t, frame in camera():                 # RGB uint8 (H, W, 3), t in seconds
+            stream.observe(frame, t)
+            if want_to_know():
+                answer = agent.ask("is there a cat?", budget_ms=500)   # any thread
+                print(answer.text, answer.coverage)
+    print(stream.stats())
+    ```
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from agentkit.schemas import Coverage
+
+if TYPE_CHECKING:
+    from agentkit.toolkit import Toolkit
+
+__all__ = ["LiveSettings", "LiveStats", "LiveStream", "LiveStreamError", "check_frame", "live_answer"]
+
+logger = logging.getLogger(__name__)
+
+_THUMB_W, _THUMB_H = 32, 18
+"""Signature thumbnail size, the one `perception.video.signature` is tuned on."""
+_WORK_WIDTH = 640
+"""Frames wider than twice this are reduced by a whole factor before detection, signing and
+encoding (the encoder sees 224 px anyway); OCR reads the full frame."""
+
+
+class LiveStreamError(RuntimeError):
+    """The stream cannot go on: closed, or its perception thread failed (the cause is chained)."""
+
+
+@dataclass(frozen=True)
+class LiveSettings:
+    """How a live stream queues, thins, skips, reads text and writes (checked once, here).
+
+    Raises:
+        ValueError: naming the bad field.
+    """
+
+    queue_size: int = 8
+    """Frames waiting for perception at most; a new frame beyond that drops the oldest one."""
+    batch_size: int = 4
+    """Frames perception takes from the queue at once (kept ones are encoded as one batch)."""
+    chunk_size: int = 8
+    """Segments per store write (each write also moves the stream's progress on)."""
+    flush_seconds: float = 1.0
+    """Write closed segments at least this often (wall-clock seconds), even below ``chunk_size``."""
+    max_fps: float | None = None
+    """Take at most one frame per ``1 / max_fps`` seconds of stream time (slots counted from the
+    first frame); the others are skipped on the caller's thread (counted in ``thinned``, not
+    ``dropped``). None takes every frame."""
+    skip: bool = True
+    """Redundancy skipping: a frame that barely differs from the last kept one only extends its
+    segment (no encoding)."""
+    threshold: float | None = None
+    """Signature distance above which a frame is new; None: perception's default."""
+    max_gap: float = 2.0
+    """Keep a frame at least this often (seconds of stream time), even in a static scene."""
+    ocr: bool | None = None
+    """Read on-screen text of kept frames where the text detector sees some; None follows the
+    agent (``use_ocr``)."""
+    copy: bool = True
+    """Copy each frame on `observe` (the caller may reuse its buffer); False keeps a reference."""
+
+    def __post_init__(self) -> None:
+        for name in ("queue_size", "batch_size", "chunk_size"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        for name in ("flush_seconds", "max_gap"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not v > 0:
+                raise ValueError(f"{name} must be a positive number of seconds, got {v!r}")
+        if self.max_fps is not None and (isinstance(self.max_fps, bool) or not isinstance(self.max_fps, (int, float))
+                                         or not self.max_fps > 0):
+            raise ValueError(f"max_fps must be a positive number or None, got {self.max_fps!r}")
+        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"threshold must be in [0, 1] or None, got {self.threshold!r}")
+
+
+@dataclass(frozen=True)
+class LiveStats:
+    """Counters of one live stream (a snapshot: `LiveStream.stats` returns a fresh one)."""
+
+    received: int = 0
+    """Frames given to `observe`."""
+    thinned: int = 0
+    """Frames skipped on arrival by ``max_fps``."""
+    dropped: int = 0
+    """Frames dropped from the full queue before perception took them (newest wins)."""
+    taken: int = 0
+    """Frames perception took (kept or merged into a segment as redundant)."""
+    kept: int = 0
+    """Frames encoded (each starts a segment)."""
+    ocr_calls: int = 0
+    """Kept frames read by OCR."""
+    written: int = 0
+    """Segments written to the store."""
+    chunks: int = 0
+    """Store writes."""
+    queued: int = 0
+    """Frames waiting now."""
+    max_queued: int = 0
+    """Most frames ever waiting at once (never above ``queue_size``)."""
+    first_t: float | None = None
+    """Stream time of the first frame taken."""
+    last_t: float | None = None
+    """Stream time of the newest frame received."""
+    covered_until: float = 0.0
+    """Stream time up to which memory holds the stream."""
+    perceive_seconds: float = 0.0
+    """Wall-clock seconds the perception thread spent on frames."""
+
+    @property
+    def drop_rate(self) -> float:
+        """Share of the frames that reached the queue which were dropped."""
+        queued = self.received - self.thinned
+        return self.dropped / queued if queued else 0.0
+
+
+def check_frame(frame: Any, t: float | None) -> tuple[np.ndarray, float]:
+    """An RGB uint8 ``(H, W, 3)`` array and a stream time from a numpy array or a PyAV VideoFrame.
+
+    Args:
+        frame: ``numpy.ndarray`` RGB ``(H, W, 3)`` uint8, or an ``av.VideoFrame`` (converted to RGB).
+        t: Stream time in seconds; for a VideoFrame, None uses its own ``time``.
+
+    Raises:
+        TypeError: ``frame`` is neither, or ``t`` is not a number.
+        ValueError: wrong dtype or shape (the message says which and how to fix it), or a time that
+            is missing, not finite or negative.
+    """
+    if type(frame).__name__ == "VideoFrame" and hasattr(frame, "to_ndarray"):
+        if t is None:
+            t = frame.time
+            if t is None:
+                raise ValueError("the VideoFrame has no time (no pts/time_base): pass t explicitly")
+        arr = frame.to_ndarray(format="rgb24")
+    elif isinstance(frame, np.ndarray):
+        arr = frame
+        if arr.dtype != np.uint8:
+            hint = " (scale to 0-255 and use .astype(np.uint8))" if np.issubdtype(arr.dtype, np.floating) else ""
+            raise ValueError(f"frame must be uint8 RGB, got dtype {arr.dtype}{hint}")
+        if arr.ndim != 3 or arr.shape[2] != 3:
+            hint = ""
+            if arr.ndim == 3 and arr.shape[2] == 4:
+                hint = " (drop the alpha channel: frame[..., :3])"
+            elif arr.ndim == 2:
+                hint = " (a grey frame: np.repeat(frame[..., None], 3, axis=2))"
+            elif arr.ndim == 3 and arr.shape[0] == 3:
+                hint = " (channels first: frame.transpose(1, 2, 0))"
+            raise ValueError(f"frame must have shape (H, W, 3), got {arr.shape}{hint}")
+        if arr.shape[0] < 2 or arr.shape[1] < 2:
+            raise ValueError(f"frame must be at least 2x2 pixels, got shape {arr.shape}")
+    else:
+        raise TypeError(f"frame must be a numpy RGB array or an av.VideoFrame, got {type(frame).__name__}")
+    if t is None:
+        raise ValueError("t (stream time, seconds) is required for a numpy frame")
+    if isinstance(t, bool) or not isinstance(t, (int, float, np.integer, np.floating)):
+        raise TypeError(f"t must be a number of seconds, got {type(t).__name__}")
+    t = float(t)
+    if not math.isfinite(t) or t < 0:
+        raise ValueError(f"t must be a finite number of seconds >= 0, got {t!r}")
+    return arr, t
+
+
+def _grid_mean(image: np.ndarray, ny: int, nx: int) -> np.ndarray:
+    """``(ny, nx, 3)`` uint8 means of an even grid of blocks over an RGB uint8 frame at least that
+    large (rows and columns that do not fill a block are cropped evenly)."""
+    h, w = image.shape[:2]
+    ky, kx = h // ny, w // nx
+    y0, x0 = (h - ny * ky) // 2, (w - nx * kx) // 2
+    acc = np.zeros((ny, nx, 3), np.uint32)
+    for i in range(ky):  # ky * kx strided adds: no float copy of the whole frame
+        for j in range(kx):
+            acc += image[y0 + i:y0 + ny * ky:ky, x0 + j:x0 + nx * kx:kx]
+    return (acc // (ky * kx)).astype(np.uint8)
+
+
+def _shrink(image: np.ndarray, max_width: int) -> np.ndarray:
+    """The frame reduced by a whole factor (area mean) when it is at least twice ``max_width`` wide:
+    what the text detector, the signature and the encoder look at (OCR reads the full frame)."""
+    h, w = image.shape[:2]
+    k = w // max_width
+    return _grid_mean(image, h // k, w // k) if k >= 2 and h >= 2 * k else image
+
+
+def _thumbnail(image: np.ndarray, width: int = _THUMB_W, height: int = _THUMB_H) -> np.ndarray:
+    """Area-averaged ``(height, width, 3)`` uint8 thumbnail of an RGB frame of any size."""
+    h, w = image.shape[:2]
+    if h < height or w < width:  # tiny frames: repeat pixels so every cell holds at least one
+        image = np.repeat(np.repeat(image, -(-height // h), axis=0), -(-width // w), axis=1)
+        h, w = image.shape[:2]
+    step = max(1, min(h // (8 * height), w // (8 * width)))  # at most about 8x8 samples per cell
+    if step > 1:
+        image = image[::step, ::step]
+    return _grid_mean(image, height, width)
+
+
+@dataclass
+class _Open:
+    """The segment being built: its kept frame's features and time, and how far it runs."""
+
+    t: float
+    last_t: float
+    frames: int
+    vectors: dict[str, np.ndarray]
+    labels: dict[str, float]
+    text: str
+    meta: dict[str, Any]
+
+
+class LiveStream:
+    """One live source: a bounded frame queue, a perception thread, chunked store writes.
+
+    Open with `Agent.live` (or build over an agent's toolkit); `close` (or leaving a ``with``
+    block) perceives every frame still queued, writes it and marks the source complete.
+
+    Args:
+        toolkit: The agent's toolkit (store, frame encoder, OCR); its store must be writable.
+        source: Source id the observations are stored under. An id already in the store is
+            continued: frames must then come after the time it holds.
+        settings: Queueing, thinning, skipping and writing (`LiveSettings`).
+
+    Raises:
+        ValueError: a bad source id, or a read-only agent.
+    """
+
+    def __init__(self, toolkit: "Toolkit", source: str = "live", settings: LiveSettings | None = None):
+        if not isinstance(source, str) or not source.strip():
+            raise ValueError(f"source must be a non-empty string, got {source!r}")
+        if toolkit.read_only:
+            raise ValueError("a live stream writes memory: open the agent with read_only=False")
+        if settings is not None and not isinstance(settings, LiveSettings):
+            raise TypeError(f"settings must be a LiveSettings, got {type(settings).__name__}")
+        self.toolkit = toolkit
+        self.source = source
+        self.settings = settings or LiveSettings()
+        memory = toolkit.memory  # open (or refuse) the store now, not on the perception thread
+        until, _ = memory.progress(source)
+        self._start_after = until if memory.store.get_progress(source) is not None else None
+        self._encoder = toolkit.frame_encoder
+        use_ocr = toolkit.use_ocr if self.settings.ocr is None else self.settings.ocr
+        self._ocr = toolkit.ocr if use_ocr and toolkit.use_ocr else (self._load_ocr() if use_ocr else None)
+        self._detect = None
+        if self._ocr is not None:
+            from perception.image.textdetect import TextDetector
+            from perception.video.observe import TEXT_THUMB_WIDTH
+
+            self._detect = TextDetector(TEXT_THUMB_WIDTH)
+        from perception.video.signature import DEFAULT_THRESHOLD, RedundancyFilter
+
+        threshold = DEFAULT_THRESHOLD if self.settings.threshold is None else self.settings.threshold
+        self._filter = RedundancyFilter(threshold if self.settings.skip else None, self.settings.max_gap)
+        self._queue: collections.deque[tuple[np.ndarray, float]] = collections.deque()
+        self._cond = threading.Condition()
+        self._stats = LiveStats(covered_until=until)
+        self._last_in: float | None = self._start_after
+        self._slot_origin: float | None = None
+        self._last_slot: int | None = None
+        self._busy = self._flush_wanted = False
+        self._closing = self._closed = False
+        self._error: BaseException | None = None
+        self._open: _Open | None = None
+        self._last_flag = False
+        self._closed_segments: list[Any] = []
+        self._watches: dict[str, Any] = {}
+        self._watch_lock = threading.Lock()
+        self._last_write = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name=f"live-perception:{source}", daemon=True)
+        self._thread.start()
+
+    def _load_ocr(self) -> Any:
+        from agentkit import models
+
+        return models.load_ocr(self.toolkit.models.ocr)
+
+    # ---- caller's side ----------------------------------------------------------------------
+    def observe(self, frame: Any, t: float | None = None) -> bool:
+        """Hand one frame to perception; returns at once.
+
+        Args:
+            frame: RGB uint8 ``(H, W, 3)`` numpy array, or a PyAV ``VideoFrame``.
+            t: Stream time, seconds; must increase from frame to frame (None: a VideoFrame's own
+                time).
+
+        Returns:
+            False when ``max_fps`` skipped the frame, True when it was queued (an older waiting
+            frame may have been dropped to make room; see `stats`).
+
+        Raises:
+            TypeError, ValueError: a bad frame or time (see `check_frame`), or a time not after
+                the previous frame's.
+            LiveStreamError: the stream is closed, or its perception thread failed.
+        """
+        self._check_running()
+        arr, t = check_frame(frame, t)
+        if self.settings.copy and isinstance(frame, np.ndarray):  # not under the lock perception waits on
+            arr = np.array(arr, copy=True)
+        with self._cond:
+            if self._closing or self._closed:  # closed meanwhile: never queue a frame nobody will take
+                self._check_running()
+            if self._last_in is not None and t <= self._last_in:
+                if self._stats.received:
+                    raise ValueError(f"t must increase: got {t:g} s, not after the previous frame's {self._last_in:g} s")
+                raise ValueError(f"t must increase: got {t:g} s, but memory already holds source {self.source!r} "
+                                 f"up to {self._last_in:g} s; continue after that, or use a new source id")
+            self._last_in = t
+            s = self._stats
+            fps = self.settings.max_fps
+            if fps is not None:  # one frame per 1/fps slot of stream time, counted from the first frame
+                if self._slot_origin is None:
+                    self._slot_origin = t
+                slot = math.floor((t - self._slot_origin) * fps + 1e-6)
+                if self._last_slot is not None and slot <= self._last_slot:
+                    self._stats = replace(s, received=s.received + 1, thinned=s.thinned + 1, last_t=t)
+                    return False
+                self._last_slot = slot
+            dropped = 0
+            if len(self._queue) >= self.settings.queue_size:  # newest wins: make room
+                self._queue.popleft()
+                dropped = 1
+            self._queue.append((arr, t))
+            n = len(self._queue)
+            self._stats = replace(s, received=s.received + 1, dropped=s.dropped + dropped, last_t=t,
+                                  queued=n, max_queued=max(s.max_queued, n))
+            self._cond.notify_all()
+        return True
+
+    def flush(self, timeout: float | None = None) -> LiveStats:
+        """Wait until perception took every queued frame and every closed segment is written.
+
+        The segment still open (the newest kept frame's) stays open: its end is not known yet.
+
+        Raises:
+            TimeoutError: not done within ``timeout`` seconds.
+            LiveStreamError: the perception thread failed.
+        """
+        with self._cond:
+            self._flush_wanted = True
+            self._cond.notify_all()
+            ok = self._cond.wait_for(lambda: self._error is not None or self._closed
+                                     or (not self._queue and not self._busy and not self._closed_segments), timeout)
+        self._raise_error()
+        if not ok:
+            raise TimeoutError(f"live stream {self.source!r}: frames still queued after {timeout} s")
+        return self.stats()
+
+    def close(self, timeout: float | None = 60.0) -> LiveStats:
+        """Stop taking frames, perceive what is queued, write everything, mark the source complete.
+
+        Calling it again does nothing. Raises `LiveStreamError` when the perception thread failed
+        (what it wrote before failing stays in the store).
+        """
+        with self._cond:
+            if self._closed or self._closing:
+                already = True
+            else:
+                already, self._closing = False, True
+                self._cond.notify_all()
+        if not already:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                raise TimeoutError(f"live stream {self.source!r}: perception did not finish within {timeout} s")
+            self._closed = True
+        self._raise_error()
+        return self.stats()
+
+    def __enter__(self) -> "LiveStream":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def closed(self) -> bool:
+        """True once `close` began."""
+        return self._closing or self._closed
+
+    def stats(self) -> LiveStats:
+        """A snapshot of the stream's counters."""
+        with self._cond:
+            return self._stats
+
+    def coverage(self) -> Coverage:
+        """What memory holds of this stream: the stream time from the first frame to the last
+        segment written (`Answer.coverage` carries the same for the live source)."""
+        s = self.stats()
+        base = self.toolkit.memory.coverage(self.source) or Coverage(source=self.source)
+        start = s.first_t if s.first_t is not None and self._start_after is None else 0.0
+        seen = [(start, s.covered_until)] if s.covered_until > start else []
+        return base.model_copy(update={"seen": seen, "indexing": not self._closed and self._error is None})
+
+    def notice(self) -> str:
+        """One line for an answer: which stream time memory covers and what is still on its way."""
+        s, c = self.stats(), self.coverage()
+        span = f"{c.seen[0][0]:.1f}-{c.seen[0][1]:.1f} s" if c.seen else "nothing yet"
+        behind = ""
+        if s.last_t is not None and s.last_t > s.covered_until + 1e-6 and not self._closed:
+            behind = f"; frames up to {s.last_t:.1f} s are still being perceived"
+        drops = f"; {s.dropped} of {s.received} frames dropped (perception was busy)" if s.dropped else ""
+        return f"live stream {self.source!r}: memory covers {span} of stream time{behind}{drops}"
+
+    def watch(self, subject: str, goal: str = "first", *, n: int = 1, config: Any = None) -> None:
+        """Follow ``subject`` online with a gated reader (`memory.gated`): each segment the stream
+        closes updates a fixed-size state in O(1), so `watched` answers without reading the store.
+
+        Args:
+            subject: A concept ("cat"). With an encoder that has label names (the default), the
+                cue is the summed probability of the names the subject expands to ("cat": tabby,
+                tiger cat, Persian, ...); otherwise its text embedding in the concept space.
+            goal: "exists", "first", "nth", "count" or "duration" ("last" and "order" need the
+                whole timeline: ask those).
+            n: The occurrence "nth" waits for.
+            config: `memory.gated.GateConfig`; default: gate half open at a summed label
+                probability of 0.3 (0.25 cosine for a text-embedding cue).
+
+        Raises:
+            ValueError: an empty subject, a goal that cannot be followed online, or a subject the
+                encoder has no name for and no text embedding of.
+        """
+        from memory.gated import Cue, GateConfig, GatedReader
+
+        if not isinstance(subject, str) or not subject.strip():
+            raise ValueError(f"subject must be a non-empty string, got {subject!r}")
+        if goal not in ("exists", "first", "nth", "count", "duration"):
+            raise ValueError(f"goal must be 'exists', 'first', 'nth', 'count' or 'duration' to follow a stream "
+                             f"online, got {goal!r}")
+        names = tuple(self.toolkit.vocabulary(subject).names)
+        if names:
+            cue, default = Cue(subject, labels=frozenset(names)), GateConfig(threshold=0.3)
+        else:
+            cue, default = Cue(subject, vector=self.toolkit.query_vector(subject)), GateConfig(threshold=0.25)
+        reader = GatedReader(goal, [cue], config or default, n=n)
+        with self._watch_lock:
+            self._watches[subject] = reader
+
+    def watched(self, subject: str) -> Any:
+        """What the watch on ``subject`` has found so far (`memory.gated.GatedResult`); a sighting
+        still going on is not counted until it ends (or the stream closes).
+
+        Raises:
+            KeyError: no watch on ``subject``.
+        """
+        with self._watch_lock:
+            if subject not in self._watches:
+                raise KeyError(f"no watch on {subject!r}: call watch({subject!r}) first; "
+                               f"watching {sorted(self._watches)}")
+            reader = self._watches[subject]
+            return reader.finish() if self._closed else reader.result()
+
+    def _check_running(self) -> None:
+        self._raise_error()
+        if self._closing or self._closed:
+            raise LiveStreamError(f"live stream {self.source!r} is closed: observe() after close(); "
+                                  "open a new one with agent.live()")
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise LiveStreamError(f"live stream {self.source!r}: perception failed "
+                                  f"({type(self._error).__name__}: {self._error})") from self._error
+
+    # ---- perception thread ------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            while True:
+                with self._cond:
+                    self._cond.wait_for(lambda: self._queue or self._closing or self._flush_wanted,
+                                        timeout=self.settings.flush_seconds)
+                    batch = [self._queue.popleft() for _ in range(min(len(self._queue), self.settings.batch_size))]
+                    self._busy = bool(batch)
+                    self._stats = replace(self._stats, queued=len(self._queue))
+                    stopping = self._closing and not self._queue and not batch
+                if batch:
+                    self._perceive(batch)
+                if stopping:
+                    self._finish()
+                    return
+                due = time.monotonic() - self._last_write >= self.settings.flush_seconds
+                with self._cond:
+                    wanted = self._flush_wanted and not self._queue
+                if self._closed_segments and (len(self._closed_segments) >= self.settings.chunk_size or due or wanted):
+                    self._write()
+                with self._cond:
+                    self._busy = False
+                    if wanted:
+                        self._flush_wanted = False
+                    self._cond.notify_all()
+        except BaseException as err:  # noqa: BLE001 - handed to the caller's thread
+            logger.exception("live stream %r: perception failed", self.source)
+            with self._cond:
+                self._error = err
+                self._busy = False
+                self._cond.notify_all()
+
+    def _perceive(self, batch: list[tuple[np.ndarray, float]]) -> None:
+        from perception.video.signature import signature_of
+
+        started = time.perf_counter()
+        kept: list[tuple[np.ndarray, float, bool, np.ndarray]] = []  # (reduced, t, text seen, full frame)
+        for image, t in batch:
+            small = _shrink(image, _WORK_WIDTH)
+            flag = bool(self._detect(small)) if self._detect is not None else False
+            if self._filter.keep(signature_of(_thumbnail(small)), t, force=flag != self._last_flag):
+                self._last_flag = flag
+                kept.append((small, t, flag, image))
+        feats = self._encoder.encode([k[0] for k in kept]) if kept else None
+        ocr_calls = 0
+        k = 0
+        for image, t in batch:
+            if k < len(kept) and kept[k][1] == t:
+                _, _, flag, _ = kept[k]
+                lines = list(self._ocr(image)) if flag and self._ocr is not None else []
+                ocr_calls += bool(flag and self._ocr is not None)
+                if self._open is not None:
+                    self._close_open(t)
+                self._open = _Open(
+                    t=t, last_t=t, frames=1,
+                    vectors={"visual": np.array(feats.visual[k], dtype=np.float32),
+                             "concept": np.array(feats.concept[k], dtype=np.float32)},
+                    labels=dict(feats.labels[k]) if feats.labels else {},
+                    text="\n".join(ln.text for ln in lines),
+                    meta={"live": True, "t_frame": t, "ocr_run": bool(flag and self._ocr is not None),
+                          "text_detected": flag,
+                          "ocr": [{"text": ln.text, "score": float(ln.score),
+                                   "box": [[round(float(x), 1), round(float(y), 1)] for x, y in ln.box]}
+                                  for ln in lines]})
+                k += 1
+            elif self._open is not None:
+                self._open.frames += 1
+                self._open.last_t = t
+        with self._cond:
+            s = self._stats
+            self._stats = replace(s, taken=s.taken + len(batch), kept=s.kept + len(kept), ocr_calls=s.ocr_calls + ocr_calls,
+                                  first_t=s.first_t if s.first_t is not None else batch[0][1],
+                                  perceive_seconds=s.perceive_seconds + time.perf_counter() - started)
+
+    def _close_open(self, t1: float) -> None:
+        from perception.types import Observation
+
+        o = self._open
+        obs = Observation(source=self.source, t0=o.t, t1=max(t1, o.t), modality="video", kind="segment",
+                          vectors=o.vectors, labels=o.labels, text=o.text, meta={**o.meta, "frames": o.frames})
+        self._closed_segments.append(obs)
+        self._open = None
+        if self._watches:
+            with self._watch_lock:
+                for reader in self._watches.values():
+                    reader.step(obs)  # O(1): a fixed-size state per watch
+
+    def _write(self) -> None:
+        segments, self._closed_segments = self._closed_segments, []
+        until = self.toolkit.memory.write_chunk(self.source, segments)
+        self._last_write = time.monotonic()
+        with self._cond:
+            s = self._stats
+            self._stats = replace(s, written=s.written + len(segments), chunks=s.chunks + 1,
+                                  covered_until=max(s.covered_until, until))
+
+    def _finish(self) -> None:
+        """Close the open segment (it ends one frame interval after its last frame) and write."""
+        if self._open is not None:
+            o = self._open
+            step = o.last_t - o.t if o.frames > 1 else 0.0
+            step = step / max(1, o.frames - 1)
+            if step <= 0:
+                step = 1.0 / self.settings.max_fps if self.settings.max_fps else 0.04
+            self._close_open(o.last_t + step)
+        if self._closed_segments:
+            self._write()
+        s = self.stats()
+        if s.taken:
+            self.toolkit.memory.mark_done(self.source, s.covered_until)
+        with self._cond:
+            self._cond.notify_all()
+
+
+def live_answer(answer: Any, stream: LiveStream) -> Any:
+    """``answer`` with the live source's coverage as the stream knows it (from its first frame's
+    time to the last segment written) and, while the stream is open, a notice saying so; other
+    sources are left as they are."""
+    coverage = [c for c in answer.coverage if c.source != stream.source]
+    coverage.append(stream.coverage())
+    notices = answer.notices if stream.closed else [*answer.notices, stream.notice()]
+    return answer.model_copy(update={"coverage": coverage, "notices": notices})
