@@ -6,7 +6,7 @@ steps computed/reused, the policy's predicted error and the measured error of re
 (a second run with ``measure_error=True``), wall-clock speed-up against the uncached run
 measured in the same process, and PSNR/SSIM against the uncached samples.
 
-Usage: ``python -m benchmarks.step_cache WEIGHTS.safetensors [--samples 256] [--steps 50]
+Usage: ``python -m benchmarks.step_cache [WEIGHTS.safetensors] [--samples 256] [--steps 50]
 [--json OUT.json]``. Runs on CUDA when present (bf16 autocast), else CPU (fp32).
 """
 
@@ -24,6 +24,7 @@ import torch
 
 import accel.cache as sc
 from benchmarks.dit.model import load_weights, sample
+from benchmarks.dit.train import bench_weights
 from benchmarks.dit.metrics import psnr, ssim
 
 logger = logging.getLogger(__name__)
@@ -135,13 +136,14 @@ def run(weights: str, samples: int, steps: int, seed: int = 1234) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("weights")
+    parser.add_argument("weights", nargs="?", default=None,
+                        help="DiT weights (default: trained on first use into the cache root)")
     parser.add_argument("--samples", type=int, default=256)
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    res = run(args.weights, args.samples, args.steps)
+    res = run(args.weights or str(bench_weights()), args.samples, args.steps)
     for name, row in res["best_at_30db"].items():
         logger.info("best %s at PSNR>=30 & SSIM>=0.92: %.2fx (computed %d/%d, PSNR %.2f, SSIM %.4f)",
                     name, row["speedup"], row["computed"], row["steps"], row["psnr"], row["ssim"])

@@ -376,8 +376,8 @@ def main(argv: list[str] | None = None) -> int:
     mc.add_argument("--threads", type=int, default=1)
     sub.add_parser("timm-check")
     d = sub.add_parser("dit-fidelity")
-    d.add_argument("weights")
-    d.add_argument("data")
+    d.add_argument("weights", nargs="?", default=None, help="DiT weights (default: trained on first use)")
+    d.add_argument("data", nargs="?", default=None, help="training crops .npy (default: built on first use)")
     d.add_argument("--rs", default="0,16,32,64,96")
     d.add_argument("--samples", type=int, default=64)
     d.add_argument("--steps", type=int, default=50)
@@ -399,7 +399,10 @@ def main(argv: list[str] | None = None) -> int:
     elif args.cmd == "timm-check":
         res = timm_check()
     elif args.cmd == "dit-fidelity":
-        res = dit_fidelity(args.weights, args.data, ints(args.rs), args.samples, args.steps)
+        from benchmarks.dit.train import bench_data, bench_weights
+
+        res = dit_fidelity(args.weights or str(bench_weights()), args.data or str(bench_data()), ints(args.rs),
+                           args.samples, args.steps)
     elif args.cmd == "segment":
         res = segment_compare([0.5, 0.25])
     else:

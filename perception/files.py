@@ -68,7 +68,7 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, *, suffix: str | None = None, mode: int = 0o666) -> Iterator[Path]:
     """A temporary path beside ``path`` to write to; renamed onto ``path`` when the block ends.
 
     For writers that want a file name rather than bytes (a video muxer, a plot, a streaming
@@ -79,6 +79,8 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
         path: The final file.
         suffix: The temporary file's suffix (default: ``path``'s own, so writers that choose a
             format by extension still do).
+        mode: The new file's permission bits before the umask (default: the usual mode of a
+            new file; ``0o600`` keeps a secret readable by its owner only).
 
     Example:
         ```python
@@ -87,7 +89,7 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
         ```
     """
     path = Path(path)
-    fd, tmp = _temp_beside(path, path.suffix if suffix is None else suffix)
+    fd, tmp = _temp_beside(path, path.suffix if suffix is None else suffix, mode)
     os.close(fd)
     try:
         yield tmp
@@ -99,19 +101,14 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
         raise
 
 
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` (folders created) through a temporary file, fsync and rename."""
+def write_bytes_atomic(path: str | os.PathLike, data: bytes, *, mode: int = 0o666) -> Path:
+    """Write ``data`` to ``path`` (folders created) through a temporary file, fsync and rename.
+
+    ``mode`` is the new file's permission bits before the umask, as in :func:`atomic_path`.
+    """
     path = Path(path)
-    fd, tmp = _temp_beside(path, "")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(path, suffix="", mode=mode) as tmp:
+        tmp.write_bytes(data)
     return path
 
 
@@ -134,13 +131,14 @@ def move_folder_atomic(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     return dst
 
 
-def _temp_beside(path: Path, suffix: str) -> tuple[int, Path]:
-    """Create (exclusively) a hidden temporary file in ``path``'s folder (created); the usual
-    mode of a new file (0666 less the umask), so the renamed result reads like any other."""
+def _temp_beside(path: Path, suffix: str, mode: int = 0o666) -> tuple[int, Path]:
+    """Create (exclusively) a hidden temporary file in ``path``'s folder (created), ``mode``
+    less the umask: by default the usual mode of a new file, so the renamed result reads like
+    any other."""
     path.parent.mkdir(parents=True, exist_ok=True)
     while True:
         tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp{suffix}")
         try:
-            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), tmp
         except FileExistsError:
             continue

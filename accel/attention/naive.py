@@ -4,20 +4,8 @@ Kept so that ``from accel.attention import naive`` and ``accel.attention.naive.d
 go on working; new code imports ``accel.ops.attention.naive``.
 """
 
-from accel.ops.attention.naive import (
-    block_sparse_reference,
-    causal_mask,
-    dense_reference,
-    int8_reference,
-    linear_reference,
-    tokens_per_block,
-)
+from accel.ops.attention import naive as _naive
+from accel.ops.attention.naive import *  # noqa: F403  (the names in its __all__)
+from accel.ops.attention.naive import tokens_per_block
 
-__all__ = [
-    "block_sparse_reference",
-    "causal_mask",
-    "dense_reference",
-    "int8_reference",
-    "linear_reference",
-    "tokens_per_block",
-]
+__all__ = [*_naive.__all__, "tokens_per_block"]

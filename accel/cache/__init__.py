@@ -14,6 +14,7 @@ Example:
     >>> cache.remove(model)
 """
 
+from . import engine as _engine
 from .config import FBCacheConfig, SenCacheConfig, StepCacheConfig, TeaCacheConfig
 from .engine import (
     StepCacheReport,
@@ -36,16 +37,10 @@ __all__ = [
     "TeaCacheConfig",
     "SenCacheConfig",
     "StepCacheConfig",
-    "StepCacheReport",
     "apply",
     "remove",
     "reset",
     "report",
     "state",
-    "apply_step_cache",
-    "remove_step_cache",
-    "reset_step_cache",
-    "step_cache_report",
-    "step_cache_state",
-    "find_blocks",
+    *(name for name in _engine.__all__ if name != "StepCache"),
 ]

@@ -7,7 +7,7 @@ when the step is predicted to change little; they differ in how they predict it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 __all__ = ["FBCacheConfig", "TeaCacheConfig", "SenCacheConfig", "StepCacheConfig"]
 
@@ -21,8 +21,18 @@ def _check_common(threshold: float, name: str, max_reuse: int | None, warmup: in
         raise ValueError(f"warmup_steps must be an int >= 1, got {warmup!r}")
 
 
+class _CheckedKnobs:
+    """Checks the knobs every policy has: its reuse bound (named by ``_bound``),
+    ``max_consecutive_reuse`` and ``warmup_steps``."""
+
+    _bound: ClassVar[str] = "threshold"
+
+    def __post_init__(self) -> None:
+        _check_common(getattr(self, self._bound), self._bound, self.max_consecutive_reuse, self.warmup_steps)
+
+
 @dataclass(frozen=True)
-class FBCacheConfig:
+class FBCacheConfig(_CheckedKnobs):
     """First-block cache: run block 0 every step; if its residual barely changed, skip the rest.
 
     Args:
@@ -45,12 +55,9 @@ class FBCacheConfig:
     measure_error: bool = False
     blocks: str | None = None
 
-    def __post_init__(self) -> None:
-        _check_common(self.threshold, "threshold", self.max_consecutive_reuse, self.warmup_steps)
-
 
 @dataclass(frozen=True)
-class TeaCacheConfig:
+class TeaCacheConfig(_CheckedKnobs):
     """TeaCache: accumulate the change of block 0's (timestep-modulated) input; skip all blocks
     while the sum stays under the threshold.
 
@@ -77,13 +84,13 @@ class TeaCacheConfig:
     blocks: str | None = None
 
     def __post_init__(self) -> None:
-        _check_common(self.threshold, "threshold", self.max_consecutive_reuse, self.warmup_steps)
+        super().__post_init__()
         if self.coefficients is not None:
             object.__setattr__(self, "coefficients", tuple(float(c) for c in self.coefficients))
 
 
 @dataclass(frozen=True)
-class SenCacheConfig:
+class SenCacheConfig(_CheckedKnobs):
     """Sensitivity-aware cache: predict the error of reusing the cached residual from how much
     the latent and the conditioning (timestep) moved and how sensitive the output has been to
     such moves, and reuse while the prediction is under a budget.
@@ -99,6 +106,8 @@ class SenCacheConfig:
             (``warmup_steps`` defaults to 2: two computed steps give the first sensitivity).
     """
 
+    _bound: ClassVar[str] = "budget"
+
     budget: float = 0.05
     history: int = 8
     max_consecutive_reuse: int | None = None
@@ -107,7 +116,7 @@ class SenCacheConfig:
     blocks: str | None = None
 
     def __post_init__(self) -> None:
-        _check_common(self.budget, "budget", self.max_consecutive_reuse, self.warmup_steps)
+        super().__post_init__()
         if isinstance(self.history, bool) or not isinstance(self.history, int) or self.history < 2:
             raise ValueError(f"history must be an int >= 2, got {self.history!r}")
 

@@ -85,6 +85,18 @@ def _logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
 
 
+def _analysing(file: Path, bids: tuple, verbose: bool, open_file):
+    """``open_file(path, events, progress)`` on FILE (or, with BIDS options, the recording they
+    select), logging set from ``--verbose`` and a progress bar shown while it runs."""
+    _logging(verbose)
+    file, events = _resolve(file, *bids)
+    bar = _Progress(f"analysing {file.name}")
+    try:
+        return open_file(file, events, bar)
+    finally:
+        bar.close()
+
+
 @eeg_app.command()
 @_friendly
 def report(
@@ -100,16 +112,11 @@ def report(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Recording facts, data quality, rhythms over time and notable events, each with a confidence."""
-    _logging(verbose)
     from agentkit.eeg.report import build_report, render_text
     from agentkit.eeg.session import analyze_file
 
-    file, events = _resolve(file, subject, session, task, run)
-    bar = _Progress(f"analysing {file.name}")
-    try:
-        analysis = analyze_file(file, units=units, ica=ica, progress=bar, events=events)
-    finally:
-        bar.close()
+    analysis = _analysing(file, (subject, session, task, run), verbose,
+                          lambda f, events, bar: analyze_file(f, units=units, ica=ica, progress=bar, events=events))
     rep = build_report(analysis)
     if png is not None:
         from agentkit.eeg.plots import plot_timeline
@@ -142,17 +149,12 @@ def ask(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Answer a question about the recording with evidence time spans and a confidence."""
-    _logging(verbose)
     from agentkit.eeg.ask import ask_memory
     from agentkit.eeg.session import open_session
 
-    file, events = _resolve(file, subject, session, task, run)
-    bar = _Progress(f"analysing {file.name}")
-    try:
-        eeg = open_session(file, store=store, source=source, offset=offset, units=units, ica=ica, progress=bar,
-                           model=model, events=events)
-    finally:
-        bar.close()
+    eeg = _analysing(file, (subject, session, task, run), verbose,
+                     lambda f, events, bar: open_session(f, store=store, source=source, offset=offset, units=units,
+                                                         ica=ica, progress=bar, model=model, events=events))
     answer = ask_memory(question, eeg.reader, eeg.source)
     if as_json:
         sys.stdout.write(answer.model_dump_json(indent=2) + "\n")

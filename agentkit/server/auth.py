@@ -10,6 +10,8 @@ from pathlib import Path
 
 from fastapi import HTTPException, Request
 
+from perception.files import write_bytes_atomic
+
 __all__ = ["TokenSource", "resolve_token", "PathPolicy", "TOKEN_ENV", "require_token"]
 
 logger = logging.getLogger(__name__)
@@ -57,18 +59,7 @@ def resolve_token(token_file: str | os.PathLike, *, environ: dict[str, str] | No
             raise ValueError(f"{path}: token file holds fewer than {_MIN_TOKEN_CHARS} characters; delete it to get a new token")
         return TokenSource(value, "file", path)
     value = secrets.token_urlsafe(32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(value + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, (value + "\n").encode("utf-8"), mode=0o600)
     return TokenSource(value, "generated", path)
 
 
