@@ -111,101 +111,134 @@ def plan_video(name: str, duration: int, seed: int, split: str) -> GeneratedVide
     return GeneratedVideo(name, duration, seed, needles, cases)
 
 
-def _questions(name: str, duration: int, needles: list[_Needle], gate: int, split: str,
-               rng: random.Random) -> list[Case]:
-    pics: dict[str, list[_Needle]] = {}
-    for n in needles:
-        if n.kind == "picture":
-            pics.setdefault(n.key, []).append(n)
-    shown = sorted(pics)
-    signs = [n for n in needles if n.kind == "sign"]
-    out: dict[str, list[dict]] = {}
+class _Questions:
+    """The questions of one video, by family, written in a fixed order so a seed gives one set."""
 
-    def add(family: str, question: str, truth: dict, options: list[str] | None = None, negative: str | None = None):
-        out.setdefault(family, []).append({"family": family, "question": question, "truth": truth,
-                                           "options": options or [], "negative": negative})
+    def __init__(self, needles: list[_Needle], rng: random.Random):
+        self.rng = rng
+        self.pics: dict[str, list[_Needle]] = {}
+        for n in needles:
+            if n.kind == "picture":
+                self.pics.setdefault(n.key, []).append(n)
+        self.shown = sorted(self.pics)
+        self.out: dict[str, list[dict]] = {}
 
+    def add(self, family: str, question: str, truth: dict, options: list[str] | None = None,
+            negative: str | None = None) -> None:
+        self.out.setdefault(family, []).append({"family": family, "question": question, "truth": truth,
+                                                "options": options or [], "negative": negative})
+
+    @staticmethod
     def labels(key: str) -> list[str]:
         return list(PICTURES[key].accept)
 
-    article = lambda w: ("an " if w[0] in "aeiou" else "a ") + w  # noqa: E731
-    for k in shown:
-        spans = [list(n.span) for n in pics[k]]
+    def picture(self, k: str) -> None:
+        """When, whether (and its near and far negatives), count, first/last, around, at, choice."""
+        rng, add = self.rng, self.add
+        spans = [list(n.span) for n in self.pics[k]]
         add("when", rng.choice([f"When does the {k} appear?", f"When is the {k} shown?", f"At what time can I see the {k}?"]),
             {"spans": spans})
-        add("whether", rng.choice([f"Does {article(k)} appear?", f"Is there {article(k)} in the video?"]), {"yes": True})
+        add("whether", rng.choice([f"Does {_article(k)} appear?", f"Is there {_article(k)} in the video?"]), {"yes": True})
         add("count", rng.choice([f"How many times does the {k} appear?", f"How many times is the {k} shown?"]),
             {"count": len(spans)})
         if len(spans) >= 2:
             which = rng.choice(["first", "last"])
             target = spans[0] if which == "first" else spans[-1]
             add("first_last", f"When does the {k} appear for the {which} time?", {"spans": [target]})
-        occ = rng.choice(pics[k])
+        occ = rng.choice(self.pics[k])
         t = occ.t0 + rng.randint(0, occ.dur - 1)
-        add("around", f"What is shown around {format_time(t)}?", {"labels": labels(k)})
+        add("around", f"What is shown around {format_time(t)}?", {"labels": self.labels(k)})
         add("at_time", rng.choice([f"What is on screen at {format_time(t)}?", f"What object is shown at {format_time(t)}?"]),
-            {"labels": labels(k)})
-        near = [c for c in PICTURES[k].near]
-        nm = rng.choice(near)
-        add("whether", rng.choice([f"Does {article(nm)} appear?", f"Is there {article(nm)} in the video?"]),
+            {"labels": self.labels(k)})
+        nm = rng.choice(list(PICTURES[k].near))
+        add("whether", rng.choice([f"Does {_article(nm)} appear?", f"Is there {_article(nm)} in the video?"]),
             {"yes": False}, negative="near")
         far = rng.choice(FAR_NEGATIVES)
-        add("whether", f"Does {article(far)} appear?", {"yes": False}, negative="far")
-        distract = rng.sample(FAR_NEGATIVES, 2)
-        opts = [k, *distract]
+        add("whether", f"Does {_article(far)} appear?", {"yes": False}, negative="far")
+        opts = [k, *rng.sample(FAR_NEGATIVES, 2)]
         rng.shuffle(opts)
-        add("choice", "Which of these appears in the video? " + " ".join(f"({chr(97 + i)}) {article(o)}" for i, o in enumerate(opts)),
-            {"option": opts.index(k)})
-        others = [o for o in shown if o != k]
+        add("choice", "Which of these appears in the video? " + _options(opts), {"option": opts.index(k)})
+        others = [o for o in self.shown if o != k]
         if others:
             opts = [k, rng.choice(others), rng.choice(FAR_NEGATIVES)]
             rng.shuffle(opts)
-            add("choice", f"What is shown at {format_time(t)}? " + " ".join(f"({chr(97 + i)}) {article(o)}" for i, o in enumerate(opts)),
-                {"option": opts.index(k)})
-        for occ_i in range(len(spans)):
-            if occ_i:
-                add("when", f"When is {article(k)} on screen?", {"spans": spans})
-    for s in signs:
-        t = s.t0 + rng.randint(0, s.dur - 1)
-        add("text", rng.choice([f"What text appears on screen around {format_time(t)}?", f"What does the sign at {format_time(t)} say?"]),
-            {"text": s.key})
-        add("when", f"When is the code word {s.key} shown?", {"spans": [list(s.span)]})
-    by_t = sorted(needles, key=lambda n: n.t0)
-    for i, n in enumerate(by_t[:-1]):
-        nxt = by_t[i + 1]
-        if n.kind == "sign" and nxt.kind == "picture" and nxt.t0 == n.t0 + n.dur:
+            add("choice", f"What is shown at {format_time(t)}? " + _options(opts), {"option": opts.index(k)})
+        for _ in spans[1:]:
+            add("when", f"When is {_article(k)} on screen?", {"spans": spans})
+
+    def sign(self, s: _Needle) -> None:
+        t = s.t0 + self.rng.randint(0, s.dur - 1)
+        self.add("text", self.rng.choice([f"What text appears on screen around {format_time(t)}?",
+                                          f"What does the sign at {format_time(t)} say?"]), {"text": s.key})
+        self.add("when", f"When is the code word {s.key} shown?", {"spans": [list(s.span)]})
+
+    def neighbours(self, needles: list[_Needle]) -> None:
+        """"After X" and "between A and B" where a picture sits right after (and before) a sign."""
+        by_t = sorted(needles, key=lambda n: n.t0)
+        for i, n in enumerate(by_t[:-1]):
+            nxt = by_t[i + 1]
+            if n.kind != "sign" or nxt.kind != "picture" or nxt.t0 != n.t0 + n.dur:
+                continue
             if i + 2 < len(by_t) and by_t[i + 2].kind == "sign" and by_t[i + 2].t0 == nxt.t0 + nxt.dur:
-                add("between", f"What appears between the {n.key} sign and the {by_t[i + 2].key} sign?",
-                    {"labels": labels(nxt.key)})
+                self.add("between", f"What appears between the {n.key} sign and the {by_t[i + 2].key} sign?",
+                         {"labels": self.labels(nxt.key)})
             elif i == 0 or not (by_t[i - 1].kind == "sign" and by_t[i - 1].t0 + by_t[i - 1].dur == n.t0):
-                add("after", rng.choice([f"What appears right after the {n.key} sign?", f"What is shown after the {n.key} sign?"]),
-                    {"labels": labels(nxt.key)})
-    for _ in range(PER_FAMILY):
-        if len(shown) >= 2:
-            items = rng.sample(shown, min(len(shown), rng.choice([2, 3])))
-            truth = sorted(items, key=lambda k: pics[k][0].t0)
-            listed = ", ".join(f"the {k}" for k in items[:-1]) + f" and the {items[-1]}"
-            add("order", f"In what order do {listed} first appear?", {"order": truth})
-    gates = sorted((n for n in needles if n.kind == "gate"), key=lambda n: n.t0)
-    opts = ["open", "closed"]
-    add("state", f"Is gate {gate} open or closed at the end of the video?",
-        {"option": opts.index(gates[-1].key.split()[-1].lower())}, options=opts)
-    for g_prev, g in zip(gates, gates[1:] + [None]):
-        end = g.t0 if g is not None else duration
-        if end - g_prev.t0 - g_prev.dur >= 2:
-            t = rng.randint(g_prev.t0 + g_prev.dur, end - 1)
-            add("state", f"Is gate {gate} open or closed at {format_time(t)}?",
-                {"option": opts.index(g_prev.key.split()[-1].lower())}, options=opts)
-    astronaut = any(n.kind == "unknown" for n in needles)
-    add("unanswerable", rng.choice(["Does an astronaut appear?", "When does the astronaut appear?"]),
-        {"decline": True, "shown": astronaut})
-    for _ in range(2):
-        beyond = duration + rng.randint(30, 600)
-        add("unanswerable", rng.choice([f"What is shown at {format_time(beyond)}?", f"What is on screen at {format_time(beyond)}?"]),
-            {"decline": True})
+                self.add("after", self.rng.choice([f"What appears right after the {n.key} sign?",
+                                                   f"What is shown after the {n.key} sign?"]),
+                         {"labels": self.labels(nxt.key)})
+
+    def order(self) -> None:
+        for _ in range(PER_FAMILY):
+            if len(self.shown) >= 2:
+                items = self.rng.sample(self.shown, min(len(self.shown), self.rng.choice([2, 3])))
+                truth = sorted(items, key=lambda k: self.pics[k][0].t0)
+                listed = ", ".join(f"the {k}" for k in items[:-1]) + f" and the {items[-1]}"
+                self.add("order", f"In what order do {listed} first appear?", {"order": truth})
+
+    def state(self, needles: list[_Needle], gate: int, duration: int) -> None:
+        gates = sorted((n for n in needles if n.kind == "gate"), key=lambda n: n.t0)
+        opts = ["open", "closed"]
+        self.add("state", f"Is gate {gate} open or closed at the end of the video?",
+                 {"option": opts.index(gates[-1].key.split()[-1].lower())}, options=opts)
+        for g_prev, g in zip(gates, gates[1:] + [None]):
+            end = g.t0 if g is not None else duration
+            if end - g_prev.t0 - g_prev.dur >= 2:
+                t = self.rng.randint(g_prev.t0 + g_prev.dur, end - 1)
+                self.add("state", f"Is gate {gate} open or closed at {format_time(t)}?",
+                         {"option": opts.index(g_prev.key.split()[-1].lower())}, options=opts)
+
+    def unanswerable(self, needles: list[_Needle], duration: int) -> None:
+        astronaut = any(n.kind == "unknown" for n in needles)
+        self.add("unanswerable", self.rng.choice(["Does an astronaut appear?", "When does the astronaut appear?"]),
+                 {"decline": True, "shown": astronaut})
+        for _ in range(2):
+            beyond = duration + self.rng.randint(30, 600)
+            self.add("unanswerable", self.rng.choice([f"What is shown at {format_time(beyond)}?",
+                                                      f"What is on screen at {format_time(beyond)}?"]), {"decline": True})
+
+
+def _article(word: str) -> str:
+    return ("an " if word[0] in "aeiou" else "a ") + word
+
+
+def _options(opts: list[str]) -> str:
+    return " ".join(f"({chr(97 + i)}) {_article(o)}" for i, o in enumerate(opts))
+
+
+def _questions(name: str, duration: int, needles: list[_Needle], gate: int, split: str,
+               rng: random.Random) -> list[Case]:
+    q = _Questions(needles, rng)
+    for k in q.shown:
+        q.picture(k)
+    for s in (n for n in needles if n.kind == "sign"):
+        q.sign(s)
+    q.neighbours(needles)
+    q.order()
+    q.state(needles, gate, duration)
+    q.unanswerable(needles, duration)
     cases = []
-    for family in sorted(out):
-        items = out[family]
+    for family in sorted(q.out):
+        items = q.out[family]
         rng.shuffle(items)
         limit = PER_FAMILY * WIDE.get(family, 1) * (2 if duration >= 900 else 1)
         for i, item in enumerate(items[:limit]):
