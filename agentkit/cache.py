@@ -1,4 +1,4 @@
-"""Per-file cache: a video asked about directly is indexed once into a folder keyed by its content."""
+"""The on-disk cache of agentkit (under the cache root): per-file stores keyed by content, converted models."""
 from __future__ import annotations
 
 import os
@@ -8,7 +8,7 @@ from perception.cache import cache_root
 from perception.errors import InputError
 from perception.files import check_file, file_sha256
 
-__all__ = ["file_hash", "cache_root", "video_store_dir"]
+__all__ = ["file_hash", "cache_root", "model_cache_dir", "video_store_dir"]
 
 _MEMO: dict[tuple[str, int, int], str] = {}
 
@@ -33,3 +33,8 @@ def file_hash(path: str | os.PathLike, length: int = 16) -> str:
 def video_store_dir(path: str | os.PathLike) -> Path:
     """The store folder for one video file: <cache root>/videos/<content hash>/."""
     return cache_root() / "videos" / file_hash(path)
+
+
+def model_cache_dir(name: str) -> Path:
+    """Folder for one converted model, e.g. ``<cache root>/models/gemma-3-270m`` (not created)."""
+    return cache_root() / "models" / name

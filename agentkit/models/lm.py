@@ -29,7 +29,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from agentkit.models.cache import model_cache_dir
+from agentkit.cache import model_cache_dir
 from agentkit.models.errors import NOT_CACHED, ModelNotFoundError
 from agentkit.models.sources import looks_like_path
 from perception.files import move_folder_atomic
