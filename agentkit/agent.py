@@ -273,9 +273,15 @@ class Agent:
         return self.toolkit.memory.progress(source)
 
     def load_models(self) -> "Agent":
-        """Load the perception models now (they load on first use otherwise), e.g. before timing."""
-        self.toolkit.frame_encoder
-        self.toolkit.ocr
+        """Load now what questions load on first use: the frame encoder, OCR, the text side of the
+        concept space, the label hierarchy and the calibrator. Before timing, and before answering
+        on several threads at once (so no two threads load the same model)."""
+        tk = self.toolkit
+        tk.frame_encoder
+        tk.ocr
+        tk.concept_centroid
+        tk.vocabulary("cat")
+        tk.calibrator
         return self
 
     def threads(self) -> list[str]:

@@ -274,7 +274,7 @@ def serve(
     allow_upload: Annotated[bool, typer.Option("--allow-upload", help="Accept file uploads (saved under the cache).")] = False,
     read_only: Annotated[bool, typer.Option("--read-only", help="Answer only; another process writes the store.")] = False,
     token_file: Annotated[Optional[Path], typer.Option(help="Where a generated token is kept (mode 0600); default: the cache.")] = None,
-    ask_workers: Annotated[int, typer.Option(help="Questions answered at the same time.")] = 1,
+    ask_workers: Annotated[Optional[int], typer.Option(help="Questions answered at the same time (default: one per core, up to 2).")] = None,
     cors_origin: Annotated[Optional[list[str]], typer.Option("--cors-origin", help="Allow browser pages of this origin to call the API (repeat); off by default.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens, and every request.")] = False,
 ) -> None:
@@ -291,7 +291,8 @@ def serve(
     if not 0 < port < 65536:
         raise ValueError(f"--port must be between 1 and 65535, got {port}")
     settings = ServerSettings(store=store, allow=tuple(allow or ()), allow_upload=allow_upload, read_only=read_only,
-                              ask_workers=ask_workers, cors_origins=tuple(cors_origin or ()))
+                              cors_origins=tuple(cors_origin or ()),
+                              **({"ask_workers": ask_workers} if ask_workers is not None else {}))
     found = resolve_token(token_file or cache_root() / "server" / "token")
     try:
         app_ = create_app(settings, token=found.token, warm=True)

@@ -222,6 +222,9 @@ def create_app(settings: ServerSettings, *, token: str, agent: Any = None, warm:
 def _warm_up(state: ServerState) -> None:
     started = time.perf_counter()
     try:
+        load = getattr(state.agent, "load_models", None)
+        if load is not None:
+            load()  # every model once, before several ask workers could race to load one
         memory = state.agent.toolkit.memory
         if memory.store.sources():
             state.ask_pool.submit(state.agent.ask, "what is shown at the start?").result()

@@ -1,6 +1,8 @@
 """What `agentkit serve` was started with."""
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,8 +31,9 @@ class ServerSettings:
     """Largest upload (413 beyond)."""
     max_question_chars: int = 2000
     """Longest question (413 beyond)."""
-    ask_workers: int = 1
-    """Questions answered at the same time; more wait their turn."""
+    ask_workers: int = field(default_factory=lambda: min(2, os.cpu_count() or 1))
+    """Questions answered at the same time (one per core, up to two); more wait their turn. The
+    models are loaded before the first request, so workers never load one twice."""
     max_queued_asks: int = 64
     """Questions accepted at once, answered or waiting; beyond it 503 with Retry-After."""
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
