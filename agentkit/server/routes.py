@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import threading
 import os
 import re
 import uuid
@@ -285,6 +287,49 @@ async def upload(request: Request, name: str = Query(max_length=200, description
         target.unlink(missing_ok=True)
         raise
     return {"path": str(target), "bytes": size}
+
+
+_LIVE_LOCK = threading.Lock()
+
+
+@router.post("/observe")
+async def observe(request: Request,
+                  t: float = Query(ge=0.0, description="stream time of the frame, seconds (must increase)"),
+                  source: str = Query("live", pattern=_ID, description="live source id in memory")) -> dict[str, Any]:
+    """Hand one camera frame (a JPEG or PNG image as the raw request body) to the live stream
+    ``source``. Perception runs in the background with a bounded queue (newest frame wins when it
+    is full); `/v1/ask` answers from what it has seen so far. Returns the stream's counters."""
+    s = _state(request)
+    if s.settings.read_only:
+        raise HTTPException(409, "this server is read-only (--read-only): it cannot take a live stream")
+    data = await request.body()
+    if not data:
+        raise HTTPException(422, "the body must be one JPEG or PNG image")
+    return await run_in_threadpool(_observe, s, data, t, source)
+
+
+def _observe(s: ServerState, data: bytes, t: float, source: str) -> dict[str, Any]:
+    import io
+
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            frame = np.asarray(img.convert("RGB"))
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise HTTPException(422, f"the body is not a readable JPEG or PNG image ({exc})") from None
+    with _LIVE_LOCK:  # one stream per server; a second source while one is open is refused
+        stream = getattr(s.agent, "_live", None)
+        if stream is None or stream.closed:
+            stream = s.agent.live(source=source)
+        elif stream.source != source:
+            raise HTTPException(409, f"live stream {stream.source!r} is open; one stream per server")
+    try:
+        stream.observe(frame, t)
+    except (ValueError, TypeError) as exc:
+        raise HTTPException(422, str(exc)) from None
+    return dataclasses.asdict(stream.stats())
 
 
 # ---- helpers --------------------------------------------------------------------------------

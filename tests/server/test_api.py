@@ -263,3 +263,36 @@ def test_uploads_when_allowed_land_in_the_upload_folder(tmp_path):
             assert c.get("/v1/info").json()["uploads"] is True
     finally:
         server.should_exit = True
+
+
+# ---- the live stream ---------------------------------------------------------------------------
+def test_observe_takes_camera_frames_and_asks_answer_from_what_was_seen(served, client, sign_video):
+    """Frames of the sign video posted as JPEGs at 4 fps: the live source answers when the cat
+    (shown at 00:10-00:12) appears, and the counters account for every frame."""
+    from PIL import Image
+
+    from perception.video import iter_frames
+
+    frames = [(f.t, f.image) for f in iter_frames(sign_video.path, fps=4.0)]
+    for t, image in frames:
+        buf = io.BytesIO()
+        Image.fromarray(image).save(buf, format="JPEG", quality=90)
+        r = client.post("/v1/observe", params={"t": t, "source": "cam"}, content=buf.getvalue(),
+                        headers={"Content-Type": "image/jpeg"})
+        assert r.status_code == 200, r.text
+    stats = r.json()
+    assert stats["received"] == len(frames) and stats["taken"] + stats["dropped"] + stats["queued"] <= len(frames)
+    assert stats["max_queued"] <= 8  # the queue is bounded
+    _, app = served
+    app.state.server.agent._live.flush(timeout=60)
+    answer = client.post("/v1/ask", json={"question": "when does the cat appear?", "source": "cam"}).json()
+    assert answer["evidence"] and answer["evidence"][0]["t0"] <= 12.5 and answer["evidence"][0]["t1"] >= 9.5, answer
+    live = [c for c in answer["coverage"] if c["source"] == "cam"]
+    assert live and live[0]["seen"][0][1] >= 12.0  # memory covers the stream past the cat
+    bad = client.post("/v1/observe", params={"t": 100.0, "source": "cam"}, content=b"not an image")
+    assert bad.status_code == 422 and "JPEG or PNG" in bad.json()["detail"]
+    back = client.post("/v1/observe", params={"t": 1.0, "source": "cam"}, content=buf.getvalue())
+    assert back.status_code == 422 and "increase" in back.json()["detail"]
+    other = client.post("/v1/observe", params={"t": 200.0, "source": "cam2"}, content=buf.getvalue())
+    assert other.status_code == 409
+    app.state.server.agent._live.close()
