@@ -15,6 +15,7 @@ import numpy as np
 
 from agentkit.cache import file_hash
 from agentkit.controller.compose import AnswerConfig
+from agentkit.controller.match import concept_query
 from agentkit.controller.recall import RecallConfig
 from agentkit.controller.verify import VerifyConfig
 from agentkit.memory_view import MemoryView
@@ -229,12 +230,8 @@ class Toolkit:
         return hierarchy.expand(phrase) if hierarchy is not None else Expansion(phrase)
 
     def query_vector(self, phrase: str) -> np.ndarray:
-        """``phrase`` in the concept space as recall matches it (hub direction removed, unit length)."""
-        v = np.asarray(self.embed_text([phrase]), dtype=np.float32).reshape(-1)
-        centroid = self.concept_centroid
-        if centroid is not None:
-            v = v - np.asarray(centroid, dtype=np.float32).reshape(-1)
-        return v / max(float(np.linalg.norm(v)), 1e-12)
+        """``phrase`` in the concept space as recall matches it (`concept_query`)."""
+        return concept_query(self.embed_text, phrase, self.concept_centroid)
 
     def source_path(self, source: str) -> str | None:
         """The file a source was indexed from, when memory recorded it and it is still there."""

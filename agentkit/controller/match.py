@@ -17,7 +17,7 @@ import numpy as np
 from agentkit.controller.evidence import Hit, MemoryReader, Record, Span, merge_hits
 
 __all__ = ["MatchConfig", "CueResult", "match_concept", "match_text", "match_label", "records_near", "ocr_confidence",
-           "normalise_text", "text_ratio"]
+           "normalise_text", "text_ratio", "concept_query", "concept_score"]
 
 EmbedText = Callable[[list[str]], np.ndarray]
 
@@ -78,6 +78,21 @@ def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, x))))
 
 
+def concept_query(embed_text: EmbedText, phrase: str, centroid: np.ndarray | None = None) -> np.ndarray:
+    """``phrase`` as recall matches it in the concept space: minus the hub direction ``centroid``
+    (when given), unit length."""
+    vector = np.asarray(embed_text([phrase]), dtype=np.float32).reshape(-1)
+    if centroid is not None:
+        vector = vector - np.asarray(centroid, dtype=np.float32).reshape(-1)
+    return vector / max(float(np.linalg.norm(vector)), 1e-12)
+
+
+def concept_score(z: float, chance: float, config: MatchConfig) -> float:
+    """A concept match's score from how many spreads ``z`` it stands above the background median,
+    against the chance maximum ``chance``: sigmoid((z - chance - z_offset) / z_scale)."""
+    return _sigmoid((z - chance - config.z_offset) / config.z_scale)
+
+
 def match_concept(
     reader: MemoryReader,
     embed_text: EmbedText,
@@ -104,10 +119,7 @@ def match_concept(
     floored at ``min_spread``), z = (best - m) / s, and the chance maximum of N standard normal
     draws is about sqrt(2 ln N). confidence = sigmoid((z - sqrt(2 ln N) - z_offset) / z_scale).
     """
-    vector = np.asarray(embed_text([phrase]), dtype=np.float32).reshape(-1)
-    if centroid is not None:
-        vector = vector - np.asarray(centroid, dtype=np.float32).reshape(-1)
-        vector /= max(float(np.linalg.norm(vector)), 1e-12)
+    vector = concept_query(embed_text, phrase, centroid)  # the store normalises queries anyway
     scores = reader.similarity(config.space, vector, source)
     if not scores:
         return CueResult(phrase, "concept", [], 0.0, {"n": 0})
@@ -126,13 +138,13 @@ def match_concept(
         return CueResult(phrase, "concept", [], 0.0, {"n": float(n)})
     best = float(values[inside].max())
     z_best = float(z[inside].max())
-    confidence = _sigmoid((z_best - chance - config.z_offset) / config.z_scale)
+    confidence = concept_score(z_best, chance, config)
     keep = median + config.keep_fraction * (best - median)
     keep_z = float("inf") if config.timeline_z is None else chance + config.timeline_z
     hits = []
     for i, value, zi, ok in zip(ids, values, z, inside):
         if ok and (value >= keep or zi >= keep_z) and value > median:
-            score = _sigmoid((float(zi) - chance - config.z_offset) / config.z_scale)
+            score = concept_score(float(zi), chance, config)
             why = (f'looks like "{phrase}": similarity {value:.3f}, {zi:.1f} spreads above the '
                    f"median of {n} segments")
             hits.append(Hit(by_id[i], score, why, phrase))

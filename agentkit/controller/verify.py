@@ -12,14 +12,14 @@ Claims resting on exact on-screen text are not re-read (OCR is exact enough and 
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
 import numpy as np
 
+from agentkit.controller.draft import overlap
 from agentkit.controller.findings import CueFinding, ExpansionFinding, Findings
-from agentkit.controller.match import MatchConfig
+from agentkit.controller.match import MatchConfig, concept_score
 from agentkit.schemas import Check, Evidence
 
 __all__ = ["LookedFrame", "Look", "VerifyConfig", "verify_claims", "verify_sightings", "near_miss"]
@@ -80,7 +80,7 @@ def _frame_scores(frames: list[LookedFrame], query: np.ndarray | None, stats: di
             continue
         v = fr.concept / max(float(np.linalg.norm(fr.concept)), 1e-12)
         z = (float(v @ query) - stats["median"]) / max(stats["spread"], match.min_spread)
-        out.append(1.0 / (1.0 + math.exp(-(z - chance - match.z_offset) / match.z_scale)))
+        out.append(concept_score(z, chance, match))
     return out
 
 
@@ -157,10 +157,6 @@ def verify_claims(findings: Findings, cue: CueFinding, look: Callable[..., list[
     return checks
 
 
-def _overlaps(a: Evidence, b: Evidence, slack: float = 1.0) -> bool:
-    return a.source == b.source and a.t0 <= b.t1 + slack and b.t0 <= a.t1 + slack
-
-
 def verify_sightings(findings: Findings, chosen: CueFinding, look: Callable[..., list[LookedFrame]],
                      query_for: Callable[[CueFinding], np.ndarray | None], config: VerifyConfig = VerifyConfig(),
                      match: MatchConfig = MatchConfig()) -> list[Check]:
@@ -177,7 +173,7 @@ def verify_sightings(findings: Findings, chosen: CueFinding, look: Callable[...,
     for other in findings.cues:
         if other is chosen or other.kind not in ("concept", "label") or not other.spans:
             continue
-        extra = [s for s in other.spans if not any(_overlaps(s, f) for f in found)][: config.max_claims]
+        extra = [s for s in other.spans if not any(overlap(s, f) for f in found)][: config.max_claims]
         for span in extra:
             frames = look(span.source, max(0.0, span.t0 - config.pad), span.t1 + config.pad, config.frames_per_claim)
             by, strict = (judge, span.model_copy(update={"score": 1.0})) if judge is not None else (other, span)
