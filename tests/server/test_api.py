@@ -267,8 +267,9 @@ def test_uploads_when_allowed_land_in_the_upload_folder(tmp_path):
 
 # ---- the live stream ---------------------------------------------------------------------------
 def test_observe_takes_camera_frames_and_asks_answer_from_what_was_seen(served, client, sign_video):
-    """Frames of the sign video posted as JPEGs at 4 fps: the live source answers when the cat
-    (shown at 00:10-00:12) appears, and the counters account for every frame."""
+    """Frames of the sign video posted as JPEGs at 4 fps by a client that waits when the queue is half
+    full: the live source answers when the cat (shown at 00:10-00:12) appears, and the counters
+    account for every frame."""
     from PIL import Image
 
     from perception.video import iter_frames
@@ -280,6 +281,8 @@ def test_observe_takes_camera_frames_and_asks_answer_from_what_was_seen(served, 
         r = client.post("/v1/observe", params={"t": t, "source": "cam"}, content=buf.getvalue(),
                         headers={"Content-Type": "image/jpeg"})
         assert r.status_code == 200, r.text
+        if r.json()["queued"] >= 4:  # a paced client: on a busy machine drops could take the cat (drops: test_live)
+            served[1].state.server.agent._live.flush(timeout=60)
     stats = r.json()
     assert stats["received"] == len(frames) and stats["taken"] + stats["dropped"] + stats["queued"] <= len(frames)
     assert stats["max_queued"] <= 8  # the queue is bounded
