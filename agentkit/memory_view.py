@@ -27,17 +27,152 @@ def _record(seg: Any) -> Record:
 
 
 class StoreReader:
-    """`MemoryReader` over an episodic store (records cached per source for one question)."""
+    """`MemoryReader` over an episodic store (records cached per source for one question).
+
+    Besides the full read (`records`), it reads a source in parts for the gated recall path
+    (`TimelineReader`: `size`, `extent`, `probe`, `between`) and counts the distinct segments it
+    has read from the store (`segments_read`)."""
 
     def __init__(self, store: Any):
         self._store = store
         self._records: dict[str | None, list[Record]] = {}
+        self._read: set[int] = set()
+        self._seen: dict[int, Record] = {}
+        self._sampled: dict[str, list[Record]] = {}
+
+    @property
+    def segments_read(self) -> int:
+        """Distinct segments this reader has read from the store so far."""
+        return len(self._read)
 
     def records(self, source: str | None = None) -> list[Record]:
         if source not in self._records:
             segs = self._store.segments(source=source)
             self._records[source] = sorted((_record(s) for s in segs), key=lambda r: (r.source, r.t0))
+            self._read.update(r.id for r in self._records[source])
         return self._records[source]
+
+    # ---- reading one source in parts (the gated recall path) ---------------------------------
+    def size(self, source: str) -> int | None:
+        """Segments of ``source``, from cheap store queries (no segment is read); None when unknown.
+
+        Exact when the store holds only ``source``; otherwise estimated in `probe`'s sample."""
+        if source in self._records:
+            return len(self._records[source])
+        if self._store.sources() == [source]:
+            return len(self._store)
+        return None
+
+    def extent(self, source: str) -> tuple[float, float] | None:
+        """(0, seconds stored) of ``source`` from its indexing progress; None when it has none."""
+        p = self._store.get_progress(source)
+        until = float((p or {}).get("until") or 0.0)
+        return (0.0, until) if until > 0 else None
+
+    def probe(self, source: str, times: Sequence[float], space: str) -> list[tuple[Record, np.ndarray | None]]:
+        """The segments of ``source`` that cover each of ``times`` (a strided sample), with their
+        vectors in ``space``, in time order."""
+        ids: list[int] = []
+        for t in times:
+            ids += [int(s.id) for s in self._store.segments(source=source, t0=float(t), t1=float(t))]
+        pairs = self._with_vectors(list(dict.fromkeys(ids)), space)
+        self._sampled[source] = [r for r, _ in pairs]
+        return pairs
+
+    def stride(self, source: str, k: int, space: str) -> tuple[list[tuple[Record, np.ndarray | None]], int] | None:
+        """Every (n/k)-th segment of ``source`` by id, with its vectors in ``space``, and n.
+
+        A source is indexed in time order, so its ids run from its first segment's to its last's:
+        striding over them samples segments evenly (each segment, long or short, as likely as the
+        full scan weighs it). None when the ids in that range are not all this source's (another
+        source was written in between): then `probe` samples by time instead."""
+        extent = self.extent(source)
+        if extent is None:
+            return None
+        ends = [self._store.segments(source=source, t0=t, t1=t) for t in extent]
+        if not ends[0] or not ends[1]:
+            return None
+        lo, hi = min(int(s.id) for s in ends[0]), max(int(s.id) for s in ends[1])
+        n = hi - lo + 1
+        known = self.size(source)
+        if n < 1 or (known is not None and known != n):
+            return None
+        k = max(1, min(int(k), n))
+        ids = list(dict.fromkeys(lo + int((i + 0.5) * n / k) for i in range(k)))
+        try:
+            pairs = self._with_vectors(ids, space)
+        except KeyError:
+            return None
+        if any(r.source != source for r, _ in pairs):
+            return None
+        self._sampled[source] = [r for r, _ in pairs]
+        return pairs, n
+
+    def nearest(self, source: str, space: str, vector: np.ndarray, k: int) -> list[tuple[Record, np.ndarray | None]]:
+        """The ``k`` segments of ``source`` most similar to ``vector`` in ``space`` (the store's
+        vector index; only those ``k`` are read), with their vectors, in time order."""
+        if space not in self._store.spaces:
+            return []
+        hits = self._store.search(space, np.asarray(vector, dtype=np.float32), k=int(k), source=source)
+        return self._with_vectors([int(h.id) for h in hits], space)
+
+    def labelled(self, source: str, names: Sequence[str], space: str) -> list[tuple[Record, np.ndarray | None]]:
+        """The segments of ``source`` whose label names hold one of ``names`` (case-insensitive
+        substrings, so "cat" also finds "cats"), with their vectors in ``space``, in time order.
+
+        A store query over the label column: only the segments it returns are read."""
+        ids: list[int] = []
+        for name in dict.fromkeys(n.strip().lower() for n in names if n and n.strip()):
+            k = 64
+            while True:
+                try:
+                    hits = self._store.text_search(name, k=k, source=source)
+                except ValueError:  # a name without a word
+                    break
+                self._read.update(int(h.id) for h in hits)
+                exact = [h for h in hits if h.score >= 1.0]  # the whole name occurs in text or labels
+                ids += [int(h.id) for h in exact if any(name in label.lower() for label in (h.labels or {}))]
+                if len(hits) < k or len(exact) < len(hits):
+                    break
+                k *= 4
+        return self._with_vectors(list(dict.fromkeys(ids)), space)
+
+    def between(self, source: str, t0: float, t1: float, space: str) -> list[tuple[Record, np.ndarray | None]]:
+        """The segments of ``source`` overlapping [t0, t1] with their vectors in ``space``, in time order."""
+        ids = [int(s.id) for s in self._store.segments(source=source, t0=float(t0), t1=float(t1))]
+        return self._with_vectors(ids, space)
+
+    def _with_vectors(self, ids: list[int], space: str) -> list[tuple[Record, np.ndarray | None]]:
+        if not ids:
+            return []
+        segs = self._store.get(ids, vectors=True)
+        out = []
+        for seg in segs:
+            record = _record(seg)
+            self._read.add(record.id)
+            self._seen[record.id] = record
+            vec = (seg.vectors or {}).get(space)
+            out.append((record, None if vec is None else np.asarray(vec, dtype=np.float32)))
+        out.sort(key=lambda p: (p[0].t0, p[0].t1))
+        return out
+
+    def seen(self, source: str) -> list[Record]:
+        """Every record of ``source`` read so far (by any path), in time order."""
+        if source in self._records:
+            return self._records[source]
+        return sorted((r for r in self._seen.values() if r.source == source), key=lambda r: r.t0)
+
+    def sampled(self, source: str) -> list[Record]:
+        """The strided sample `probe` read of ``source`` (empty when none)."""
+        return list(self._sampled.get(source, []))
+
+    def has_eeg(self, source: str | None = None) -> bool:
+        """Whether ``source`` (or any source) holds EEG records, without reading the video ones."""
+        from agentkit.eeg.ask import eeg_records
+
+        if source in self._records:
+            return bool(eeg_records(self._records[source]))
+        return bool(eeg_records([_record(s) for s in self._store.segments(source=source, modality="eeg")]))
 
     def similarity(self, space: str, vector: np.ndarray, source: str | None = None) -> dict[int, float]:
         n = len(self.records(source))
@@ -47,7 +182,9 @@ class StoreReader:
         return {int(h.id): float(h.score) for h in hits}
 
     def sources(self) -> list[str]:
-        return sorted({r.source for r in self.records(None)})
+        if None in self._records:
+            return sorted({r.source for r in self._records[None]})
+        return sorted(self._store.sources())
 
 
 class MemoryView:

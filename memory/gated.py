@@ -16,7 +16,9 @@ computed from the segment and the state (nothing is trained), decide what each s
   "exists" and "nth" it opens once the occurrence the goal names is closed (or, for "exists", as
   soon as one segment is clearly in); for "last" (read backwards) once the newest occurrence is
   closed; for "order" once every cue has a closed first occurrence. "count" and "duration" need the
-  whole timeline and never exit early.
+  whole timeline and never exit early. A cue with a ``confirm`` level (the controller's presence
+  decision) settles the question only with an occurrence that strong: weaker occurrences read
+  before it still count as the first, but the reader goes on until the subject is confirmed.
 
 Each step costs O(k) for k cues, whatever the length of the timeline, and the state holds
 O(k + best) numbers, so the same reader serves a live stream online (`GatedReader.step` per
@@ -62,10 +64,21 @@ class Cue:
     vector: np.ndarray | None = None
     labels: frozenset[str] = frozenset()
     space: str = "concept"
+    threshold: float | None = None
+    """This cue's own update-gate threshold (score units); None uses `GateConfig.threshold`. Cues of
+    different kinds (a cosine, a summed probability) need different ones."""
+    confirm: float | None = None
+    """Peak score an occurrence must reach to settle the question: the exit gate of "exists",
+    "first", "last" and "nth" waits for an occurrence this strong (weaker ones before it are still
+    kept and counted). None: any occurrence settles it."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"name must be a non-empty str, got {self.name!r}")
+        for key in ("threshold", "confirm"):
+            value = getattr(self, key)
+            if value is not None and (isinstance(value, bool) or not math.isfinite(float(value))):
+                raise ValueError(f"cue {self.name!r}: {key} must be a finite number or None, got {value!r}")
         if self.vector is None and not self.labels:
             raise ValueError(f"cue {self.name!r} needs a vector or label names")
         if self.vector is not None:
@@ -123,9 +136,10 @@ class GateConfig:
         if isinstance(self.best, bool) or not isinstance(self.best, int) or self.best < 1:
             raise ValueError(f"best must be a positive int, got {self.best!r}")
 
-    def gate(self, score: float) -> float:
-        """The update gate's opening for a match ``score``, in (0, 1)."""
-        x = (score - self.threshold) / self.temperature
+    def gate(self, score: float, threshold: float | None = None) -> float:
+        """The update gate's opening for a match ``score`` (against ``threshold``, default the
+        configured one), in (0, 1)."""
+        x = (score - (self.threshold if threshold is None else threshold)) / self.temperature
         return 1.0 / (1.0 + math.exp(-x)) if x > -60 else 0.0
 
 
@@ -149,6 +163,8 @@ class _CueState:
     first: Occurrence | None = None
     nth: Occurrence | None = None
     open: list[float] | None = None  # [t0, t1, peak] of the occurrence being read
+    confirm: float | None = None
+    confirmed: bool = False  # an occurrence reaching `confirm` has closed
 
 
 @dataclass
@@ -215,7 +231,8 @@ class GatedReader:
 
     def reset(self) -> None:
         """Forget everything read (the state returns to its start)."""
-        self._states = {c.name: _CueState() for c in self.cues}
+        self._states = {c.name: _CueState(confirm=c.confirm) for c in self.cues}
+        self._confirming = any(c.confirm is not None for c in self.cues)
         self._order: list[str] = []
         self._best: list[tuple[float, int, Occurrence]] = []  # min-heap of (peak, tie, occ)
         self._tie = 0
@@ -247,7 +264,7 @@ class GatedReader:
         for cue in self.cues:
             st = self._states[cue.name]
             score = cue.score(segment)
-            z = cfg.gate(score)
+            z = cfg.gate(score, cue.threshold)
             st.trace = (1.0 - z) * st.trace + z * score
             if st.open is not None:  # a hole longer than join_gap ends the open occurrence
                 gap = (st.open[0] - t1) if self.backward else (t0 - st.open[1])
@@ -259,7 +276,7 @@ class GatedReader:
                 else:
                     st.open[0], st.open[1] = min(st.open[0], t0), max(st.open[1], t1)
                     st.open[2] = max(st.open[2], score)
-                if self.goal == "exists" and z >= cfg.exists_gate:
+                if self.goal == "exists" and (z >= cfg.exists_gate if cue.confirm is None else score >= cue.confirm):
                     self._close(cue.name, st)
         self._done = self._exit_gate()
         return not self._done
@@ -268,6 +285,7 @@ class GatedReader:
         t0, t1, peak = st.open
         occ = Occurrence(name, t0, t1, peak)
         st.open = None
+        st.confirmed = st.confirmed or st.confirm is None or peak >= st.confirm
         st.count += 1
         st.seconds += t1 - t0
         if st.first is None:
@@ -284,6 +302,13 @@ class GatedReader:
 
     def _exit_gate(self) -> bool:
         states = self._states.values()
+        if self._confirming:  # a confirmed occurrence settles it; an open one may still grow
+            settled = any(s.confirmed for s in states)
+            if self.goal == "exists":
+                return settled
+            if self.goal in ("first", "last", "nth"):
+                done = any(s.nth is not None for s in states) if self.goal == "nth" else True
+                return settled and done and all(s.open is None for s in states)
         if self.goal in ("exists", "first", "last"):
             return any(s.first is not None for s in states)
         if self.goal == "nth":

@@ -6,11 +6,11 @@ similarity per vector space, whether they came from video frames, EEG windows or
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Record", "MemoryReader", "Hit", "Span", "merge_hits"]
+__all__ = ["Record", "MemoryReader", "TimelineReader", "Hit", "Span", "merge_hits"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,43 @@ class MemoryReader(Protocol):
 
     def sources(self) -> list[str]:
         """Source ids held in memory."""
+
+
+@runtime_checkable
+class TimelineReader(Protocol):
+    """A `MemoryReader` that can also read one source in parts, for recall that stops early
+    (`agentkit.controller.gated_recall`); `agentkit.memory_view.StoreReader` is one."""
+
+    segments_read: int
+    """Distinct segments read from memory so far."""
+
+    def size(self, source: str) -> int | None:
+        """How many segments ``source`` holds, without reading them; None when unknown."""
+
+    def extent(self, source: str) -> tuple[float, float] | None:
+        """The time span ``source`` covers, without reading its segments; None when unknown."""
+
+    def probe(self, source: str, times: Sequence[float], space: str) -> list[tuple[Record, np.ndarray | None]]:
+        """The segments covering each of ``times``, with their vectors in ``space``, in time order."""
+
+    def stride(self, source: str, k: int, space: str) -> tuple[list[tuple[Record, np.ndarray | None]], int] | None:
+        """About ``k`` segments spread evenly over ``source``'s segments, with their vectors, and
+        how many it holds; None when it cannot sample that way (`probe` samples by time)."""
+
+    def labelled(self, source: str, names: Sequence[str], space: str) -> list[tuple[Record, np.ndarray | None]]:
+        """Every segment whose label names hold one of ``names`` (a store query: only those are read)."""
+
+    def nearest(self, source: str, space: str, vector: np.ndarray, k: int) -> list[tuple[Record, np.ndarray | None]]:
+        """The ``k`` segments most similar to ``vector`` (an index lookup: only those are read)."""
+
+    def between(self, source: str, t0: float, t1: float, space: str) -> list[tuple[Record, np.ndarray | None]]:
+        """The segments overlapping [t0, t1], with their vectors in ``space``, in time order."""
+
+    def seen(self, source: str) -> list[Record]:
+        """Every record of ``source`` read so far, in time order."""
+
+    def sampled(self, source: str) -> list[Record]:
+        """The strided sample `probe` read of ``source``."""
 
 
 @dataclass

@@ -16,7 +16,7 @@ import numpy as np
 
 from agentkit.controller.evidence import Hit, MemoryReader, Record, Span, merge_hits
 
-__all__ = ["MatchConfig", "CueResult", "match_concept", "match_text", "match_label", "records_near", "ocr_confidence",
+__all__ = ["MatchConfig", "CueResult", "match_concept", "concept_result", "background", "chance_z", "match_text", "match_label", "records_near", "ocr_confidence",
            "normalise_text", "text_ratio", "concept_query", "concept_score"]
 
 EmbedText = Callable[[list[str]], np.ndarray]
@@ -128,12 +128,35 @@ def match_concept(
     if not ids:
         return CueResult(phrase, "concept", [], 0.0, {"n": 0})
     values = np.array([scores[i] for i in ids], dtype=np.float64)
-    n = len(values)
+    median, spread = background(values, config)
+    return concept_result(phrase, [by_id[i] for i in ids], values, median=median, spread=spread, n=len(values),
+                          within=within, config=config)
+
+
+def background(values: np.ndarray, config: MatchConfig = MatchConfig()) -> tuple[float, float]:
+    """The background of a concept match: the median similarity and the robust spread
+    (1.4826 x MAD, floored at ``min_spread``) of ``values`` (every record's, or a sample's)."""
+    values = np.asarray(values, dtype=np.float64)
     median = float(np.median(values))
-    spread = max(1.4826 * float(np.median(np.abs(values - median))), config.min_spread)
-    chance = math.sqrt(2.0 * math.log(max(n, 2)))
+    return median, max(1.4826 * float(np.median(np.abs(values - median))), config.min_spread)
+
+
+def chance_z(n: int) -> float:
+    """The chance maximum of ``n`` standard normal draws, about sqrt(2 ln n)."""
+    return math.sqrt(2.0 * math.log(max(int(n), 2)))
+
+
+def concept_result(phrase: str, records: list[Record], values: np.ndarray, *, median: float, spread: float, n: int,
+                   within: tuple[float, float] | None = None, config: MatchConfig = MatchConfig()) -> CueResult:
+    """The concept cue over ``records`` with similarities ``values``, against a background (median,
+    spread) of ``n`` records: `match_concept` after the similarities, shared by the full scan (the
+    background is every record) and the gated reading (a sample's background, the records read)."""
+    values = np.asarray(values, dtype=np.float64)
+    chance = chance_z(n)
+    if not len(records):
+        return CueResult(phrase, "concept", [], 0.0, {"n": float(n)})
     z = (values - median) / spread
-    inside = np.array([within is None or (by_id[i].t0 <= within[1] and by_id[i].t1 >= within[0]) for i in ids])
+    inside = np.array([within is None or (r.t0 <= within[1] and r.t1 >= within[0]) for r in records])
     if not inside.any():
         return CueResult(phrase, "concept", [], 0.0, {"n": float(n)})
     best = float(values[inside].max())
@@ -142,12 +165,12 @@ def match_concept(
     keep = median + config.keep_fraction * (best - median)
     keep_z = float("inf") if config.timeline_z is None else chance + config.timeline_z
     hits = []
-    for i, value, zi, ok in zip(ids, values, z, inside):
+    for record, value, zi, ok in zip(records, values, z, inside):
         if ok and (value >= keep or zi >= keep_z) and value > median:
             score = concept_score(float(zi), chance, config)
             why = (f'looks like "{phrase}": similarity {value:.3f}, {zi:.1f} spreads above the '
                    f"median of {n} segments")
-            hits.append(Hit(by_id[i], score, why, phrase))
+            hits.append(Hit(record, score, why, phrase))
     spans = merge_hits(hits, config.merge_gap)
     spans = [sp for sp in spans if sp.score >= config.span_floor * spans[0].score][: config.max_spans] if spans else []
     stats = {"n": float(n), "median": median, "spread": spread, "best": best, "z_best": z_best,

@@ -21,5 +21,5 @@ def test_controller_names():
     assert set(follow_up.__all__) == {"Previous", "rewrite_follow_up", "is_follow_up"}
     assert {"VerifyConfig", "verify_claims", "LookedFrame", "Look"} <= set(verify.__all__)
     assert set(compose.__all__) == {"AnswerConfig", "compose_answer", "combine_cues", "grounded"}
-    assert {"Record", "MemoryReader", "Hit", "Span", "merge_hits"} == set(evidence.__all__)
+    assert {"Record", "MemoryReader", "TimelineReader", "Hit", "Span", "merge_hits"} == set(evidence.__all__)
     assert {"match_concept", "match_text", "match_label", "records_near"} <= set(match.__all__)
