@@ -29,7 +29,7 @@ class AnswerValue(BaseModel):
     order: list[str] = Field(default_factory=list, description="items in the order of their first appearance")
     labels: list[str] = Field(default_factory=list, description="what the answer says is shown, best first")
     texts: list[str] = Field(default_factory=list, description="on-screen text the answer reports")
-    declined: str = Field("", description='why no answer was attempted: "unrecognised", "not_seen", "empty", or ""')
+    declined: str = Field("", description='why no answer was attempted: "unrecognised", "not_seen", "empty", "unsupported" (a why, who, where or attribute question), or ""')
 
 
 class PredictionSet(BaseModel):

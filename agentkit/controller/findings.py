@@ -57,6 +57,7 @@ class Findings(BaseModel):
     expansion: ExpansionFinding | None = None
     near_miss: float | None = Field(None, description="label mass of near misses minus the subject's own, on the best span")
     checks: list[Check] = Field(default_factory=list, description="what the verify step looked at again")
+    unsupported: str = Field("", description='what the question asks that no operator answers (`Plan.unsupported`)')
     occurrences: list[Evidence] = Field(default_factory=list, description="every verified sighting of the subject, "
                                         "from all its cues (the whole-timeline operators read these)")
 

@@ -57,6 +57,9 @@ class QuestionKind(str, Enum):
     """"What appears right before X?": the segments that precede X's first span (or a time)."""
     DURATION = "duration"
     """"How long is X on screen?": the total time of X's spans."""
+    SUMMARY = "summary"
+    """"What happens in this video?", "Which animals appear?": a chapter outline, or the distinct
+    things of a kind (the subject) with their first times."""
 
 
 CONCEPT_KINDS = frozenset({QuestionKind.WHEN, QuestionKind.WHETHER, QuestionKind.COUNT, QuestionKind.FIRST,
@@ -117,6 +120,8 @@ class Plan(BaseModel):
     stem: str = Field("", description="the question without its options")
     origin: Literal["grammar", "language model", "follow-up"] = "grammar"
     notes: tuple[str, ...] = Field((), description="how the plan was made: fallbacks, follow-up rewrites")
+    unsupported: str = Field("", description='what the question asks that no operator answers ("why", "what colour"); '
+                             'it is read as "when does the subject appear?", and a "no" to that is no answer to it')
 
     @field_validator("times")
     @classmethod
@@ -253,8 +258,48 @@ def _nth(low: str) -> int | None:
     return int(m.group(2)) if m.group(2) else _ORDINALS[m.group(1).lower()]
 
 
+_SUMMARY_WHOLE = re.compile(
+    r"^(?:(?:can you |please )?(?:summari[sz]e|describe|give (?:me )?(?:a )?(?:summary|an overview) of|outline)"
+    r" (?:the|this) (?:whole )?(?:video|clip|film|footage|recording)"
+    r"|what (?:happens|is happening|goes on|is going on|happened) in (?:the|this) (?:video|clip|film|footage|recording)"
+    r"|what (?:happens|is happening|goes on|happened)"
+    r"|what is (?:the|this) (?:video|clip|film|footage|recording) about"
+    r"|what does (?:the|this) (?:video|clip|film|footage|recording) show"
+    r"|(?:give me )?(?:a )?summary(?: of (?:the|this) (?:video|clip|film|footage|recording))?)\s*[?.!]*$")
+_SUMMARY_KIND = re.compile(
+    r"^(?:what|which) (?:kinds? of |types? of |sorts? of )?([a-z]+s|people|[a-z]*fish|sheep|deer)"
+    r" (?:appear|are (?:shown|seen|visible|present|there|in)|were (?:shown|seen|visible|there|in)"
+    r"|can (?:you |i |we )?(?:see|be seen)|do (?:you|we|i) see|show up)\b")
+_NOT_SUMMARY = re.compile(r"\b(first|last|order|before|after|between|times|often|long|then|next)\b")
+
+
+def _summary_subject(low: str) -> str | None:
+    """"" for a whole-source summary, the kind asked for ("animal") for "which animals appear?",
+    None when the question is not a summary. Text kinds ("signs", "words") stay text questions."""
+    low = low.strip()
+    if _SUMMARY_WHOLE.match(low):
+        return ""
+    m = _SUMMARY_KIND.match(low)
+    if not m or _NOT_SUMMARY.search(low) or m.group(1) in _TEXT_SCAFFOLD:
+        return None
+    word = m.group(1)
+    if word == "people":
+        return "person"
+    if re.search(r"(ss|sh|ch|x|us)es$", word):
+        return word[:-2]
+    return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
+
+
+# Questions about something no operator reads (a reason, a person, a place, an attribute): the
+# grammar still finds when their subject appears, but says it cannot answer what was asked.
+_ASKS_OTHER = re.compile(r"^(why|who|whom|whose|where|how(?! (?:many|often|long|soon)\b)|what (?:colou?r|size|shape|"
+                         r"brand|breed|make|model|material|temperature|speed|age|name)|what (?:is|are) (?:the|a|an) .+ doing)\b")
+
+
 def _kind(stem: str, options: tuple[str, ...], times: tuple[float, ...], windowed: bool = False) -> QuestionKind:
     low = stem.lower().strip()
+    if not options and not times and not windowed and _summary_subject(low) is not None:
+        return QuestionKind.SUMMARY
     if re.match(r"^how (many|often)\b", low):
         return QuestionKind.COUNT
     if re.match(r"^(for )?how long\b|^what is the (total )?(duration|screen time)\b", low):
@@ -390,7 +435,13 @@ def parse_question(question: str, options: list[str] | tuple[str, ...] | None = 
         subject_words = [w for w in subject_words if w.lower() not in {o.lower() for o in opts} | {"or"}]
     subject = " ".join(quoted) if quoted and not subject_words else _phrase(unquoted, subject_words)
     terms = tuple(dict.fromkeys(w.lower() for w in subject_words)) if len(subject_words) > 1 else ()
+    if kind is QuestionKind.SUMMARY:  # the subject is the kind of thing asked for, or nothing
+        subject, terms = _summary_subject(low) or "", ()
+    other = _ASKS_OTHER.match(low.strip()) if kind is QuestionKind.WHEN and not re.match(
+        r"^(when|at what time|what time|at which time|how soon)\b", low.strip()) else None
+    unsupported = ("what ... doing" if other.group(1).endswith("doing") else other.group(1)) if other else ""
     return Plan(
         question=question, kind=kind, subject=subject, terms=terms, quoted=quoted, code_words=code_words,
-        times=times, options=opts, stem=stem, items=items, n=n, window=window,
+        times=times, options=opts, stem=stem, items=items, n=n, window=window, unsupported=unsupported,
+        notes=(f'no operator answers "{unsupported}": read as "when does {subject} appear?"',) if unsupported else (),
     )

@@ -6,6 +6,7 @@ restricts every operator to the records inside it.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
@@ -14,6 +15,7 @@ import numpy as np
 from agentkit.controller.compose import combine_cues
 from agentkit.controller.evidence import MemoryReader, Record
 from agentkit.controller.findings import CueFinding, ExpansionFinding, Findings, cue_finding, record_evidence
+from agentkit.controller.gated_recall import GatedScan, gated_cues, gated_scan
 from agentkit.controller.match import (
     EmbedText,
     MatchConfig,
@@ -52,6 +54,19 @@ class RecallConfig:
     timeline_z: float = 0.0
     """Count, first, last, n-th and duration keep spans whose z reaches the chance maximum plus this."""
     timeline_spans: int = 20
+    gated: bool = field(default_factory=lambda: os.environ.get("AGENTKIT_GATED_RECALL", "1").strip().lower()
+                        not in ("0", "off", "false", "no"))
+    """Whether, first, n-th and last read a long source in time order through the gated reader and
+    stop when its exit gate opens (`agentkit.controller.gated_recall`); off: always the full scan.
+    The environment variable ``AGENTKIT_GATED_RECALL=0`` turns the default off."""
+    gated_min_segments: int = 600
+    """Sources with fewer segments than this take the full scan (it is cheap there)."""
+    gated_chunk_s: float = 60.0
+    """Seconds of the source read per chunk on the gated path."""
+    gated_sample: int = 192
+    """Segments in the strided sample the gated path takes the concept background from."""
+    gated_nearest: int = 8
+    """The gated path also reads the subject's this many best concept matches from the vector index."""
 
 
 def _timeline(config: RecallConfig) -> RecallConfig:
@@ -78,11 +93,26 @@ class Recaller:
                  centroid: np.ndarray | None, config: RecallConfig, vocabulary: Vocabulary | None):
         self.plan, self.reader, self.embed_text = plan, reader, embed_text
         self.source, self.centroid, self.config, self.vocabulary = source, centroid, config, vocabulary
-        records = reader.records(source)
-        w = plan.window
-        self.within = w
-        self.records = records if w is None else [r for r in records if r.t0 <= w[1] and r.t1 >= w[0]]
-        self.all_records = records
+        self.within = plan.window
+        self._all: list[Record] | None = None
+        self._records: list[Record] | None = None
+        self.scan: GatedScan | None = None
+        """Set by `recall` when this plan reads its source through the gated reader."""
+
+    @property
+    def all_records(self) -> list[Record]:
+        """Every record of the source, read on first use (the gated path never reads them all)."""
+        if self._all is None:
+            self._all = self.reader.records(self.source)
+        return self._all
+
+    @property
+    def records(self) -> list[Record]:
+        """The records inside the plan's time window (all of them without one)."""
+        if self._records is None:
+            w, records = self.within, self.all_records
+            self._records = records if w is None else [r for r in records if r.t0 <= w[1] and r.t1 >= w[0]]
+        return self._records
 
     # ---- cues ---------------------------------------------------------------------------
     def cues(self, plan: Plan, expansion: ExpansionFinding | None = None) -> list[CueFinding]:
@@ -148,7 +178,10 @@ class Recaller:
         if self.plan.kind in TIMELINE_KINDS:
             self.config = _timeline(self.config)
         f.expansion = self.expand(self.plan.subject) if not self.plan.text_cues else None
-        f.cues = self.cues(self.plan, f.expansion)
+        gated = gated_cues(self, self.plan, f.expansion, self.scan) if self.scan is not None else None
+        if gated is None:
+            self.scan = None
+        f.cues = gated if gated is not None else self.cues(self.plan, f.expansion)
         if f.expansion is not None:
             f.expansion.matched = sorted({lab for c in f.cues if c.kind == "label" for s in c.spans
                                           for lab in s.labels if lab in set(f.expansion.names)})
@@ -256,6 +289,14 @@ class Recaller:
                                        "overlaps the asked time")
 
 
+def _note(reader: MemoryReader, text: str | None) -> None:
+    """Leave on the reader how the last recall read memory (the recall step's line says it)."""
+    try:
+        reader.scan_note = text  # type: ignore[attr-defined]
+    except AttributeError:  # a reader with slots: no note
+        pass
+
+
 _OPERATORS: dict[QuestionKind, Callable[[Recaller, Findings], None]] = {
     **{k: Recaller.concept for k in CONCEPT_KINDS},
     QuestionKind.ORDER: Recaller.order,
@@ -267,6 +308,13 @@ _OPERATORS: dict[QuestionKind, Callable[[Recaller, Findings], None]] = {
     QuestionKind.BEFORE: Recaller.neighbours,
     QuestionKind.CHOICE: Recaller.choice,
 }
+
+
+def _findings(plan: Plan, n_records: int) -> Findings:
+    """Empty findings carrying what the answer step needs of the plan."""
+    return Findings(question=plan.question, kind=plan.kind.value, subject=plan.subject, times=list(plan.times),
+                    options=list(plan.options), n=plan.n, window=plan.window, n_records=n_records,
+                    unsupported=plan.unsupported)
 
 
 def recall(
@@ -297,8 +345,19 @@ def recall(
         JSON-able findings for the answer step.
     """
     recaller = Recaller(plan, reader, embed_text, source=source, centroid=centroid, config=config, vocabulary=vocabulary)
-    findings = Findings(question=plan.question, kind=plan.kind.value, subject=plan.subject, times=list(plan.times),
-                        options=list(plan.options), n=plan.n, window=plan.window, n_records=len(recaller.all_records))
+    scan = gated_scan(plan, reader, embed_text, source, config)
+    if scan is not None:  # whether / first / n-th / last on a long source: read until the exit gate opens
+        recaller.scan = scan
+        findings = _findings(plan, scan.n)
+        _OPERATORS[plan.kind](recaller, findings)
+        if recaller.scan is not None:
+            findings.n_records = scan.n
+            _note(reader, scan.describe(getattr(reader, "segments_read", 0)))
+            return findings
+        # the gated reading declined (no vectors, or shorter than the threshold): the full scan
+    recaller.scan = None
+    _note(reader, None)
+    findings = _findings(plan, len(recaller.all_records))
     if not recaller.records:
         return findings
     _OPERATORS[plan.kind](recaller, findings)

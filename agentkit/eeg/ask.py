@@ -129,10 +129,14 @@ def ask_memory(question: str, reader: Any, source: str | None = None) -> Answer:
     if answer is not None:
         return answer
     from agentkit.controller.compose import compose_answer
-    from agentkit.controller.plan import parse_question
+    from agentkit.controller.plan import QuestionKind, parse_question
     from agentkit.controller.recall import recall
+    from agentkit.controller.summary import recall_summary
 
-    return compose_answer(recall(parse_question(question), reader, None, source=source))
+    plan = parse_question(question)
+    if plan.kind is QuestionKind.SUMMARY:
+        return compose_answer(recall_summary(plan, reader=reader, source=source))
+    return compose_answer(recall(plan, reader, None, source=source))
 
 
 def _classify(question: str, windows: list[Record], classes: list[str]) -> Answer:

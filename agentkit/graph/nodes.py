@@ -19,6 +19,7 @@ from agentkit.controller.follow_up import Previous, rewrite_follow_up
 from agentkit.controller.lm_plan import plan_with_lm
 from agentkit.controller.plan import CONCEPT_KINDS, QuestionKind, parse_question
 from agentkit.controller.recall import TIMELINE_KINDS, recall
+from agentkit.controller.summary import recall_summary
 from agentkit.controller.verify import verify_claims, verify_sightings
 from agentkit.eeg.ask import answer_eeg, eeg_records
 from agentkit.graph.state import AgentState, Turn
@@ -135,7 +136,11 @@ def route_after_plan(toolkit: "Toolkit") -> Callable[[AgentState], str]:
 
     def route(state: AgentState) -> str:
         reader = toolkit.memory.reader()
-        return "eeg" if eeg_records(reader.records(state.ask_source or None)) else "recall"
+        source = state.ask_source or None
+        has_eeg = getattr(reader, "has_eeg", None)
+        if has_eeg is not None:  # a store query for EEG rows: no full read of a video source
+            return "eeg" if has_eeg(source) else "recall"
+        return "eeg" if eeg_records(reader.records(source)) else "recall"
 
     return route
 
@@ -165,8 +170,10 @@ def recall_node(toolkit: "Toolkit") -> Node:
                                                    span_floor=0.5 * config.match.span_floor))
         vocabulary = toolkit.vocabulary if plan.kind in CONCEPT_KINDS | {QuestionKind.ORDER, QuestionKind.BETWEEN,
                                                                           QuestionKind.AFTER, QuestionKind.BEFORE} else None
-        findings = recall(plan, reader, toolkit.embed_text, source=source, centroid=toolkit.concept_centroid,
-                          config=config, vocabulary=vocabulary)
+        findings = recall_summary(plan, toolkit.memory.store, source=source, vocabulary=toolkit.vocabulary) \
+            if plan.kind is QuestionKind.SUMMARY else recall(plan, reader, toolkit.embed_text, source=source,
+                                                             centroid=toolkit.concept_centroid, config=config,
+                                                             vocabulary=vocabulary)
         if state.attempt > 0 and state.findings is not None:
             _skip_dropped(findings, state.findings.checks)
         sources = [source] if source else reader.sources()
@@ -185,7 +192,10 @@ def recall_node(toolkit: "Toolkit") -> Node:
         expanded = ""
         if findings.expansion is not None:
             expanded = f'; "{plan.subject}" expanded to {len(findings.expansion.names)} label names ({findings.expansion.sense})'
-        step = f"recall #{state.attempt + 1}: {findings.n_records} records, {matched} pieces of evidence{expanded}"
+        read = getattr(reader, "segments_read", 0)  # segments read from the store by this recall
+        how = getattr(reader, "scan_note", None) or (f"full scan: read {read} segments" if read else "")
+        step = (f"recall #{state.attempt + 1}: {findings.n_records} records, {matched} pieces of evidence{expanded}"
+                + (f"; {how}" if how else ""))
         return {"findings": findings, "attempt": state.attempt + 1, "steps": [*state.steps, step]}
 
     return _Opaque(recall_step)
@@ -203,7 +213,12 @@ def _skip_dropped(findings, checks) -> None:
 def _evidence_checks(toolkit: "Toolkit", reader, source: str | None, subject: str, best) -> tuple[float | None, float]:
     """Look again at the best concept span: do its labels carry the subject's name (`Toolkit.label_fit`),
     and how much of the source carries the same top label (a recurring background scene, not a rare sighting)?"""
-    records = [r for r in reader.records(source) if r.source == best.source]
+    sample = reader.sampled(best.source) if getattr(reader, "scan_note", None) and hasattr(reader, "sampled") else []
+    if sample:  # the gated path: what it read holds the span; the source's share from its strided sample
+        records, pool = reader.seen(best.source), sample
+    else:
+        records = [r for r in reader.records(source) if r.source == best.source]
+        pool = records
     seen: dict[str, float] = {}
     for r in records:
         if r.t0 < best.t1 and r.t1 > best.t0:
@@ -212,7 +227,7 @@ def _evidence_checks(toolkit: "Toolkit", reader, source: str | None, subject: st
     if not seen:
         return None, 0.0
     top = max(seen, key=seen.get)
-    recurrence = sum(1 for r in records if r.labels and r.top_labels(1)[0] == top) / max(1, len(records))
+    recurrence = sum(1 for r in pool if r.labels and r.top_labels(1)[0] == top) / max(1, len(pool))
     return toolkit.label_fit(subject, seen), recurrence
 
 

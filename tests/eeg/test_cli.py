@@ -116,7 +116,10 @@ def test_other_questions_go_through_the_controller(reader):
 
     ans = ask_memory("does stimulus appear?", reader, "eeg1")
     assert not ans.abstained and any(abs(ev.t0 - 60.0) < 0.01 for ev in ans.evidence)
-    assert ask_memory("what colour is the car?", reader, "eeg1").abstained
+    colour = ask_memory("what colour is the car?", reader, "eeg1")
+    assert colour.abstained and colour.value.declined == "unsupported"
+    outline = ask_memory("Summarize the recording", reader, "eeg1")  # a summary reads the same records
+    assert outline.kind == "summary" and outline.evidence and outline.evidence[0].source == "eeg1"
 
 
 def test_shared_store_keeps_offset_and_does_not_duplicate(synth_edf, tmp_path):
