@@ -38,9 +38,15 @@ MIN_ROWS = 20
 
 def answer_family(kind: str, yes: bool | None = None) -> str:
     """The family an answer is calibrated in: its kind, with "yes" and "no" to "does X appear?"
-    apart (a wrong yes is a near miss in the evidence, a wrong no a miss of perception)."""
-    if kind == "whether" and yes is not None:
-        return f"whether.{'yes' if yes else 'no'}"
+    apart (a wrong yes is a near miss in the evidence, a wrong no a miss of perception).
+
+    Every "no" is one family: "when does the tiger appear?" answered "nothing matches" is the same
+    verdict on the same evidence as "does a tiger appear?" answered no.
+    """
+    if yes is False:
+        return "whether.no"
+    if kind == "whether" and yes:
+        return "whether.yes"
     return kind
 
 

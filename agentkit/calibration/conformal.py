@@ -43,10 +43,11 @@ MIN_GROUP = 20
 
 
 def candidates(answer: Answer) -> list[tuple[float, int]]:
-    """(score, index) of each candidate: an option index, or an index into ``answer.evidence``."""
+    """(score, index) of each candidate: an option index, or an index into ``answer.evidence`` (none
+    for a "when" answered "it does not appear": its evidence is only the weak closest match)."""
     if answer.kind == "choice":
         return [(float(s), i) for i, s in enumerate(answer.value.option_scores)]
-    if answer.kind == "when":
+    if answer.kind == "when" and answer.value.yes is not False:
         return [(float(e.score), i) for i, e in enumerate(answer.evidence)]
     return []
 

@@ -13,15 +13,17 @@ import logging
 import math
 from typing import TYPE_CHECKING
 
-from agentkit.controller import timeline
+from agentkit.controller import summary, timeline
 from agentkit.controller.draft import (
     AnswerConfig,
     Draft,
+    absent,
     combine_cues,
     cue_features,
     describe,
     draft_answer,
     grounded,
+    present,
     quoted_texts,
     scene_labels,
     spans_text,
@@ -46,37 +48,31 @@ logger = logging.getLogger(__name__)
 
 def _when(f: Findings, config: AnswerConfig) -> Draft:
     chosen, conf, note = combine_cues(f.cues, config)
-    subject = f.subject or (f.cues[0].cue if f.cues else "it")
-    features = cue_features(f.cues, chosen)
-    if chosen is None:
-        return draft_answer(f, f'I found nothing in memory that matches "{subject}".', 0.0, [], config,
-                       f'Not sure: nothing in memory matches "{subject}".', features=features)
+    if not present(chosen, conf):
+        if f.unsupported:  # "no" would answer a question nobody asked
+            return _declined(f, f'I cannot answer "{f.unsupported}" questions from memory; I can say when things '
+                             f'appear, and nothing in memory clearly matches "{f.subject}".', 0.0, "unsupported",
+                             {"unsupported": 1.0}, config)
+        return absent(f, chosen, conf, config)
     spans = chosen.spans[: config.max_spans]
     where = spans_text(spans)
     text = f'"{chosen.cue}" appears at {where}.'
+    if f.unsupported:
+        text = f'I cannot answer "{f.unsupported}" questions from memory; what I can say: {text}'
     if note:
         text += f" ({note})"
     return draft_answer(f, text, conf, spans, config, f'Not sure "{chosen.cue}" appears; best guess {where}.',
-                   features=features)
+                        features=cue_features(f.cues, chosen))
 
 
 def _whether(f: Findings, config: AnswerConfig) -> Draft:
-    chosen, p, note = combine_cues(f.cues, config)
-    subject = f.subject or (f.cues[0].cue if f.cues else "it")
-    features = {**cue_features(f.cues, chosen), "p_yes": p}
-    # "No" needs the best match well inside the background, not just below the coin-flip point.
-    p_no = config.no_ceiling * max(0.0, 1.0 - 2.0 * p)
-    if chosen is not None and p >= 0.5:
-        spans = chosen.spans[: config.max_spans]
-        text = f'Yes: "{chosen.cue}" appears at {spans_text(spans)}.'
-        return draft_answer(f, text, p, spans, config, f'Not sure: "{chosen.cue}" may appear at {spans_text(spans)}.',
-                       value=AnswerValue(yes=True), features=features)
-    spans = chosen.spans[:1] if chosen is not None else []
-    text = f'No: nothing in memory clearly matches "{subject}".'
-    if spans:
-        text += f" The closest match, at {spans_text(spans)}, is weak."
-    return draft_answer(f, text, p_no, spans, config, f'Not sure whether "{subject}" appears.',
-                   value=AnswerValue(yes=False), features=features)
+    chosen, p, _ = combine_cues(f.cues, config)
+    if not present(chosen, p):
+        return absent(f, chosen, p, config)
+    spans = chosen.spans[: config.max_spans]
+    text = f'Yes: "{chosen.cue}" appears at {spans_text(spans)}.'
+    return draft_answer(f, text, p, spans, config, f'Not sure: "{chosen.cue}" may appear at {spans_text(spans)}.',
+                        value=AnswerValue(yes=True), features={**cue_features(f.cues, chosen), "p_yes": p})
 
 
 def _around(f: Findings, lm, config: AnswerConfig) -> Draft:
@@ -268,6 +264,7 @@ _COMPOSERS = {
     "nth": lambda f, lm, c: timeline.first_last(f, c),
     "before": _after,
     "duration": lambda f, lm, c: timeline.duration(f, c),
+    "summary": summary.compose_summary,
 }
 
 

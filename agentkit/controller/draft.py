@@ -12,8 +12,8 @@ from agentkit.controller.prompts import LanguageModelLike, describe_prompt
 from agentkit.schemas import Answer, AnswerValue, Evidence
 from agentkit.timefmt import format_span
 
-__all__ = ["AnswerConfig", "Draft", "combine_cues", "cue_features", "describe", "draft_answer", "grounded",
-           "overlap", "quoted_texts", "scene_labels", "spans_text", "z_excess"]
+__all__ = ["AnswerConfig", "Draft", "absent", "combine_cues", "cue_features", "describe", "draft_answer", "grounded",
+           "overlap", "present", "quoted_texts", "scene_labels", "spans_text", "z_excess"]
 
 logger = logging.getLogger(__name__)
 
@@ -164,6 +164,32 @@ def quoted_texts(evidence: list[Evidence], limit: int = 5) -> list[tuple[str, Ev
         if key and key not in seen:
             seen[key] = e
     return [(" ".join(e.text.split()), e) for e in list(seen.values())[:limit]]
+
+
+def present(chosen: CueFinding | None, p: float) -> bool:
+    """The one presence decision: a chosen cue whose confidence reaches the coin-flip point. "Does X
+    appear?" says yes on it, and when, count, first, last, n-th and how long answer only on it."""
+    return chosen is not None and p >= 0.5
+
+
+def absent(f: Findings, chosen: CueFinding | None, p: float, config: AnswerConfig,
+           value: AnswerValue | None = None) -> Draft:
+    """The "no" of any question about the subject's appearances when `present` says it is not there.
+
+    A question that takes the appearance for granted ("when does the tiger appear?") gets the same
+    verdict, confidence and features as "does a tiger appear?": naming the weak best match as its
+    time would be a confident wrong answer. A "no" needs the best match well inside the
+    background, not just below the coin-flip point, and is capped at ``no_ceiling``.
+    """
+    subject = f.subject or (f.cues[0].cue if f.cues else "it")
+    spans = chosen.spans[:1] if chosen is not None else []
+    text = f'No: nothing in memory clearly matches "{subject}".'
+    if spans:
+        text += f" The closest match, at {spans_text(spans)}, is weak."
+    value = (value or AnswerValue()).model_copy(update={"yes": False})
+    return draft_answer(f, text, config.no_ceiling * max(0.0, 1.0 - 2.0 * p), spans, config,
+                        f'Not sure whether "{subject}" appears.', value=value,
+                        features={**cue_features(f.cues, chosen), "p_yes": p})
 
 
 @dataclass

@@ -1,8 +1,11 @@
 """Composers of the operators that read the subject's whole timeline: how many times, first, last,
-n-th, how long on screen, and the order of several things' first appearances."""
+n-th, how long on screen, and the order of several things' first appearances.
+
+All but order answer only when the subject is `present`; otherwise they give its "no" (`absent`).
+"""
 from __future__ import annotations
 
-from agentkit.controller.draft import AnswerConfig, Draft, combine_cues, cue_features, draft_answer, spans_text
+from agentkit.controller.draft import AnswerConfig, Draft, absent, combine_cues, cue_features, draft_answer, present, spans_text
 from agentkit.controller.findings import CueFinding, Findings
 from agentkit.schemas import AnswerValue, Evidence
 from agentkit.timefmt import format_span
@@ -26,10 +29,8 @@ def _occurrences(f: Findings, config: AnswerConfig) -> tuple[CueFinding | None, 
 
 def count(f: Findings, config: AnswerConfig) -> Draft:
     chosen, conf, spans, features = _occurrences(f, config)
-    subject = f.subject or "it"
-    if chosen is None:
-        return draft_answer(f, f'"{subject}" does not appear in memory (0 times).', 0.5 * (1 - conf), [], config,
-                       value=AnswerValue(count=0), features=features)
+    if not present(chosen, conf):
+        return absent(f, chosen, conf, config, AnswerValue(count=0))
     n = len(spans)
     text = f'"{chosen.cue}" appears {n} time{"s" if n != 1 else ""}: at {spans_text(spans)}.'
     ranked = sorted(spans, key=lambda e: -e.score)
@@ -40,9 +41,8 @@ def count(f: Findings, config: AnswerConfig) -> Draft:
 def first_last(f: Findings, config: AnswerConfig) -> Draft:
     """first, last and n-th: one span picked from the subject's spans in time order."""
     chosen, conf, spans, features = _occurrences(f, config)
-    subject = f.subject or "it"
-    if chosen is None:
-        return draft_answer(f, f'I found nothing in memory that matches "{subject}".', 0.0, [], config, features=features)
+    if not present(chosen, conf):
+        return absent(f, chosen, conf, config)
     if f.kind == "nth":
         n = f.n or 1
         if n > len(spans):
@@ -68,10 +68,8 @@ def _ordinal(n: int) -> str:
 def duration(f: Findings, config: AnswerConfig) -> Draft:
     """How long the subject is on screen: the summed length of its spans."""
     chosen, conf, spans, features = _occurrences(f, config)
-    subject = f.subject or "it"
-    if chosen is None:
-        return draft_answer(f, f'I found nothing in memory that matches "{subject}".', 0.0, [], config,
-                       value=AnswerValue(seconds=0.0), features=features)
+    if not present(chosen, conf):
+        return absent(f, chosen, conf, config, AnswerValue(seconds=0.0, count=0))
     total = sum(e.t1 - e.t0 for e in spans)
     text = (f'"{chosen.cue}" is on screen for about {total:.0f} s in total, in {len(spans)} '
             f'span{"s" if len(spans) != 1 else ""}: {spans_text(spans)}.')

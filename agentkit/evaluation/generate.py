@@ -133,7 +133,8 @@ class _Questions:
         return list(PICTURES[key].accept)
 
     def picture(self, k: str) -> None:
-        """When, whether (and its near and far negatives), count, first/last, around, at, choice."""
+        """When, whether (and its near and far negatives), count, first/last, around, at, choice, and
+        one question that takes a never-shown thing for granted."""
         rng, add = self.rng, self.add
         spans = [list(n.span) for n in self.pics[k]]
         add("when", rng.choice([f"When does the {k} appear?", f"When is the {k} shown?", f"At what time can I see the {k}?"]),
@@ -165,6 +166,23 @@ class _Questions:
             add("choice", f"What is shown at {format_time(t)}? " + _options(opts), {"option": opts.index(k)})
         for _ in spans[1:]:
             add("when", f"When is {_article(k)} on screen?", {"spans": spans})
+        self.never_shown(k)
+
+    def never_shown(self, k: str) -> None:
+        """Questions that take for granted a thing that is never shown (a near miss of ``k`` or a
+        far one): when, how many times, first/last; right only when the answer says it is not there."""
+        rng, add = self.rng, self.add
+        kind = rng.choice(["near", "far"])
+        x = rng.choice(list(PICTURES[k].near)) if kind == "near" else rng.choice(FAR_NEGATIVES)
+        family = rng.choice(["when", "when", "count", "first_last"])
+        if family == "when":
+            add("when", rng.choice([f"When does the {x} appear?", f"At what time is {_article(x)} shown?"]),
+                {"spans": []}, negative=kind)
+        elif family == "count":
+            add("count", f"How many times does the {x} appear?", {"count": 0}, negative=kind)
+        else:
+            add("first_last", f"When does the {x} appear for the {rng.choice(['first', 'last'])} time?",
+                {"spans": []}, negative=kind)
 
     def sign(self, s: _Needle) -> None:
         t = s.t0 + self.rng.randint(0, s.dur - 1)

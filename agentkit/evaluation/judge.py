@@ -23,8 +23,8 @@ TRUTH_FIELDS = {
 """The truth field each family is judged by."""
 
 RULES = {
-    "when": "the answer's best span overlaps a true span (1 s slack)",
-    "first_last": "the answer's best span overlaps the asked (first or last) occurrence",
+    "when": "the answer's best span overlaps a true span (1 s slack); with no true span, the answer says it does not appear",
+    "first_last": "the answer's best span overlaps the asked (first or last) occurrence; with none, as when",
     "whether": "yes/no equals the truth",
     "text": "a reported text contains the sign's word (case, spaces and punctuation ignored)",
     "around": "one of the two best described labels is an accepted label (or a reported text holds the sign's word)",
@@ -70,6 +70,10 @@ def judge(family: str, truth: dict[str, Any], answer: Answer) -> bool:
     if v.declined:
         return False
     if family in ("when", "first_last"):
+        if not truth["spans"]:  # never shown: right only when the answer says so
+            return v.yes is False
+        if v.yes is False:
+            return False
         best = answer.evidence[0] if answer.evidence else None
         return best is not None and any(spans_overlap((best.t0, best.t1), (float(a), float(b))) for a, b in truth["spans"])
     if family == "whether":

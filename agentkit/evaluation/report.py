@@ -43,10 +43,13 @@ def _right_candidates(r: dict[str, Any], answer: Answer) -> list[bool]:
 
 
 def _conformal_rows(records: list[dict[str, Any]]):
+    """Answers with a conformal set to fit or measure: multiple choice, and "when" answered with
+    times about a subject that is shown (a "where" set means nothing for what is not there)."""
     for r in records:
         if r["family"] in CONFORMAL_KINDS and r["kind"] == r["family"]:
-            answer = Answer.model_validate(r["full"])
-            yield r, answer
+            if r["family"] == "when" and (not r["truth"]["spans"] or r["value"].get("yes") is False):
+                continue
+            yield r, Answer.model_validate(r["full"])
 
 
 def fit_from_records(records: list[dict[str, Any]], *, info: dict[str, Any] | None = None) -> Calibrator:

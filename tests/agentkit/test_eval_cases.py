@@ -53,6 +53,11 @@ def test_every_family_has_a_rule_and_judges_by_value():
     assert judge("whether", {"yes": False}, _answer(yes=False)) and not judge("whether", {"yes": False}, _answer())
     assert judge("unanswerable", {"decline": True}, _answer(declined="unrecognised"))
     assert not judge("whether", {"yes": False}, _answer(yes=False, declined="not_seen"))
+    # never shown: a "when" is right only when it says so, whatever its closest match
+    assert judge("when", {"spans": []}, _answer(yes=False, spans=[(3, 4)]))
+    assert not judge("when", {"spans": []}, _answer(spans=[(3, 4)]))
+    assert not judge("when", {"spans": [[3, 4]]}, _answer(yes=False, spans=[(3, 4)]))
+    assert judge("first_last", {"spans": []}, _answer(yes=False)) and judge("count", {"count": 0}, _answer(yes=False, count=0))
 
 
 def test_generated_plan_is_seeded_and_covers_every_family():
@@ -65,6 +70,15 @@ def test_generated_plan_is_seeded_and_covers_every_family():
     for case in a.cases:  # every positive "when" span is a needle of the plan
         if case.family == "when":
             assert all(tuple(s) in spans for s in case.truth["spans"])
+    never = []
+    for video in (plan_video(f"test-{i:02d}", 600, i, "test") for i in range(4)):
+        shown = {n.key for n in video.needles if n.kind == "picture"}
+        for c in video.cases:
+            if c.family in ("when", "count", "first_last") and c.negative:
+                never.append(c)
+                assert not any(f" {k} " in c.question for k in shown), c.question  # truly never shown there
+    assert {c.family for c in never} == {"when", "count", "first_last"} and {c.negative for c in never} == {"near", "far"}
+    assert all(c.truth in ({"spans": []}, {"count": 0}) for c in never)
     assert DEFAULT_LENGTHS[0] == 60 and DEFAULT_LENGTHS[-1] == 3600
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from agentkit.controller.plan import QuestionKind, parse_question
 from agentkit.controller.compose import compose_answer
-from agentkit.controller.findings import Findings
+from agentkit.controller.findings import CueFinding, Findings
 from agentkit.schemas import Evidence
 
 CAT_LABELS = {"Egyptian Mau", "tabby cat", "tiger cat", "lynx", "Persian cat"}
@@ -50,3 +50,40 @@ def test_state_reads_the_latest_sign_before_the_time():
     assert answer.value.option == 1 and "closed" in answer.text
     unclear = compose_answer(findings.model_copy(update={"context": [reading(50, "GATE 3")]}))
     assert unclear.raw_score < answer.raw_score
+
+
+def test_a_weak_best_match_is_not_answered_as_a_time_or_a_count():
+    """A live stream that never showed a cat: its best "cat" match is weak (p 0.2). "When", "how
+    many", "first" and "how long" must say it is not there, as "does a cat appear?" does, not
+    name the weak match's time with the confidence of a found thing."""
+    weak = CueFinding(cue="cat", kind="concept", confidence=0.2, spans=[Evidence(t0=6, t1=8, score=0.14)])
+    strong = weak.model_copy(update={"confidence": 0.9})
+    base = {"subject": "cat", "n_records": 20, "cues": [weak]}
+    verdicts = {}
+    for kind, question in [("when", "When does the cat appear?"), ("count", "How many times does the cat appear?"),
+                           ("first", "When does the cat appear for the first time?"),
+                           ("duration", "How long is the cat on screen?"), ("whether", "Does a cat appear?")]:
+        answer = compose_answer(Findings(question=question, kind=kind, **base))
+        assert answer.value.yes is False and "00:06" not in answer.text.split("closest")[0], (kind, answer.text)
+        if kind == "count":
+            assert answer.value.count == 0
+        verdicts[kind] = (answer.raw_score, answer.features)
+        found = compose_answer(Findings(question=question, kind=kind, **{**base, "cues": [strong]}))
+        assert found.value.yes is not False and "00:06" in found.text, (kind, found.text)
+    # one verdict, one confidence and one set of features, whichever way the question was put
+    assert len({repr(v) for v in verdicts.values()}) == 1
+
+
+def test_a_question_no_operator_answers_is_declined_not_answered_no():
+    """"What colour is the car?" is read as "when does the car appear?"; a "no" to that is no answer
+    to the colour, so when nothing matches the answer declines and names what it cannot do."""
+    plan = parse_question("What colour is the car?")
+    assert plan.kind is QuestionKind.WHEN and plan.unsupported == "what colour" and plan.notes
+    assert parse_question("When does the car appear?").unsupported == ""
+    weak = CueFinding(cue="colour car", kind="concept", confidence=0.1, spans=[Evidence(t0=6, t1=8, score=0.1)])
+    base = {"question": plan.question, "kind": "when", "subject": plan.subject, "n_records": 20, "unsupported": "what colour"}
+    answer = compose_answer(Findings(cues=[weak], **base))
+    assert answer.value.declined == "unsupported" and answer.value.yes is None and answer.abstained
+    assert 'cannot answer "what colour"' in answer.text
+    found = compose_answer(Findings(cues=[weak.model_copy(update={"confidence": 0.9})], **base))
+    assert "00:06" in found.text and found.text.startswith('I cannot answer "what colour"')
