@@ -26,7 +26,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e ".[models,eeg,serve,dev]"
+	$(PIP) install -q -e ".[models,eeg,serve,scale,dev]"
 	$(PIP) install -q --no-deps $(NODEPS)
 	rm -f $(TORCHAUDIO_LIB)/*.so
 	touch $@

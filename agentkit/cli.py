@@ -17,7 +17,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.text import Text
 
-from agentkit.console import err, friendly, out, print_answer, print_eeg_eval, print_eval
+from agentkit.console import err, fail, friendly, out, print_answer, print_eeg_eval, print_eval
 from memory.errors import StoreError
 from perception.errors import InputError
 
@@ -91,28 +91,81 @@ def _store_for(video: Path, store: Optional[Path]) -> Path:
 @app.command()
 @friendly
 def index(
-    video: Annotated[Path, typer.Argument(help="Video file (any format PyAV can open).")],
-    store: Annotated[Optional[Path], typer.Option(help="Store folder (default: the per-file cache).")] = None,
+    paths: Annotated[list[Path], typer.Argument(metavar="PATH", help="Video files, or folders searched recursively for videos (.mp4, .mkv, .mov, ...).", show_default=False)],
+    store: Annotated[Optional[Path], typer.Option(help="Store folder (default for one file: the per-file cache; needed for several).")] = None,
     fps: Annotated[float, typer.Option(help="Frames per second to sample.")] = 1.0,
     chunk: Annotated[int, typer.Option(help="Segments per store write; progress is saved after each.")] = 16,
+    engine: Annotated[str, typer.Option(help="serial: the files one after another in this process; ray: on Ray workers.")] = "serial",
+    address: Annotated[Optional[str], typer.Option(help="Ray cluster to join (e.g. auto, ray://head:10001); default: start one here.")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Ray workers (default: one per CPU).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
 ) -> None:
-    """Index VIDEO into a store; re-running after an interruption resumes where it stopped."""
+    """Index videos into a store; re-running after an interruption resumes where it stopped."""
     _setup_logging(verbose)
     from agentkit import Agent
+    from agentkit.scale import ENGINES
 
     if not fps > 0:
         raise ValueError(f"--fps must be positive, got {fps}")
-    _check_video_path(video)
-    folder = _store_for(video, store)
+    if engine not in ENGINES:
+        raise ValueError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if workers is not None and workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {workers}")
+    if (address is not None or workers is not None) and engine != "ray":
+        raise ValueError("--address and --workers go with --engine ray")
     if chunk < 1:
         raise ValueError(f"--chunk must be at least 1, got {chunk}")
-    with Agent.default(store=folder, fps=fps) as agent:
-        started = time.perf_counter()
-        report = index_with_progress(agent, video, fps=fps, chunk_size=chunk)
-        took = time.perf_counter() - started
-    out.print(f"indexed [bold]{video.name}[/] as source {report.source}: {report.n_records} segments "
-              f"({report.n_new} new) up to {_mmss(report.indexed_until)} in {took:.1f} s -> {folder}")
+    if len(paths) == 1 and engine == "serial" and not paths[0].is_dir():
+        video = paths[0]
+        _check_video_path(video)
+        folder = _store_for(video, store)
+        with Agent.default(store=folder, fps=fps) as agent:
+            started = time.perf_counter()
+            report = index_with_progress(agent, video, fps=fps, chunk_size=chunk)
+            took = time.perf_counter() - started
+        out.print(f"indexed [bold]{video.name}[/] as source {report.source}: {report.n_records} segments "
+                  f"({report.n_new} new) up to {_mmss(report.indexed_until)} in {took:.1f} s -> {folder}")
+        return
+    _index_many(paths, store, fps=fps, engine=engine, address=address, workers=workers)
+
+
+def _index_many(paths: list[Path], store: Optional[Path], *, fps: float, engine: str, address: Optional[str],
+                workers: Optional[int]) -> None:
+    """`agentkit index` over several files or folders (agentkit.scale), with one bar for the job."""
+    from agentkit.scale import index_videos, plan_videos, require_ray
+
+    if engine == "ray":
+        require_ray()  # before any work: a missing Ray is one clear line
+    files = plan_videos(paths)  # every path checked (and named when bad) before any work
+    if store is None:
+        raise ValueError("give --store DIR to index several files or a folder into one store")
+    if store.exists() and not store.is_dir():
+        raise StoreError(store, "is a file, not a store folder")
+    pool = None
+    with _progress_bar() as bar:
+        task = bar.add_task(f"{len(files)} videos", total=None)
+        if engine == "ray":
+            from agentkit.scale import RayPool
+
+            bar.update(task, description="starting workers")
+            pool = RayPool(workers, address=address)
+        try:
+            if pool is not None:
+                pool.ready()  # models loaded before the bar's rate and ETA start
+            bar.update(task, description=f"{len(files)} videos")
+            bar.reset(task)
+            report = index_videos(files, store, fps=fps, pool=pool,
+                                  progress=lambda done, total: bar.update(task, completed=done, total=total))
+        except RuntimeError as e:  # workers that keep dying: the job stops, the rerun resumes
+            fail(" ".join(str(e).split()))
+        finally:
+            if pool is not None:
+                pool.close()
+    for f in report.files:
+        out.print(f"{Path(f.path).name}: source {f.source}, {f.n_records} segments ({f.n_new} new) "
+                  f"up to {_mmss(f.indexed_until)}")
+    out.print(f"indexed {len(report.files)} videos ({report.segments} new segments) with {report.engine}"
+              f"{f' on {report.workers} workers' if report.engine == 'ray' else ''} in {report.seconds:.1f} s -> {store}")
 
 
 def _mmss(t: float) -> str:

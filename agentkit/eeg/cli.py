@@ -100,7 +100,7 @@ def _analysing(file: Path, bids: tuple, verbose: bool, open_file):
 @eeg_app.command()
 @_friendly
 def report(
-    file: Annotated[Path, typer.Argument(help="EDF/EDF+, BDF, FIF or BrainVision (.vhdr) file, or a BIDS root with --subject.")],
+    file: Annotated[Path, typer.Argument(help="EDF/EDF+, BDF, FIF or BrainVision (.vhdr) file, a BIDS root with --subject, or a folder of recordings (with --out).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     png: Annotated[Optional[Path], typer.Option(help="Also write a band-power timeline with artifact marks.")] = None,
     units: _Units = None,
@@ -109,9 +109,23 @@ def report(
     session: _Session = None,
     task: _Task = None,
     run: _Run = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="A folder of recordings: where one JSON report per recording and index.json go.")] = None,
+    engine: Annotated[str, typer.Option(help="A folder of recordings: serial (this process) or ray (Ray workers).")] = "serial",
+    address: Annotated[Optional[str], typer.Option(help="Ray cluster to join (default: start one here).")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Ray workers (default: one per CPU).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Recording facts, data quality, rhythms over time and notable events, each with a confidence."""
+    """Recording facts, data quality, rhythms over time and notable events, each with a confidence.
+
+    Given a folder (searched recursively for .edf, .bdf, .fif, .vhdr) and --out, writes one JSON
+    report per recording and an index, in this process or on Ray workers; a rerun resumes."""
+    if file.is_dir() and subject is None:
+        _report_folder(file, out, engine=engine, address=address, workers=workers, units=units, ica=ica,
+                       verbose=verbose)
+        return
+    if out is not None or engine != "serial" or address is not None or workers is not None:
+        raise typer.BadParameter("--out, --engine, --address and --workers go with a folder of recordings",
+                                 param_hint="--out")
     from agentkit.eeg.report import build_report, render_text
     from agentkit.eeg.session import analyze_file
 
@@ -128,6 +142,46 @@ def report(
         typer.echo(render_text(rep))
         if png is not None:
             typer.echo(f"\ntimeline written to {png}")
+
+
+def _report_folder(folder: Path, out: Optional[Path], *, engine: str, address: Optional[str],
+                   workers: Optional[int], units: Optional[str], ica: bool, verbose: bool) -> None:
+    """`agentkit eeg report FOLDER --out DIR [--engine ray]` (agentkit.scale.eeg_job), one bar."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from agentkit.scale.eeg_job import eeg_actors, report_recordings
+    from agentkit.scale.pool import require_ray
+
+    _logging(verbose)
+    if engine not in ("serial", "ray"):
+        raise typer.BadParameter(f"must be serial or ray, got {engine!r}", param_hint="--engine")
+    if out is None:
+        raise typer.BadParameter(f"{folder} is a folder: give --out DIR for its reports", param_hint="--out")
+    if workers is not None and workers < 1:
+        raise typer.BadParameter(f"must be at least 1, got {workers}", param_hint="--workers")
+    actors, owns = None, False
+    if engine == "ray":
+        require_ray()
+    with Progress("[bold]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=Console(stderr=True)) as bar:
+        task = bar.add_task("EEG reports", total=None)
+        try:
+            if engine == "ray":
+                actors, owns = eeg_actors(workers, address=address, units=units, ica=ica)
+            index = report_recordings([folder], out, pool=actors, units=units, ica=ica,
+                                      progress=lambda done, total: bar.update(task, completed=done, total=total))
+        finally:
+            if owns:
+                import ray
+
+                ray.shutdown()
+    for e in index["recordings"]:
+        if "error" in e:
+            typer.echo(f"failed: {e['error']}", err=True)
+    typer.echo(f"{index['done']} reports, {index['failed']} failed -> {out} (index: {out / 'index.json'})")
+    if index["failed"]:
+        raise typer.Exit(1)
 
 
 @eeg_app.command()

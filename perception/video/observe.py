@@ -20,6 +20,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -28,11 +29,11 @@ from perception.image.encoder import FrameEncoder
 from perception.image.textdetect import TextDetector
 from perception.types import Observation
 from perception.video.reader import VideoSampling, iter_frames, probe
-from perception.video.signature import DEFAULT_THRESHOLD, RedundancyFilter, signature_of
+from perception.video.signature import DEFAULT_THRESHOLD, FrameSignature, RedundancyFilter, signature_of
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["IndexStats", "ObserveSettings", "observe_video"]
+__all__ = ["FrameMark", "IndexStats", "KeepRule", "ObserveSettings", "observe_video"]
 
 ENCODER_SHORT_SIDE = 224
 TEXT_THUMB_WIDTH = 320
@@ -48,6 +49,22 @@ class IndexStats:
     text_frames: int = 0
     segments: int = 0
     last_t: float = 0.0
+
+
+class FrameMark(NamedTuple):
+    """What the skip decision saw of one sampled frame (see the ``marks`` of :func:`observe_video`).
+
+    :class:`KeepRule` over the marks of a whole file, in order, gives the kept frames of one
+    uninterrupted run, which is how the pieces of a file observed apart (time ranges on several
+    workers) are joined exactly.
+    """
+
+    t: float
+    """Presentation time, seconds (before ``time_offset``)."""
+    signature: FrameSignature
+    """Its redundancy signature."""
+    text: bool
+    """The text detector's answer (False without OCR)."""
 
 
 @dataclass
@@ -73,6 +90,8 @@ class ObserveSettings:
     """Sampling rate (frames per second of video time)."""
     start: float = 0.0
     """Seconds to start at (resume from the last stored segment's ``t1``)."""
+    end: float | None = None
+    """Stop before this time (None: the end of the file); one time range of a file."""
     mode: str = "all"
     """Decode mode, see :data:`perception.video.reader.DECODE_MODES`."""
     threads: int | None = None
@@ -97,7 +116,7 @@ class ObserveSettings:
     """Added to every time (place a file on a longer time axis)."""
 
     def __post_init__(self) -> None:
-        VideoSampling(fps=self.fps, start=self.start, mode=self.mode, threads=self.threads)  # checks those four
+        self.sampling  # checks fps, start, end, mode and threads
         if not isinstance(self.batch_size, int) or isinstance(self.batch_size, bool) or self.batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
         if not isinstance(self.ocr_max_side, int) or self.ocr_max_side < 16:
@@ -105,15 +124,37 @@ class ObserveSettings:
 
     @property
     def sampling(self) -> VideoSampling:
-        """The decode plan: ``fps``, ``start``, ``mode`` and ``threads``."""
-        return VideoSampling(fps=self.fps, start=self.start, mode=self.mode, threads=self.threads)
+        """The decode plan: ``fps``, ``start``, ``end``, ``mode`` and ``threads``."""
+        return VideoSampling(fps=self.fps, start=self.start, end=self.end, mode=self.mode, threads=self.threads)
+
+
+class KeepRule:
+    """Which sampled frames start a segment: one that differs enough from the last kept frame
+    (:class:`~perception.video.signature.RedundancyFilter` with the settings' ``threshold``,
+    ``skip`` and ``max_gap``), or one where the text detector's answer changes.
+
+    :func:`observe_video` decides with it frame by frame; given the marks of a whole file in
+    order, it decides the same again (joining ranges observed apart).
+    """
+
+    def __init__(self, settings: ObserveSettings):
+        self._filter = RedundancyFilter(settings.threshold if settings.skip else None, settings.max_gap)
+        self._text = False
+
+    def keep(self, mark: FrameMark) -> bool:
+        """True when the frame of ``mark`` starts a segment (it becomes the reference)."""
+        if self._filter.keep(mark.signature, mark.t, force=(mark.text != self._text)):
+            self._text = mark.text
+            return True
+        return False
 
 
 def observe_video(path: str | os.PathLike, settings: ObserveSettings | None = None, *, source: str,
                   encoder: FrameEncoder, ocr: Callable[[np.ndarray], list] | None = None,
                   text_detector: Callable[[np.ndarray], bool] | None = None,
                   progress: Callable[[float, float], None] | None = None,
-                  stats: IndexStats | None = None, **options) -> Iterator[Observation]:
+                  stats: IndexStats | None = None, marks: list[FrameMark] | None = None,
+                  **options) -> Iterator[Observation]:
     """Yield one observation per closed segment of ``path``, in time order.
 
     Args:
@@ -130,6 +171,7 @@ def observe_video(path: str | os.PathLike, settings: ObserveSettings | None = No
             starts a new segment.
         progress: Optional callback(t_seconds, duration_seconds) after each sampled frame.
         stats: Optional :class:`IndexStats` updated in place.
+        marks: Optional list that receives one :class:`FrameMark` per sampled frame, in order.
         **options: Fields of :class:`ObserveSettings` (``fps=2.0, skip=False, ...``), applied
             over ``settings``; the keyword form of earlier releases.
 
@@ -157,7 +199,7 @@ def observe_video(path: str | os.PathLike, settings: ObserveSettings | None = No
     if ocr is not None and not settings.ocr_all:
         detect = text_detector if text_detector is not None else TextDetector(TEXT_THUMB_WIDTH)
     return _observe(path, info.duration, settings, _Readers(source, encoder, ocr, detect),
-                    progress, stats if stats is not None else IndexStats())
+                    progress, stats if stats is not None else IndexStats(), marks)
 
 
 @dataclass(frozen=True)
@@ -170,16 +212,16 @@ class _Readers:
     detect: Callable[[np.ndarray], bool] | None
 
 
-def _select(path, s: ObserveSettings, r: _Readers) -> Iterator[tuple]:
+def _select(path, s: ObserveSettings, r: _Readers, marks: list[FrameMark] | None = None) -> Iterator[tuple]:
     """Decode side: sample, sign, detect text, decide. Yields ("keep", _Kept) or ("extend", t);
-    runs on the prefetch thread when ``s.pipeline`` is on."""
-    filt = RedundancyFilter(s.threshold if s.skip else None, s.max_gap)
-    last_flag = False
+    runs on the prefetch thread when ``s.pipeline`` is on. Appends each frame's mark to ``marks``."""
+    rule = KeepRule(s)
     for tf in iter_frames(path, sampling=s.sampling):
         flag = bool(r.detect(tf.resized(TEXT_THUMB_WIDTH))) if r.detect is not None else False
-        sig = signature_of(tf.thumbnail())
-        if filt.keep(sig, tf.t, force=(flag != last_flag)):
-            last_flag = flag
+        mark = FrameMark(tf.t, signature_of(tf.thumbnail()), flag)
+        if marks is not None:
+            marks.append(mark)
+        if rule.keep(mark):
             ocr_img = None
             if r.ocr is not None and (s.ocr_all or flag):
                 ocr_img = tf.resized(s.ocr_max_side)
@@ -214,7 +256,7 @@ def _segment(k: _Kept, t1: float, feats, i: int, r: _Readers, offset: float, st:
 
 
 def _observe(path, duration: float, s: ObserveSettings, r: _Readers, progress,
-             st: IndexStats) -> Iterator[Observation]:
+             st: IndexStats, marks: list[FrameMark] | None = None) -> Iterator[Observation]:
     pending: list[_Kept] = []
 
     def flush(n: int, final_t1: float | None) -> Iterator[Observation]:
@@ -225,7 +267,8 @@ def _observe(path, duration: float, s: ObserveSettings, r: _Readers, progress,
             yield _segment(k, nxt, feats, i, r, s.time_offset, st)
         del pending[:n]
 
-    events = _prefetch(_select(path, s, r), maxsize=4 * s.batch_size) if s.pipeline else _select(path, s, r)
+    selected = _select(path, s, r, marks)
+    events = _prefetch(selected, maxsize=4 * s.batch_size) if s.pipeline else selected
     error: InputError | None = None
     try:
         for kind, item in events:
