@@ -40,11 +40,13 @@ def answer_family(kind: str, yes: bool | None = None) -> str:
     """The family an answer is calibrated in: its kind, with "yes" and "no" to "does X appear?"
     apart (a wrong yes is a near miss in the evidence, a wrong no a miss of perception).
 
-    Every "no" is one family: "when does the tiger appear?" answered "nothing matches" is the same
-    verdict on the same evidence as "does a tiger appear?" answered no.
+    The "no" of a question that takes the subject for granted ("when does the rocket appear?"
+    answered "nothing matches") is a family of its own, "absent": people ask such questions mostly
+    about what is there, so that "no" is wrong far more often than the "no" to "does X appear?"
+    (29 % against 4 % of the fit questions, 2026-12-02).
     """
     if yes is False:
-        return "whether.no"
+        return "whether.no" if kind == "whether" else "absent"
     if kind == "whether" and yes:
         return "whether.yes"
     return kind

@@ -48,7 +48,7 @@ logger = logging.getLogger(__name__)
 
 def _when(f: Findings, config: AnswerConfig) -> Draft:
     chosen, conf, note = combine_cues(f.cues, config)
-    if not present(chosen, conf):
+    if not present(chosen, conf, config.presupposed_below):
         if f.unsupported:  # "no" would answer a question nobody asked
             return _declined(f, f'I cannot answer "{f.unsupported}" questions from memory; I can say when things '
                              f'appear, and nothing in memory clearly matches "{f.subject}".', 0.0, "unsupported",

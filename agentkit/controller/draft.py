@@ -38,6 +38,11 @@ class AnswerConfig:
     max_spans: int = 5
     unknown_below: float = 0.48
     """A subject whose best cosine to the frame encoder's label names is below this is "not recognisable"."""
+    presupposed_below: float = 0.25
+    """A question that takes the subject for granted (when, how many, first, last, n-th, how long)
+    says it is absent only below this presence score, not below 0.5 as "does X appear?" does:
+    people ask them mostly about what is there. Set from the fit questions of `agentkit eval`
+    (2026-12-02): their "no"s at a presence score of 0.1-0.2 were 4 of 4 right, at 0.3-0.5 0 of 10."""
     conformal_alpha: float | None = 0.1
     """Error rate of the conformal prediction set (multiple choice, "when"); None: no set."""
 
@@ -166,20 +171,21 @@ def quoted_texts(evidence: list[Evidence], limit: int = 5) -> list[tuple[str, Ev
     return [(" ".join(e.text.split()), e) for e in list(seen.values())[:limit]]
 
 
-def present(chosen: CueFinding | None, p: float) -> bool:
-    """The one presence decision: a chosen cue whose confidence reaches the coin-flip point. "Does X
-    appear?" says yes on it, and when, count, first, last, n-th and how long answer only on it."""
-    return chosen is not None and p >= 0.5
+def present(chosen: CueFinding | None, p: float, below: float = 0.5) -> bool:
+    """The one presence decision: a chosen cue whose confidence reaches ``below`` (the coin-flip
+    point for "does X appear?", `AnswerConfig.presupposed_below` for the questions that take the
+    subject for granted, which answer only when it holds)."""
+    return chosen is not None and p >= below
 
 
 def absent(f: Findings, chosen: CueFinding | None, p: float, config: AnswerConfig,
            value: AnswerValue | None = None) -> Draft:
-    """The "no" of any question about the subject's appearances when `present` says it is not there.
+    """The "no" of a question about the subject's appearances when `present` says it is not there.
 
-    A question that takes the appearance for granted ("when does the tiger appear?") gets the same
-    verdict, confidence and features as "does a tiger appear?": naming the weak best match as its
-    time would be a confident wrong answer. A "no" needs the best match well inside the
-    background, not just below the coin-flip point, and is capped at ``no_ceiling``.
+    A question that takes the appearance for granted ("when does the tiger appear?") gets the
+    verdict, raw score and features of "does a tiger appear?" (it is calibrated apart, as
+    "absent"): naming the weak best match as its time would be a confident wrong answer. The raw
+    score needs the best match well inside the background and is capped at ``no_ceiling``.
     """
     subject = f.subject or (f.cues[0].cue if f.cues else "it")
     spans = chosen.spans[:1] if chosen is not None else []

@@ -29,7 +29,7 @@ def _occurrences(f: Findings, config: AnswerConfig) -> tuple[CueFinding | None, 
 
 def count(f: Findings, config: AnswerConfig) -> Draft:
     chosen, conf, spans, features = _occurrences(f, config)
-    if not present(chosen, conf):
+    if not present(chosen, conf, config.presupposed_below):
         return absent(f, chosen, conf, config, AnswerValue(count=0))
     n = len(spans)
     text = f'"{chosen.cue}" appears {n} time{"s" if n != 1 else ""}: at {spans_text(spans)}.'
@@ -41,7 +41,7 @@ def count(f: Findings, config: AnswerConfig) -> Draft:
 def first_last(f: Findings, config: AnswerConfig) -> Draft:
     """first, last and n-th: one span picked from the subject's spans in time order."""
     chosen, conf, spans, features = _occurrences(f, config)
-    if not present(chosen, conf):
+    if not present(chosen, conf, config.presupposed_below):
         return absent(f, chosen, conf, config)
     if f.kind == "nth":
         n = f.n or 1
@@ -68,7 +68,7 @@ def _ordinal(n: int) -> str:
 def duration(f: Findings, config: AnswerConfig) -> Draft:
     """How long the subject is on screen: the summed length of its spans."""
     chosen, conf, spans, features = _occurrences(f, config)
-    if not present(chosen, conf):
+    if not present(chosen, conf, config.presupposed_below):
         return absent(f, chosen, conf, config, AnswerValue(seconds=0.0, count=0))
     total = sum(e.t1 - e.t0 for e in spans)
     text = (f'"{chosen.cue}" is on screen for about {total:.0f} s in total, in {len(spans)} '

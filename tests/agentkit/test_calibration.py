@@ -109,3 +109,11 @@ def test_graded_and_certain_answers_calibrate_against_their_own_group():
     assert prediction_set(graded, cal, 0.1).options == [0]  # graded fit nonconformity is 0.5: the 0.6 option conforms
     small = Calibrator(families={}, pooled=pooled, conformal={"choice": [0.0] * 100, "choice/graded": [0.5] * 5})
     assert prediction_set(graded, small, 0.1).options == []  # too few graded scores: the pooled ones decide
+
+
+def test_a_no_to_a_question_that_takes_the_subject_for_granted_is_its_own_family():
+    from agentkit.calibration import answer_family
+
+    assert answer_family("whether", False) == "whether.no" and answer_family("whether", True) == "whether.yes"
+    assert {answer_family(k, False) for k in ("when", "count", "first", "last", "nth", "duration")} == {"absent"}
+    assert answer_family("when") == "when" and answer_family("count", None) == "count"
