@@ -120,7 +120,10 @@ PREDICT_SCRIPT = textwrap.dedent(
     def inputs(b, h, hk, sq, sk, d, dt, layout="contiguous"):
         q = torch.randn(b, h, sq, d, generator=gen).to(dt)
         if layout == "constant_k":  # one key repeated (stride 0): every full key block ties
-            k = torch.randn(b, hk, 1, d, generator=gen).to(dt).expand(b, hk, sk, d)
+            # small integers, so pooling and the scores' products are exact on every CPU and the
+            # ties are exact ties (with random floats the interpreter's rounding broke them)
+            q = torch.randint(-2, 3, (b, h, sq, d), generator=gen).to(dt)
+            k = torch.randint(-2, 3, (b, hk, 1, d), generator=gen).to(dt).expand(b, hk, sk, d)
         elif layout == "strided":  # [B, S, H, D] storage seen as [B, H, S, D]
             q = torch.randn(b, sq, h, d, generator=gen).to(dt).transpose(1, 2)
             k = torch.randn(b, sk, hk, d, generator=gen).to(dt).transpose(1, 2)
