@@ -119,7 +119,8 @@ def report(
 
     Given a folder (searched recursively for .edf, .bdf, .fif, .vhdr) and --out, writes one JSON
     report per recording and an index, in this process or on Ray workers; a rerun resumes."""
-    if file.is_dir() and subject is None:
+    bids_root = file.is_dir() and (file / "dataset_description.json").is_file()
+    if file.is_dir() and subject is None and (out is not None or not bids_root):  # a BIDS root wants --subject
         _report_folder(file, out, engine=engine, address=address, workers=workers, units=units, ica=ica,
                        verbose=verbose)
         return
@@ -157,7 +158,8 @@ def _report_folder(folder: Path, out: Optional[Path], *, engine: str, address: O
     if engine not in ("serial", "ray"):
         raise typer.BadParameter(f"must be serial or ray, got {engine!r}", param_hint="--engine")
     if out is None:
-        raise typer.BadParameter(f"{folder} is a folder: give --out DIR for its reports", param_hint="--out")
+        raise typer.BadParameter(f"{folder} is a folder: give --out DIR for its reports (or --subject for a BIDS root)",
+                                 param_hint="--out")
     if workers is not None and workers < 1:
         raise typer.BadParameter(f"must be at least 1, got {workers}", param_hint="--workers")
     actors, owns = None, False
