@@ -73,6 +73,7 @@ class Agent:
         ocr: str | None = None,
         text_embedder: str | None = None,
         planner: str | None = None,
+        frame_merge_r: int = 0,
         use_ocr: bool = True,
         read_only: bool = False,
         calibrator: str | os.PathLike | None | bool = None,
@@ -86,6 +87,8 @@ class Agent:
                 picks the offline default (see docs/models.md).
             planner: An instruction-tuned causal LM (name or path) that writes plans as JSON; None
                 plans with the grammar alone.
+            frame_merge_r: Tokens merged away in each vision layer of a CLIP/SigLIP frame
+                encoder (faster indexing, approximate embeddings); 0 is the exact model.
             use_ocr: Read on-screen text while indexing.
             read_only: Open the store for asking only (another process may be writing it).
             calibrator: Calibrator JSON that maps evidence to P(correct); None uses the shipped
@@ -93,7 +96,7 @@ class Agent:
         """
         folder = Path(store) if store is not None else cache_root() / "default-store"
         choice = ModelChoice(frame_encoder=frame_encoder, ocr=ocr, language_model=language_model,
-                             text_embedder=text_embedder, planner=planner)
+                             text_embedder=text_embedder, planner=planner, frame_merge_r=frame_merge_r)
         path = None if calibrator in (None, False, True) else Path(calibrator)
         return cls(Toolkit(store_dir=folder, fps=fps, models=choice, use_ocr=use_ocr, read_only=read_only,
                            calibrator_path=path, calibrate=calibrator is not False))

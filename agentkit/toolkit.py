@@ -48,6 +48,9 @@ class ModelChoice:
     text_embedder: str | None = None
     planner: str | None = None
     """An instruction-tuned causal LM that writes plans as JSON; None plans with the grammar alone."""
+    frame_merge_r: int = 0
+    """Tokens merged away in each vision layer of a CLIP/SigLIP frame encoder (faster frames);
+    0 is the exact model. Off by default: its accuracy cost on real weights is not measured yet."""
 
 
 @dataclass
@@ -113,7 +116,9 @@ class Toolkit:
         """Frame encoder (visual + concept vectors, labels); see `agentkit.models`."""
         from agentkit import models
 
-        return self._model("frame_encoder", lambda: models.load_frame_encoder(self.models.frame_encoder, text_embedder=self.models.text_embedder))
+        choice = self.models
+        return self._model("frame_encoder", lambda: models.load_frame_encoder(
+            choice.frame_encoder, text_embedder=choice.text_embedder, merge_r=choice.frame_merge_r))
 
     @property
     def ocr(self) -> Any:

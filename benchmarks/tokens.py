@@ -6,6 +6,8 @@ Sub-commands (each prints a table and can write JSON):
                  r = 0, 8, 16 against the unpatched model (transformers, and timm when
                  installed); bf16 + SDPA on CUDA, fp32 on CPU. ``--cuda-graphs`` times CUDA
                  graph replays of both the unpatched and the patched forward.
+  clip-speed-cpu CLIP ViT-B/16 (random init) frames/s through ``HFClipFrameEncoder.encode`` at
+                 merge_r = 0 (unpatched), 8, 16 on CPU, one thread, round-robin medians.
   timm-check     timm adapter exactness (r = 0 identical, unpatch restores) on a tiny timm ViT.
   dit-fidelity   merge r of the DiT's 256 tokens inside every block (merge -> block ->
                  unmerge of the update) and compare with the unmerged model: one-step x0
@@ -113,32 +115,23 @@ def vit_speed(device: str, batches: list[int], rs: list[int], iters: int, use_ti
     return out
 
 
-def vit_speed_interleaved(batch: int, rs: list[int], rounds: int, threads: int) -> dict:
-    """CPU variant for a shared machine: configurations timed round-robin (one forward each per
-    round), so load swings hit all of them alike; the median per configuration is reported."""
-    from transformers import ViTConfig, ViTModel
-
-    torch.set_num_threads(threads)
-    torch.manual_seed(0)
-    model = ViTModel(ViTConfig(attn_implementation="sdpa"), add_pooling_layer=False).eval()
-    x = torch.randn(batch, 3, 224, 224)
-    configs = ["unpatched"] + list(rs)
+def _round_robin(configs: list, forward, rounds: int, batch: int, enter=None, leave=None) -> list[dict]:
+    """Time ``forward(c)`` for every configuration round-robin (one call each per round), so load
+    swings on a shared machine hit all of them alike; medians per configuration, the first as base.
+    ``enter(c)``/``leave(c)`` (patch, unpatch) run outside the timing."""
     times: dict = {c: [] for c in configs}
     cpu_times: dict = {c: [] for c in configs}  # process CPU time: less sensitive to other jobs on the cores
-    with torch.inference_mode():
-        model(pixel_values=x)  # warm-up
-        for _ in range(rounds):
-            for c in configs:
-                if c != "unpatched":
-                    tk.patch(model, r=c)
-                t0, c0 = time.perf_counter(), time.process_time()
-                model(pixel_values=x)
-                times[c].append(time.perf_counter() - t0)
-                cpu_times[c].append(time.process_time() - c0)
-                if c != "unpatched":
-                    tk.unpatch(model)
-    base = float(np.median(times["unpatched"]))
-    base_cpu = float(np.median(cpu_times["unpatched"]))
+    for _ in range(rounds):
+        for c in configs:
+            if enter:
+                enter(c)
+            t0, c0 = time.perf_counter(), time.process_time()
+            forward(c)
+            times[c].append(time.perf_counter() - t0)
+            cpu_times[c].append(time.process_time() - c0)
+            if leave:
+                leave(c)
+    base, base_cpu = float(np.median(times[configs[0]])), float(np.median(cpu_times[configs[0]]))
     rows = []
     for c in configs:
         med, med_cpu = float(np.median(times[c])), float(np.median(cpu_times[c]))
@@ -146,7 +139,64 @@ def vit_speed_interleaved(batch: int, rs: list[int], rounds: int, threads: int) 
                      "cpu_s": cpu_times[c], "cpu_speedup": base_cpu / med_cpu})
         logger.info("cpu batch %d r=%-9s wall median %.2fs %.2fx | process CPU median %.2fs %.2fx  (wall %s)", batch, c, med,
                     base / med, med_cpu, base_cpu / med_cpu, ", ".join(f"{t:.2f}" for t in times[c]))
+    return rows
+
+
+def vit_speed_interleaved(batch: int, rs: list[int], rounds: int, threads: int) -> dict:
+    """CPU variant for a shared machine: transformers ViTModel, unpatched and each ``r``, round-robin."""
+    from transformers import ViTConfig, ViTModel
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = ViTModel(ViTConfig(attn_implementation="sdpa"), add_pooling_layer=False).eval()
+    x = torch.randn(batch, 3, 224, 224)
+    with torch.inference_mode():
+        model(pixel_values=x)  # warm-up
+        rows = _round_robin(["unpatched"] + list(rs), lambda c: model(pixel_values=x), rounds, batch,
+                            enter=lambda c: c != "unpatched" and tk.patch(model, r=c),
+                            leave=lambda c: c != "unpatched" and tk.unpatch(model))
     return {"device": f"cpu, {threads} threads", "batch": batch, "rounds": rounds, "rows": rows}
+
+
+def clip_speed_cpu(batch: int, rs: list[int], rounds: int, threads: int) -> dict:
+    """CLIP ViT-B/16 frames through the real encoder path, ``HFClipFrameEncoder(merge_r=r).encode``
+    (image processor, vision tower, projection, L2), one encoder per ``r`` timed round-robin.
+
+    Random weights (speed does not depend on them; no CLIP weights exist offline): a B/16 vision
+    tower (768 wide, 12 layers, 12 heads, 224 px, 197 tokens) and a tiny text tower, which
+    ``encode`` never runs, with the MiniLM WordPiece tokenizer."""
+    import copy
+    import os
+
+    from skimage import data, transform
+    from transformers import AutoTokenizer, CLIPConfig, CLIPImageProcessor, CLIPModel
+
+    from agentkit.models.text_embedder import default_minilm_path
+    from perception.image.hf_clip import HFClipFrameEncoder
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    tok = AutoTokenizer.from_pretrained(str(default_minilm_path()))
+    text = dict(vocab_size=tok.vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=1,
+                num_attention_heads=2, max_position_embeddings=64, bos_token_id=tok.cls_token_id,
+                eos_token_id=tok.sep_token_id, pad_token_id=tok.pad_token_id)
+    vision = dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
+                  image_size=224, patch_size=16)
+    model = CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=512)).eval()
+    processor = CLIPImageProcessor()  # OpenAI CLIP's: shortest edge 224, centre crop 224, CLIP mean/std
+    encoders = {r: HFClipFrameEncoder(copy.deepcopy(model), processor, tok, merge_r=r, batch_size=batch) for r in rs}
+    del model
+    pics = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket(), data.hubble_deep_field(),
+            data.immunohistochemistry(), np.stack([data.camera()] * 3, -1), np.stack([data.coins()] * 3, -1)]
+    images = [np.ascontiguousarray((transform.resize(p[..., :3], (360, 480)) * 255).astype(np.uint8))
+              for p in (pics * (batch // len(pics) + 1))[:batch]]  # real pictures at a video-frame size
+    load_before = os.getloadavg()
+    for enc in encoders.values():
+        enc.encode(images)  # warm-up (the first patched call also checks each layer's split)
+    rows = _round_robin(list(rs), lambda r: encoders[r].encode(images), rounds, batch)
+    return {"device": f"cpu, {threads} threads", "cpu_cores": os.cpu_count(), "model": "CLIP ViT-B/16 (random init)",
+            "path": "HFClipFrameEncoder.encode", "batch": batch, "image_size": [360, 480], "rounds": rounds,
+            "loadavg_before": load_before, "loadavg_after": os.getloadavg(), "torch": torch.__version__, "rows": rows}
 
 
 def merge_cost(batch: int, n: int, dim: int, heads: int, r: int, repeats: int) -> dict:
@@ -370,6 +420,11 @@ def main(argv: list[str] | None = None) -> int:
     vc.add_argument("--rs", default="0,8,16")
     vc.add_argument("--rounds", type=int, default=3)
     vc.add_argument("--threads", type=int, default=2)
+    cc = sub.add_parser("clip-speed-cpu")
+    cc.add_argument("--batch", type=int, default=8)
+    cc.add_argument("--rs", default="0,8,16", help="merge_r values; 0 is the unpatched encoder")
+    cc.add_argument("--rounds", type=int, default=5)
+    cc.add_argument("--threads", type=int, default=1)
     mc = sub.add_parser("merge-cost")
     mc.add_argument("--batch", type=int, default=32)
     mc.add_argument("--repeats", type=int, default=10)
@@ -393,6 +448,8 @@ def main(argv: list[str] | None = None) -> int:
                         args.cuda_graphs)
     elif args.cmd == "vit-speed-cpu":
         res = vit_speed_interleaved(args.batch, ints(args.rs), args.rounds, args.threads)
+    elif args.cmd == "clip-speed-cpu":
+        res = clip_speed_cpu(args.batch, ints(args.rs), args.rounds, args.threads)
     elif args.cmd == "merge-cost":
         torch.set_num_threads(args.threads)
         res = merge_cost(args.batch, 197, 768, 12, 16, args.repeats)

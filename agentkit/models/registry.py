@@ -135,7 +135,10 @@ def _text_embedder(name: str):
     return load_text_embedder_uncached(name)
 
 
-def _conse(name: str, *, text_embedder: str | None = None, weights: str | None = None):
+def _conse(name: str, *, text_embedder: str | None = None, weights: str | None = None, merge_r: int = 0):
+    if merge_r:
+        raise ValueError(f"merge_r={merge_r}: frame encoder {name!r} (MobileNetV2 + ConSE, a CNN) has no tokens "
+                         "to merge; merge_r needs a ViT-family encoder (a CLIP/SigLIP folder or cached name)")
     try:
         from perception.image.conse import ConSEFrameEncoder
     except ImportError as err:
@@ -147,16 +150,18 @@ def _conse(name: str, *, text_embedder: str | None = None, weights: str | None =
         raise ModelNotFoundError("MobileNetV2", str(err).split(": ", 1)[-1]) from err
 
 
-def _frame_encoder_fallback(name: str, *, text_embedder: str | None = None):
+def _frame_encoder_fallback(name: str, *, text_embedder: str | None = None, merge_r: int = 0):
     path = Path(name).expanduser()
     if path.is_file() and path.suffix in (".pth", ".pt"):
-        return _conse(name, text_embedder=text_embedder, weights=str(path))
-    from perception.image.hf_clip import HFClipFrameEncoder
+        return _conse(name, text_embedder=text_embedder, weights=str(path), merge_r=merge_r)
+    from perception.image.hf_clip import HFClipFrameEncoder, TokenMergeError
     from perception.image.mobilenet import imagenet_labels
 
     try:
         return HFClipFrameEncoder.from_pretrained(str(path) if path.exists() else name, labels=imagenet_labels(),
-                                                  local_files_only=True)
+                                                  local_files_only=True, merge_r=merge_r)
+    except TokenMergeError:
+        raise
     except (OSError, ValueError) as err:
         if path.exists():
             first = str(err).splitlines()[0] if str(err) else type(err).__name__
@@ -200,17 +205,29 @@ def load_text_embedder(name_or_path: str | os.PathLike | None = None):
     return REGISTRY.load("text_embedder", name_or_path)
 
 
-def load_frame_encoder(name_or_path: str | os.PathLike | None = None, *, text_embedder: str | None = None):
+def load_frame_encoder(name_or_path: str | os.PathLike | None = None, *, text_embedder: str | None = None,
+                       merge_r: int = 0):
     """Frame encoder (``perception.image.encoder.FrameEncoder``).
 
     Args:
         name_or_path: None for MobileNetV2 + ConSE; a CLIP/SigLIP folder or cached hub name;
             a MobileNetV2 ``.pth`` state dict.
         text_embedder: For ConSE only: the text embedder defining the concept space.
+        merge_r: For CLIP/SigLIP only: tokens merged away in each vision layer (token merging,
+            faster frames). 0 (default) is the exact model; off by default because its accuracy
+            cost on real weights is not measured yet (docs/benchmarks.md).
+
+    Raises:
+        ValueError: ``merge_r`` is not a non-negative int, is too large for the model's tokens,
+            or the encoder has no tokens to merge (MobileNetV2 + ConSE).
     """
-    if text_embedder is None:
-        return REGISTRY.load("frame_encoder", name_or_path)
-    return REGISTRY.load("frame_encoder", name_or_path, text_embedder=text_embedder)
+    if not isinstance(merge_r, int) or isinstance(merge_r, bool) or merge_r < 0:
+        raise ValueError(f"merge_r must be a non-negative integer, got {merge_r!r}")
+    # only options that differ from the defaults: the cache key of a plain load stays the same
+    options = {"text_embedder": text_embedder} if text_embedder is not None else {}
+    if merge_r:
+        options["merge_r"] = merge_r
+    return REGISTRY.load("frame_encoder", name_or_path, **options)
 
 
 def load_ocr(name_or_path: str | None = None):
