@@ -20,6 +20,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from agentkit.calibration.conformal import CONFORMAL_VERSION, CONFORMAL_VERSIONS
 from agentkit.calibration.metrics import nll
 
 __all__ = ["CalibrationRow", "Calibrator", "FamilyModel", "answer_family", "fit_calibrator", "load_calibrator",
@@ -131,6 +132,8 @@ class Calibrator:
     """answer kind -> sorted nonconformity of the right candidate on the fit questions
     (see `agentkit.calibration.conformal`)."""
     info: dict[str, Any] = field(default_factory=dict)
+    conformal_version: int = CONFORMAL_VERSION
+    """Which nonconformity the ``conformal`` scores are (a file without it: 1, the first)."""
 
     def predict(self, family: str, features: Mapping[str, float]) -> float:
         """P(correct) of an answer of ``family`` with these evidence features."""
@@ -141,7 +144,7 @@ class Calibrator:
         return json.dumps({
             "format": FORMAT, "info": self.info, "pooled": self.pooled.to_dict(),
             "families": {k: v.to_dict() for k, v in sorted(self.families.items())},
-            "conformal": self.conformal,
+            "conformal": self.conformal, "conformal_version": self.conformal_version,
         }, indent=1, sort_keys=False)
 
     def save(self, path: str | Path) -> Path:
@@ -156,10 +159,14 @@ class Calibrator:
         d = json.loads(text)
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise ValueError(f"not an agentkit calibrator (format must be {FORMAT!r})")
+        conformal = {str(k): sorted(float(x) for x in v) for k, v in d.get("conformal", {}).items()}
+        version = int(d.get("conformal_version", 1))
+        if version not in CONFORMAL_VERSIONS:
+            logger.warning("conformal scores of version %s are unknown here; answers carry no conformal set", version)
+            conformal, version = {}, CONFORMAL_VERSION
         return cls(families={str(k): FamilyModel.from_dict(v) for k, v in d["families"].items()},
-                   pooled=FamilyModel.from_dict(d["pooled"]),
-                   conformal={str(k): sorted(float(x) for x in v) for k, v in d.get("conformal", {}).items()},
-                   info=dict(d.get("info", {})))
+                   pooled=FamilyModel.from_dict(d["pooled"]), conformal=conformal,
+                   info=dict(d.get("info", {})), conformal_version=version)
 
 
 def load_calibrator(path: str | Path | None = None) -> Calibrator | None:

@@ -15,9 +15,10 @@ from agentkit.calibration import CalibrationRow, Calibrator, answer_family, ece,
 from agentkit.calibration.conformal import CONFORMAL_KINDS, conformal_group, prediction_set, true_nonconformity
 from agentkit.calibration.metrics import brier, reliability
 from agentkit.evaluation.judge import spans_overlap
-from agentkit.schemas import Answer
+from agentkit.schemas import Answer, AnswerValue, Evidence
 
-__all__ = ["ALPHAS", "COVERAGES", "apply_calibrator", "fit_from_records", "summarize", "plot_summary"]
+__all__ = ["ALPHAS", "COVERAGES", "apply_calibrator", "fit_from_records", "read_records", "record_answer", "summarize",
+           "plot_summary"]
 
 ALPHAS = (0.1, 0.2)
 COVERAGES = (0.2, 0.4, 0.6, 0.8, 1.0)
@@ -42,6 +43,27 @@ def _right_candidates(r: dict[str, Any], answer: Answer) -> list[bool]:
     return [any(spans_overlap((e.t0, e.t1), (a, b)) for a, b in r["truth"]["spans"]) for e in answer.evidence]
 
 
+def record_answer(r: dict[str, Any]) -> Answer:
+    """The answer of a record: ``full`` as `run_cases` returns it, or, for a line of answers.jsonl
+    (written without ``full``), rebuilt from its question, kind, value and evidence, which is all
+    the conformal sets read (its evidence has no source, labels or text)."""
+    if "full" in r:
+        return Answer.model_validate(r["full"])
+    return Answer(question=r["question"], text=r.get("answer", ""), kind=r["kind"], raw_score=r.get("raw"),
+                  confidence=min(1.0, max(0.0, float(r.get("confidence") or 0.0))), features=r.get("features", {}),
+                  value=AnswerValue.model_validate(r.get("value", {})),
+                  evidence=[Evidence(t0=t0, t1=t1, score=sc) for t0, t1, sc in r.get("evidence", [])])
+
+
+def read_records(path: str | Path) -> list[dict[str, Any]]:
+    """The records of an answers.jsonl that `agentkit eval` wrote, to refit or summarise offline:
+    ``fit_from_records(read_records(path))`` refits from a run without answering again."""
+    import json
+
+    text = Path(path).read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
 def _conformal_rows(records: list[dict[str, Any]]):
     """Answers with a conformal set to fit or measure: multiple choice, and "when" answered with
     times about a subject that is shown (a "where" set means nothing for what is not there)."""
@@ -49,7 +71,7 @@ def _conformal_rows(records: list[dict[str, Any]]):
         if r["family"] in CONFORMAL_KINDS and r["kind"] == r["family"]:
             if r["family"] == "when" and (not r["truth"]["spans"] or r["value"].get("yes") is False):
                 continue
-            yield r, Answer.model_validate(r["full"])
+            yield r, record_answer(r)
 
 
 def fit_from_records(records: list[dict[str, Any]], *, info: dict[str, Any] | None = None) -> Calibrator:
@@ -63,7 +85,7 @@ def fit_from_records(records: list[dict[str, Any]], *, info: dict[str, Any] | No
     keyed: dict[str, list[float]] = {}
     for r, a in _conformal_rows(fit):
         if a.kind in CONFORMAL_KINDS:
-            score = round(true_nonconformity(a, _right_candidates(r, a)), 6)
+            score = round(true_nonconformity(a, _right_candidates(r, a), calibrator.conformal_version), 6)
             keyed.setdefault(a.kind, []).append(score)
             keyed.setdefault(conformal_group(a), []).append(score)
     calibrator.conformal.update({key: sorted(scores) for key, scores in keyed.items()})
