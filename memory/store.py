@@ -42,6 +42,7 @@ from memory.atomic import write_bytes_atomic
 from memory.errors import StoreError
 from memory.folder import (DB_FILE, FORMAT, LOCK_FILE, META_FILE, SCHEMA_VERSION, acquire_writer_lock, connect,
                            meta_json, prepare_folder, read_meta)
+from memory.read_cache import ReadCache
 from memory.rebuild import load_or_rebuild
 from memory.records import Hit, ObservationLike, Segment
 from memory.validation import check_k, check_str, dumps, observation_row
@@ -82,6 +83,7 @@ class EpisodicStore:
         self._tx_depth = 0
         self._meta_dirty = False
         self._closed = False
+        self._cache = ReadCache()
 
     # ------------------------------------------------------------------ opening and closing
 
@@ -203,6 +205,7 @@ class EpisodicStore:
                 raise
             finally:
                 self._tx_depth = 0
+                self._cache.clear()  # what it learnt may have changed, committed or rolled back
             if self._spaces.commit():
                 self._meta_dirty = True
 
@@ -284,19 +287,20 @@ class EpisodicStore:
         return tables.sources(self._conn)
 
     @_sql_errors
-    def get(self, ids: Sequence[int], *, vectors: bool = False) -> list[Segment]:
+    def get(self, ids: Sequence[int], *, vectors: bool = False, spaces: Sequence[str] | None = None) -> list[Segment]:
         """Segments by id, in the order given.
 
         Args:
             ids: Segment ids.
             vectors: Also read each segment's raw vectors.
+            spaces: With ``vectors``, read only these spaces' vectors (None: every space).
 
         Raises:
             KeyError: Some ids are not in the store (named in the message).
         """
         self._check_open()
         ids = [int(i) for i in ids]
-        found = tables.fetch(self._conn, ids, vectors=vectors)
+        found = tables.fetch(self._conn, ids, vectors=vectors, spaces=None if spaces is None else list(spaces))
         missing = [i for i in ids if i not in found]
         if missing:
             raise KeyError(f"{self.path}: no segments with ids {missing[:10]}")
@@ -307,7 +311,7 @@ class EpisodicStore:
                  *, modality: str | None = None, kind: str | None = None) -> list[Segment]:
         """Segments overlapping ``[t0, t1]`` (either end open when None), in time order."""
         self._check_open()
-        where, args = tables.where_clause(source=source, modality=modality, kind=kind, t0=t0, t1=t1)
+        where, args = self._where(source=source, modality=modality, kind=kind, t0=t0, t1=t1)
         return tables.select(self._conn, where, args)
 
     @_sql_errors
@@ -344,16 +348,44 @@ class EpisodicStore:
             raise ValueError(f"vector must be 1-D of dim {index.dim} for space {space!r}, got shape {query.shape}")
         if not np.all(np.isfinite(query)):
             raise ValueError("vector has non-finite values")
-        allowed = None
-        where, args = tables.where_clause(source=source, modality=modality, kind=kind, t0=t0, t1=t1)
-        if where:
-            allowed = tables.ids_with_vector(self._conn, space, where, args)
-            if allowed.size == 0:
-                return []
+        allowed = self._allowed(space, source=source, modality=modality, kind=kind, t0=t0, t1=t1)
+        if allowed is not None and allowed.size == 0:
+            return []
         with self._mutex:
             pairs = index.search(query, k, allowed)
         found = tables.fetch(self._conn, [i for i, _ in pairs])
         return [tables.hit(found[i], score) for i, score in pairs if i in found]
+
+    @_sql_errors
+    def search_above(self, space: str, vector: np.ndarray, min_score: float, *, source: str | None = None,
+                     limit: int = 4096) -> list[tuple[int, float]]:
+        """Every segment (of ``source``) whose cosine similarity to ``vector`` exceeds ``min_score``.
+
+        A range query on the faiss index: a long store answers "everything that looks like X"
+        without reading the segments that do not. Only ids and scores come back.
+
+        Returns:
+            (id, cosine) pairs, best first, at most ``limit`` (the best ones).
+
+        Raises:
+            ValueError: Unknown space, wrong dimension, or a non-finite vector or ``min_score``.
+        """
+        self._check_open()
+        index = self._spaces.indexes.get(space)
+        if index is None:
+            if len(self) == 0:
+                return []
+            raise ValueError(f"space {space!r} is not in this store; it has {sorted(self._spaces.dims)}")
+        query = np.asarray(vector, dtype=np.float32)
+        if query.ndim != 1 or query.shape[0] != index.dim or not np.all(np.isfinite(query)):
+            raise ValueError(f"vector must be a finite 1-D array of dim {index.dim} for space {space!r}")
+        if not np.isfinite(min_score):
+            raise ValueError(f"min_score must be finite, got {min_score!r}")
+        allowed = self._allowed(space, source=source)
+        if allowed is not None and allowed.size == 0:
+            return []
+        with self._mutex:
+            return index.above(query, float(min_score), allowed)[: max(int(limit), 0)]
 
     @_sql_errors
     def text_search(self, query: str, k: int = 10, *, source: str | None = None,
@@ -375,10 +407,43 @@ class EpisodicStore:
         self._check_open()
         k = check_k(k)
         check_str(query, "query")
-        where, args = tables.where_clause(source=source, modality=modality, kind=kind, t0=t0, t1=t1)
+        where, args = self._where(source=source, modality=modality, kind=kind, t0=t0, t1=t1)
         return text_recall.search(self._conn, query, k, where, args)
 
+    @_sql_errors
+    def labelled(self, names: Sequence[str], *, source: str | None = None, min_score: float = 0.0) -> list[int]:
+        """Ids of the segments (of ``source``) with a label name holding one of ``names``, whose
+        scores for such names sum to ``min_score`` or more.
+
+        Case is ignored and a name matches inside a longer one ("cat" finds "tabby cat"). Served
+        from an index of label names read once per open, so only the segments that match are read.
+        """
+        self._check_open()
+        if source is not None:
+            check_str(source, "source")
+        return self._cache.labelled(self._conn, source, list(names), float(min_score))
+
     # ------------------------------------------------------------------ internals
+
+    def _where(self, **filters: Any) -> tuple[str, list]:
+        """`tables.where_clause` with a time window bounded on both sides (see ``longest`` there)."""
+        longest = None
+        if filters.get("t0") is not None:
+            longest = self._cache.longest(self._conn, filters.get("source")) + 1e-6
+        return tables.where_clause(**filters, longest=longest)
+
+    def _allowed(self, space: str, **filters: Any) -> np.ndarray | None:
+        """Ids a vector search may return under ``filters``; None when nothing is filtered."""
+        if not any(v is not None for v in filters.values()):
+            return None
+        if set(k for k, v in filters.items() if v is not None) == {"source"}:
+            ids = self._cache.ids_with_vector(self._conn, space, check_str(filters["source"], "source"))
+            index = self._spaces.indexes.get(space)
+            # the source holds every vector of the space (a one-source store): nothing to filter
+            return None if index is not None and ids.size == index.count and ids.size > 0 else ids
+        where, args = self._where(**filters)
+        return tables.ids_with_vector(self._conn, space, where, args)
+
 
     def _check_open(self) -> None:
         if self._closed:

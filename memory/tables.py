@@ -35,9 +35,11 @@ def hit(seg: Segment, score: float) -> Hit:
 
 
 def where_clause(*, source: str | None = None, modality: str | None = None, kind: str | None = None,
-                 t0: float | None = None, t1: float | None = None) -> tuple[str, list]:
+                 t0: float | None = None, t1: float | None = None, longest: float | None = None) -> tuple[str, list]:
     """``" WHERE ..."`` over alias ``s`` for equality filters and a time-overlap window, and its arguments.
 
+    ``longest``, the longest segment that can match, bounds the window's start too (``s.t0 >=
+    t0 - longest``), so SQLite reads a range of its ``(source, t0)`` index, not every earlier row.
     Returns ``("", [])`` when no filter is given.
 
     Raises:
@@ -51,6 +53,9 @@ def where_clause(*, source: str | None = None, modality: str | None = None, kind
     if t0 is not None:
         clauses.append("s.t1 >= ?")
         args.append(float(t0))
+        if longest is not None:
+            clauses.append("s.t0 >= ?")
+            args.append(float(t0) - float(longest))
     if t1 is not None:
         clauses.append("s.t0 <= ?")
         args.append(float(t1))
@@ -121,15 +126,19 @@ def sources(conn: sqlite3.Connection) -> list[str]:
     return [r[0] for r in conn.execute("SELECT DISTINCT source FROM segments ORDER BY source")]
 
 
-def fetch(conn: sqlite3.Connection, ids: Sequence[int], *, vectors: bool = False) -> dict[int, Segment]:
-    """Segments by id (missing ids are left out), with their raw vectors when asked."""
+def fetch(conn: sqlite3.Connection, ids: Sequence[int], *, vectors: bool = False,
+          spaces: Sequence[str] | None = None) -> dict[int, Segment]:
+    """Segments by id (missing ids are left out), with their raw vectors when asked (only those
+    of ``spaces`` when given)."""
     out: dict[int, Segment] = {}
+    only = "" if spaces is None else f" AND space IN ({','.join('?' * len(spaces))})"
     for chunk, marks in _chunks(ids):
         for r in conn.execute(f"SELECT {COLUMNS} FROM segments s WHERE s.id IN ({marks})", chunk):
             out[r[0]] = segment(r)
-        if vectors:
+        if vectors and (spaces is None or spaces):
             for seg_id, space, blob in conn.execute(
-                    f"SELECT segment_id, space, vec FROM vectors WHERE segment_id IN ({marks})", chunk):
+                    f"SELECT segment_id, space, vec FROM vectors WHERE segment_id IN ({marks}){only}",
+                    [*chunk, *(spaces or ())]):
                 out[seg_id].vectors[space] = np.frombuffer(blob, dtype=np.float32).copy()
     return out
 
@@ -146,6 +155,19 @@ def ids_with_vector(conn: sqlite3.Connection, space: str, where: str, args: list
     rows = conn.execute(f"SELECT s.id FROM segments s JOIN vectors v ON v.segment_id = s.id AND v.space = ?{extra}",
                         [space, *args])
     return np.fromiter((r[0] for r in rows), dtype=np.int64)
+
+
+def longest(conn: sqlite3.Connection, source: str | None) -> float:
+    """The longest segment's length in seconds (of ``source``, or of every source), 0 when none."""
+    where, args = where_clause(source=source)
+    row = conn.execute(f"SELECT MAX(s.t1 - s.t0) FROM segments s{where}", args).fetchone()
+    return float(row[0] or 0.0)
+
+
+def label_rows(conn: sqlite3.Connection, source: str | None) -> Iterator[tuple[int, str]]:
+    """(id, labels JSON) of every segment (of ``source``)."""
+    where, args = where_clause(source=source)
+    yield from conn.execute(f"SELECT s.id, s.labels FROM segments s{where}", args)
 
 
 def vector_ids(conn: sqlite3.Connection, space: str) -> np.ndarray:

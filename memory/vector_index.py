@@ -61,6 +61,18 @@ class VectorIndex:
         scores, ids = self.index.search(normalise(query[None, :]), k, params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
+    def above(self, query: np.ndarray, min_score: float, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """Every (id, cosine) with cosine above ``min_score`` (among ``allowed`` ids), best first."""
+        if self.count == 0:
+            return []
+        params = None
+        if allowed is not None:
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64)))
+        lims, scores, ids = self.index.range_search(normalise(query[None, :]), float(min_score), params=params)
+        lo, hi = int(lims[0]), int(lims[1])
+        order = lo + np.argsort(-scores[lo:hi], kind="stable")
+        return [(int(ids[i]), float(scores[i])) for i in order]
+
     def save(self, path: Path) -> None:
         """Write atomically to ``path`` (faiss's own format, no pickle)."""
         write_bytes_atomic(path, faiss.serialize_index(self.index).tobytes())

@@ -346,3 +346,31 @@ def test_unwritable_folder_opens_read_only(store_dir, monkeypatch):
         assert store.read_only and len(store) == 2
         with pytest.raises(StoreError, match="read-only"):
             store.add(make_obs(1))
+
+
+def test_range_labels_and_windows_answer_from_indexes_and_follow_writes(store_dir):
+    """search_above equals a brute-force threshold, labelled finds names inside longer names, a
+    time window still finds a long segment that starts well before it, and all three see new writes."""
+    obs = make_obs(60, source="a", seed=3)
+    query = obs[10].vectors["visual"]
+    with EpisodicStore.open(store_dir) as store:
+        store.add(obs + make_obs(20, source="b", seed=4, start=500.0))
+        unit = np.stack([o.vectors["visual"] / np.linalg.norm(o.vectors["visual"]) for o in obs])
+        sims = unit @ (query / np.linalg.norm(query))
+        got = store.search_above("visual", query, 0.2, source="a")
+        assert sorted(i for i, _ in got) == [i + 1 for i in np.flatnonzero(sims > 0.2)]
+        assert [s for _, s in got] == sorted((s for _, s in got), reverse=True)
+        assert len(store.search_above("visual", query, 0.2, source="a", limit=3)) == min(3, len(got))
+        assert store.labelled(["TABBY"], source="a") == list(range(1, 61))  # "tabby cat", case ignored
+        assert store.labelled(["walrus"], source="a") == []
+        assert store.labelled(["tabby", "street"], source="a", min_score=0.75) == list(range(1, 61))  # 0.7 + 0.1
+        assert store.labelled(["tabby"], source="a", min_score=0.75) == []
+        [long_id] = store.add([Obs("a", 0.0, 300.0, vectors={"visual": query, "concept": obs[0].vectors["concept"]},
+                                   labels={"walrus": 0.9})])
+        assert store.labelled(["walrus"], source="a") == [long_id]  # the write reached the label index
+        assert long_id in [s.id for s in store.segments("a", t0=250.0, t1=251.0)]
+        assert long_id in [i for i, _ in store.search_above("visual", query, 0.99, source="a")]
+        with pytest.raises(ValueError, match="space"):
+            store.search_above("nowhere", query, 0.5)
+        [seg] = store.get([5], vectors=True, spaces=["concept"])
+        assert set(seg.vectors) == {"concept"}
