@@ -116,36 +116,29 @@ class StoreReader:
         hits = self._store.search(space, np.asarray(vector, dtype=np.float32), k=int(k), source=source)
         return self._with_vectors([int(h.id) for h in hits], space)
 
-    def labelled(self, source: str, names: Sequence[str], space: str) -> list[tuple[Record, np.ndarray | None]]:
+    def labelled(self, source: str, names: Sequence[str], space: str,
+                 min_score: float = 0.0) -> list[tuple[Record, np.ndarray | None]]:
         """The segments of ``source`` whose label names hold one of ``names`` (case-insensitive
-        substrings, so "cat" also finds "cats"), with their vectors in ``space``, in time order.
+        substrings, so "cat" also finds "cats") with ``min_score`` or more together, with their
+        vectors in ``space``, in time order.
 
-        A store query over the label column: only the segments it returns are read."""
-        ids: list[int] = []
-        for name in dict.fromkeys(n.strip().lower() for n in names if n and n.strip()):
-            k = 64
-            while True:
-                try:
-                    hits = self._store.text_search(name, k=k, source=source)
-                except ValueError:  # a name without a word
-                    break
-                self._read.update(int(h.id) for h in hits)
-                exact = [h for h in hits if h.score >= 1.0]  # the whole name occurs in text or labels
-                ids += [int(h.id) for h in exact if any(name in label.lower() for label in (h.labels or {}))]
-                if len(hits) < k or len(exact) < len(hits):
-                    break
-                k *= 4
-        return self._with_vectors(list(dict.fromkeys(ids)), space)
+        The store's label-name index answers it: only the segments it returns are read."""
+        return self._with_vectors(self._store.labelled(names, source=source, min_score=min_score), space)
 
-    def between(self, source: str, t0: float, t1: float, space: str) -> list[tuple[Record, np.ndarray | None]]:
-        """The segments of ``source`` overlapping [t0, t1] with their vectors in ``space``, in time order."""
-        ids = [int(s.id) for s in self._store.segments(source=source, t0=float(t0), t1=float(t1))]
-        return self._with_vectors(ids, space)
+    def above(self, source: str, space: str, vector: np.ndarray, min_score: float,
+              limit: int) -> list[tuple[Record, np.ndarray | None]]:
+        """The segments of ``source`` whose similarity to ``vector`` in ``space`` exceeds ``min_score``
+        (a range query on the vector index; at most ``limit``, the most similar), in time order."""
+        if space not in self._store.spaces:
+            return []
+        pairs = self._store.search_above(space, np.asarray(vector, dtype=np.float32), float(min_score),
+                                         source=source, limit=limit)
+        return self._with_vectors([i for i, _ in pairs], space)
 
     def _with_vectors(self, ids: list[int], space: str) -> list[tuple[Record, np.ndarray | None]]:
         if not ids:
             return []
-        segs = self._store.get(ids, vectors=True)
+        segs = self._store.get(ids, vectors=True, spaces=[space])
         out = []
         for seg in segs:
             record = _record(seg)

@@ -66,14 +66,18 @@ class TimelineReader(Protocol):
         """About ``k`` segments spread evenly over ``source``'s segments, with their vectors, and
         how many it holds; None when it cannot sample that way (`probe` samples by time)."""
 
-    def labelled(self, source: str, names: Sequence[str], space: str) -> list[tuple[Record, np.ndarray | None]]:
-        """Every segment whose label names hold one of ``names`` (a store query: only those are read)."""
+    def labelled(self, source: str, names: Sequence[str], space: str,
+                 min_score: float = 0.0) -> list[tuple[Record, np.ndarray | None]]:
+        """Every segment whose label names holding one of ``names`` score ``min_score`` or more
+        together (a store query: only those are read)."""
 
     def nearest(self, source: str, space: str, vector: np.ndarray, k: int) -> list[tuple[Record, np.ndarray | None]]:
         """The ``k`` segments most similar to ``vector`` (an index lookup: only those are read)."""
 
-    def between(self, source: str, t0: float, t1: float, space: str) -> list[tuple[Record, np.ndarray | None]]:
-        """The segments overlapping [t0, t1], with their vectors in ``space``, in time order."""
+    def above(self, source: str, space: str, vector: np.ndarray, min_score: float,
+              limit: int) -> list[tuple[Record, np.ndarray | None]]:
+        """Every segment more similar to ``vector`` than ``min_score`` (a range query on the index:
+        only those are read; at most ``limit``, the most similar), in time order."""
 
     def seen(self, source: str) -> list[Record]:
         """Every record of ``source`` read so far, in time order."""

@@ -1,32 +1,31 @@
-"""Gated recall: the operators that can stop early read a long source only as far as they must.
+"""Gated recall: on a long source, the concept operators read only the segments that can change the answer.
 
-"Does X appear?", "when does X appear for the first time?", "the n-th time?" and (reading
-backwards) "the last time?" do not need every segment. On a long store
-(`RecallConfig.gated_min_segments` segments or more) recall reads the source in parts, counts what
-it reads, and stops as soon as nothing unread can change the answer:
+"Does X appear?", when, how many times, first, n-th, last and how long on a long store
+(`RecallConfig.gated_min_segments` segments or more) read the source through its indexes, count
+what they read, and never read the segments nothing can match:
 
 1. **Background.** A strided sample of the source (`RecallConfig.gated_sample` segments, evenly
    over its segment ids, so each segment weighs as in the full scan) gives each concept query's
    median and robust spread; the chance maximum comes from the source's size. These are the full
    scan's statistics (`match_concept`, docs/confidence.md), estimated.
-2. **Index lookups.** The store's label query returns every segment whose labels carry one of the
-   subject's names (the vocabulary expansion), so the label cue is complete; the vector index
-   returns the subject's (and each of its words') few best concept matches
-   (`RecallConfig.gated_nearest`), so each concept cue's best span is the full scan's. Only the
-   segments returned are read. On them the full scan's presence decision (`combine_cues`) is
-   taken; "exists", and any operator whose subject is absent, is settled here.
-3. **Time-ordered reading.** For first / n-th / last of a present subject, the source is read in
-   chunks of `RecallConfig.gated_chunk_s` seconds (backwards for "last") through a
-   `memory.gated.GatedReader` whose cues carry the controller's thresholds: the label cue joins a
-   span at ``label_floor`` and confirms at 0.5; the concept cue joins where z reaches the chance
-   maximum and confirms where its score reaches 0.5. Its exit gate opens at the first confirmed
-   occurrence (the n-th, for "nth"); the reading also stops once it passes the earliest (latest)
-   sighting the lookups found, since nothing after it can be the first (last).
+2. **Index lookups (the presence gate).** The store's label-name index returns every segment whose
+   labels carry the subject's names (the vocabulary expansion) at ``label_floor`` or more, so the
+   label cue is complete; the vector index returns the subject's (and each of its words') few best concept
+   matches (`RecallConfig.gated_nearest`), so each concept cue's best is the full scan's. On them
+   the full scan's presence decision (`combine_cues`) is taken; "exists" is settled here.
+3. **Everything the full scan would keep.** For the operators that need the subject's spans, one
+   range query per concept cue returns every segment whose similarity reaches the full scan's
+   keep floor (``keep_fraction`` of the way from the median to the best, or the timeline z), at
+   most `RecallConfig.gated_max_hits`, the most similar. These are the segments
+   `concept_result` turns into spans, so the spans are the full scan's.
 
 The same matchers then run over every record read, against the sample's background, so the
 findings are the full scan's kind (`CueFinding` spans, stats) and verify, compose and calibration
-are unchanged. Short stores, the other operators, questions with text cues or a time window, and
-readers that cannot read in parts take the full scan.
+are unchanged. The cost is index work (label names, a flat vector scan in faiss) plus the segments
+that match: it grows with what the answer holds, not with the hours stored. Short stores, the
+other operators, questions with text cues or a time window, and readers without these indexes
+take the full scan. The recurrent `memory.gated.GatedReader` serves the live stream instead
+(`LiveStream.watch`), where there is no index to ask, only the next frame.
 """
 from __future__ import annotations
 
@@ -40,9 +39,8 @@ import numpy as np
 from agentkit.controller.draft import combine_cues
 from agentkit.controller.evidence import Record, TimelineReader
 from agentkit.controller.findings import CueFinding, ExpansionFinding, cue_finding
-from agentkit.controller.match import background, chance_z, concept_query, concept_result, match_label
+from agentkit.controller.match import background, chance_z, concept_query, concept_result, label_key, match_label
 from agentkit.controller.plan import Plan, QuestionKind
-from agentkit.timefmt import format_time
 
 if TYPE_CHECKING:
     from agentkit.controller.recall import Recaller
@@ -51,9 +49,10 @@ __all__ = ["GATED_GOALS", "GatedScan", "gated_scan", "gated_cues"]
 
 logger = logging.getLogger(__name__)
 
-GATED_GOALS = {QuestionKind.WHETHER: "exists", QuestionKind.FIRST: "first", QuestionKind.NTH: "nth",
-               QuestionKind.LAST: "last"}
-"""The operators whose answer can be settled before the end of the timeline, and their reader goal."""
+GATED_GOALS = {QuestionKind.WHETHER: "exists", QuestionKind.WHEN: "when", QuestionKind.COUNT: "count",
+               QuestionKind.FIRST: "first", QuestionKind.NTH: "nth", QuestionKind.LAST: "last",
+               QuestionKind.DURATION: "duration"}
+"""The operators read through the indexes on a long source, and their name in the step line."""
 
 
 @dataclass
@@ -65,10 +64,8 @@ class GatedScan:
     """Segments the source holds."""
     extent: tuple[float, float]
     goal: str
-    stepped: int = 0
-    """Segments the gated reader stepped over before its exit gate opened (or the end)."""
-    exited_at: float | None = None
-    """Stream time where the exit gate opened; None when the reader went to the end."""
+    ranged: int = 0
+    """Segments the range queries returned (0: settled by the lookups)."""
     sample: int = 0
     estimated: bool = False
     """True when ``n`` was estimated from the sample (a store of several sources)."""
@@ -76,12 +73,10 @@ class GatedScan:
     """"present" or "absent": the presence decision over what was read."""
 
     def describe(self, read: int) -> str:
-        if self.stepped == 0:
-            where = f"{self.settled or 'settled'} from the index lookups, no chunk read"
-        elif self.exited_at is not None:
-            where = f"exit gate at {format_time(self.exited_at)} after {self.stepped} in time order"
+        if self.ranged == 0:
+            where = f"{self.settled or 'settled'} from the index lookups"
         else:
-            where = "read to the end in time order"
+            where = f"{self.settled}; {self.ranged} above the keep floor"
         of = f"about {self.n}" if self.estimated else str(self.n)
         return f"gated {self.goal}: read {read} of {of} segments ({where}; background from {self.sample})"
 
@@ -126,30 +121,6 @@ def _unit(v: np.ndarray | None) -> np.ndarray | None:
     return v / norm if norm > 0 and math.isfinite(norm) else None
 
 
-def _norm(name: str) -> str:
-    return " ".join((w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w)
-                    for w in name.lower().split())
-
-
-@dataclass
-class _Step:
-    """A record as the gated reader sees it: its span, its labels by normalised name, its vector."""
-
-    t0: float
-    t1: float
-    labels: dict[str, float]
-    vector: np.ndarray | None
-
-
-def _step_of(record: Record, vec: np.ndarray | None) -> _Step:
-    labels: dict[str, float] = {}
-    for name, value in record.labels.items():
-        if value > 0:
-            key = _norm(name)
-            labels[key] = labels.get(key, 0.0) + float(value)
-    return _Step(record.t0, record.t1, labels, vec)
-
-
 def _estimate_size(sample: list[tuple[Record, np.ndarray | None]], extent: tuple[float, float], k: int) -> int:
     """Segments in the source from a sample by time (probes ``spacing`` seconds apart): a segment
     shorter than the spacing is hit with probability length / spacing, so it stands for
@@ -160,13 +131,11 @@ def _estimate_size(sample: list[tuple[Record, np.ndarray | None]], extent: tuple
 
 def gated_cues(recaller: "Recaller", plan: Plan, expansion: ExpansionFinding | None,
                scan: GatedScan) -> list[CueFinding] | None:
-    """Read ``scan.source`` until the exit gate opens; the cue findings over what was read.
+    """Read what of ``scan.source`` can change the answer (module docstring); the cue findings over it.
 
     Returns None when the source cannot be read this way (no vectors in the concept space, or
     shorter than the threshold after all): the caller takes the full scan.
     """
-    from memory.gated import Cue, GateConfig, GatedReader
-
     reader, config = recaller.reader, recaller.config
     cfg = config.match
     space = cfg.space
@@ -200,7 +169,7 @@ def gated_cues(recaller: "Recaller", plan: Plan, expansion: ExpansionFinding | N
         return None
     backgrounds = [background(matrix @ q, cfg) for q in queries]
     names = tuple(expansion.names) if expansion is not None else ()
-    wanted = frozenset({_norm(phrase), *(_norm(x) for x in names)})
+    wanted = frozenset({label_key(phrase), *(label_key(x) for x in names)})
 
     def keep(pairs) -> None:
         for record, vec in pairs:
@@ -227,55 +196,26 @@ def gated_cues(recaller: "Recaller", plan: Plan, expansion: ExpansionFinding | N
     # the names (so the label cue is complete) and the few best concept matches of the subject and
     # of each of its words (so each concept cue's best span is the full scan's). With them the
     # presence decision is the full scan's own, and "exists" is settled before any chunk is read.
-    keep(reader.labelled(scan.source, sorted(wanted), space))
+    keep(reader.labelled(scan.source, sorted(wanted), space, cfg.label_floor - 1e-9))
     if config.gated_nearest > 0:
         for q in queries:
             keep(reader.nearest(scan.source, space, q, config.gated_nearest))
     known = findings()
     chosen, confidence, _ = combine_cues(known)
-    if scan.goal == "exists" or chosen is None or confidence < 0.5:
+    if scan.goal == "exists" or chosen is None:
         scan.settled = "present" if chosen is not None and confidence >= 0.5 else "absent"
         return known
 
-    # first / n-th / last of a present subject: read in time order (backwards for "last") through
-    # the gated reader until its exit gate opens, or until the reading reaches the earliest (latest)
-    # sighting the lookups already found: nothing read after that can change the answer.
-    median, spread = backgrounds[0]
-    keep_z = cfg.timeline_z if cfg.timeline_z is not None else cfg.z_offset
-    cues = [
-        Cue("label", labels=wanted, threshold=cfg.label_floor, confirm=0.5),
-        Cue("concept", vector=queries[0], space=space, threshold=median + spread * (chance + keep_z),
-            confirm=median + spread * (chance + cfg.z_offset)),
-    ]
-    gate = GatedReader(scan.goal, cues, GateConfig(join_gap=cfg.merge_gap, temperature=1e-3), n=plan.n or 1)
-    backward = scan.goal == "last"
-    known_spans = [e for e in chosen.spans]
-    bound = None
-    if scan.goal == "first" and known_spans:
-        bound = min(e.t1 for e in known_spans) + cfg.merge_gap
-    elif backward and known_spans:
-        bound = max(e.t0 for e in known_spans) - cfg.merge_gap
-    chunk = max(1.0, float(config.gated_chunk_s))
-    stepped: set[int] = set()
-    lo, hi = (end - chunk, end) if backward else (start, start + chunk)
-    going = True
-    while going and (hi > start if backward else lo < end):
-        part = reader.between(scan.source, lo, hi, space)
-        keep(part)
-        fresh = sorted((r for r, _ in part if r.id not in stepped),
-                       key=(lambda r: (-r.t1, -r.t0)) if backward else (lambda r: (r.t0, r.t1)))
-        for record in fresh:
-            stepped.add(record.id)
-            if not going:
-                continue
-            if bound is not None and (record.t1 < bound if backward else record.t0 > bound):
-                going = False  # past the sighting already known: the answer is settled
-                scan.exited_at = record.t1 if backward else record.t0
-                continue
-            if not gate.step(_step_of(record, vectors[record.id])):
-                going = False
-                scan.exited_at = record.t0 if backward else record.t1
-        lo, hi = (lo - chunk, lo) if backward else (hi, hi + chunk)
-    scan.stepped = gate.result().read
-    scan.settled = "present"
+    # The spans of a present (or possibly present) subject: every segment the full scan keeps.
+    # `concept_result` keeps a segment above the median whose similarity reaches keep_fraction of
+    # the way to the best, or whose z reaches the timeline floor; the best is known from the lookups.
+    timeline_z = float("inf") if cfg.timeline_z is None else chance + cfg.timeline_z
+    seen = np.stack([v for v in vectors.values() if v is not None])
+    for q, (median, spread) in zip(queries, backgrounds):
+        best = float((seen @ q).max())
+        floor = max(median, min(median + cfg.keep_fraction * (best - median), median + spread * timeline_z))
+        found = reader.above(scan.source, space, q, floor - 1e-6, int(config.gated_max_hits))
+        scan.ranged += len(found)
+        keep(found)
+    scan.settled = "present" if confidence >= 0.5 else "weak"
     return findings()

@@ -6,6 +6,7 @@ docs/confidence.md; keep the two in step.
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ import numpy as np
 from agentkit.controller.evidence import Hit, MemoryReader, Record, Span, merge_hits
 
 __all__ = ["MatchConfig", "CueResult", "match_concept", "concept_result", "background", "chance_z", "match_text", "match_label", "records_near", "ocr_confidence",
-           "normalise_text", "text_ratio", "concept_query", "concept_score"]
+           "normalise_text", "text_ratio", "concept_query", "concept_score", "label_key"]
 
 EmbedText = Callable[[list[str]], np.ndarray]
 
@@ -246,6 +247,13 @@ def _singular(word: str) -> str:
     return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def label_key(name: str) -> str:
+    """A label name as label matching compares it: lower case, each word's plural "s" dropped
+    (cached: a store repeats a small vocabulary of names over many segments)."""
+    return " ".join(_singular(w) for w in name.lower().split())
+
+
 def match_label(records: list[Record], phrase: str, *, names: tuple[str, ...] = (),
                 config: MatchConfig = MatchConfig()) -> CueResult:
     """Find records carrying a label named ``phrase``, or any of ``names`` (case and plural "s" ignored).
@@ -255,13 +263,10 @@ def match_label(records: list[Record], phrase: str, *, names: tuple[str, ...] = 
     school bus, trolleybus, minibus): a record's score is the summed score of the names it carries
     (the probability that the frame shows something the phrase covers), the cue's confidence the best.
     """
-    def norm(name: str) -> str:
-        return " ".join(_singular(w) for w in name.lower().split())
-
-    wanted = {norm(phrase), *(norm(n) for n in names)}
+    wanted = {label_key(phrase), *(label_key(n) for n in names)}
     hits = []
     for record in records:
-        found = {name: value for name, value in record.labels.items() if value > 0 and norm(name) in wanted}
+        found = {name: value for name, value in record.labels.items() if value > 0 and label_key(name) in wanted}
         if found and sum(found.values()) >= config.label_floor:
             which = ", ".join(f'"{n}" {v:.2f}' for n, v in sorted(found.items(), key=lambda kv: -kv[1]))
             hits.append(Hit(record, float(min(1.0, sum(found.values()))), f"labelled {which}", phrase))

@@ -56,13 +56,13 @@ class RecallConfig:
     timeline_spans: int = 20
     gated: bool = field(default_factory=lambda: os.environ.get("AGENTKIT_GATED_RECALL", "1").strip().lower()
                         not in ("0", "off", "false", "no"))
-    """Whether, first, n-th and last read a long source in time order through the gated reader and
-    stop when its exit gate opens (`agentkit.controller.gated_recall`); off: always the full scan.
-    The environment variable ``AGENTKIT_GATED_RECALL=0`` turns the default off."""
+    """Whether, when, count, first, n-th, last and duration read a long source through its indexes,
+    only the segments that can change the answer (`agentkit.controller.gated_recall`); off: always
+    the full scan. The environment variable ``AGENTKIT_GATED_RECALL=0`` turns the default off."""
     gated_min_segments: int = 600
     """Sources with fewer segments than this take the full scan (it is cheap there)."""
-    gated_chunk_s: float = 60.0
-    """Seconds of the source read per chunk on the gated path."""
+    gated_max_hits: int = 4096
+    """The most segments one range query of the gated path reads (the most similar ones)."""
     gated_sample: int = 192
     """Segments in the strided sample the gated path takes the concept background from."""
     gated_nearest: int = 8
