@@ -368,8 +368,11 @@ def _items(stem: str, kind: QuestionKind) -> tuple[str, ...]:
     """The named things of an "order" or "between" question ("the cat, the bus and the lion")."""
     low = stem.strip().rstrip("?.! ")
     if kind is QuestionKind.ORDER:
+        which = re.search(r"\bwhich\s+(?:comes|appears|is shown)\s+first\b[\s,:;-]*(.+)$", low, re.IGNORECASE)
         m = re.search(r"\b(?:do|does|did|are|were)\s+(.+?)\s+(?:first\s+)?(?:appear|show|shown|seen|come)", low, re.IGNORECASE)
-        body = m.group(1) if m else low
+        body = which.group(1) if which else (m.group(1) if m else low)
+        if which:  # "which comes first, the zebra or the walrus?": the options are the items
+            body = re.sub(r",?\s+or\s+", ", ", body)
     else:
         m = re.search(r"\bbetween\s+(.+)$", low, re.IGNORECASE)
         body = m.group(1) if m else ""
@@ -424,6 +427,9 @@ def parse_question(question: str, options: list[str] | tuple[str, ...] | None = 
         either = _EITHER.search(low)
         opts = (either.group(1), either.group(2))
     items = _items(stem, kind) if kind in (QuestionKind.ORDER, QuestionKind.BETWEEN) else ()
+    few_items = kind is QuestionKind.ORDER and len(items) < 2
+    if few_items:  # "which comes first?" names nothing to put in order: ask when the subject appears
+        kind, items = QuestionKind.WHEN, ()
     n = _nth(low) if kind is QuestionKind.NTH else None
     if n is not None:
         unquoted = _NTH.sub(" ", unquoted)
@@ -440,8 +446,11 @@ def parse_question(question: str, options: list[str] | tuple[str, ...] | None = 
     other = _ASKS_OTHER.match(low.strip()) if kind is QuestionKind.WHEN and not re.match(
         r"^(when|at what time|what time|at which time|how soon)\b", low.strip()) else None
     unsupported = ("what ... doing" if other.group(1).endswith("doing") else other.group(1)) if other else ""
+    notes = (f'no operator answers "{unsupported}": read as "when does {subject} appear?"',) if unsupported else ()
+    if few_items:
+        notes += (f'an order question needs two or more things: read as "when does {subject or "it"} appear?"',)
     return Plan(
         question=question, kind=kind, subject=subject, terms=terms, quoted=quoted, code_words=code_words,
         times=times, options=opts, stem=stem, items=items, n=n, window=window, unsupported=unsupported,
-        notes=(f'no operator answers "{unsupported}": read as "when does {subject} appear?"',) if unsupported else (),
+        notes=notes,
     )

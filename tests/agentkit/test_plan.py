@@ -91,3 +91,20 @@ def test_label_cue_matches_names_exactly():
     assert [(s.t0, s.t1) for s in dark.spans] == [(0.0, 2.0)] and dark.confidence == 1.0
     assert match_label(recs, "tabby cats").spans[0].t0 == 5.0
     assert match_label(recs, "cat").spans == []  # "cat" is not the label "tabby cat": that is the concept cue's job
+
+
+@pytest.mark.parametrize("question, items", [
+    ("Which comes first: the zebra or the walrus?", ("zebra", "walrus")),
+    ("Which appears first, a zebra, a lion or a walrus?", ("zebra", "lion", "walrus")),
+    ("Which is shown first - the red car or the bus?", ("red car", "bus")),
+])
+def test_which_comes_first_names_its_options_as_items(question, items):
+    plan = parse_question(question)
+    assert plan.kind is QuestionKind.ORDER and plan.items == items
+
+
+@pytest.mark.parametrize("question", ["Which comes first?", "In what order do cats appear?"])
+def test_order_question_naming_fewer_than_two_things_is_read_as_when(question):
+    plan = parse_question(question)
+    assert plan.kind is QuestionKind.WHEN and plan.items == ()
+    assert any("two or more things" in note for note in plan.notes)
