@@ -184,8 +184,11 @@ class Agent:
             on_step: Called as ``on_step(node, what_it_did)`` while the controller runs (progress).
             budget_ms: Time the caller can wait (e.g. a robot's control loop). The answer rests on
                 what memory holds when the question arrives; a live stream goes on being perceived
-                meanwhile. The budget is not enforced: an answer that took longer says so in
-                ``answer.notices``.
+                meanwhile. The optional steps give way to it: when less of the budget is left than
+                looking at the evidence frames again takes (a running estimate), verification is
+                skipped and ``answer.notices`` says so, and no second recall pass starts after it
+                has run out. Recall itself is not cut short; an answer that still took longer says
+                so in ``answer.notices``.
 
         Safe to call from another thread while a live stream (`live`, `observe`) is perceiving;
         ``answer.coverage`` then says which stream time memory covered.
@@ -204,7 +207,8 @@ class Agent:
             raise ValueError(f"thread must be a non-empty string, got {thread!r}")
         self.toolkit.memory  # open (or refuse) the store before the graph runs
         state = {"question": question, "options": list(options or []), "ask_source": source or "",
-                 "thread": thread or "", **TURN_RESET}
+                 "thread": thread or "", **TURN_RESET,
+                 "deadline": time.time() + budget_ms / 1000.0 if budget_ms is not None else 0.0}
         graph = self.conversations if thread else self.graph
         config = {"configurable": {"thread_id": f"chat:{thread}"}, "recursion_limit": 50} if thread else \
             {"recursion_limit": 50}

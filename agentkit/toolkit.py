@@ -77,6 +77,9 @@ class Toolkit:
     to phrase descriptions, with "around", "after", "between" and `AnswerConfig.use_lm_phrasing`).
     None by default: on the generated set the offline base model's option scores lowered multiple
     choice accuracy (90 against 95 of 104 fit questions) and cost 1.5-2 s per question on a CPU."""
+    verify_cost_s: float = 0.3
+    """Running estimate of one verify step's seconds (updated after each): an ask whose budget
+    has less left than this skips verification instead of overrunning."""
     calibrator_path: Path | None = None
     """Calibrator JSON (`agentkit eval --fit` writes one); None uses the shipped one."""
     calibrate: bool = True

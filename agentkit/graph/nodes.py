@@ -10,6 +10,7 @@ to recall once more (see `builder`). Each node adds one line to ``steps`` saying
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
@@ -236,6 +237,19 @@ def verify_node(toolkit: "Toolkit") -> Node:
     questions, and the moment a "what is shown at mm:ss" question names."""
 
     def verify(state: AgentState) -> dict[str, Any]:
+        left = state.deadline - time.time() if state.deadline else None
+        if left is not None and left < toolkit.verify_cost_s:
+            return {"steps": [*state.steps, f"verify: skipped ({max(left, 0.0) * 1e3:.0f} ms of the budget left, a "
+                                            f"check takes about {toolkit.verify_cost_s * 1e3:.0f} ms)"],
+                    "notices": [*state.notices, "not verified: the time budget left no time to look at the evidence "
+                                                "frames again"]}
+        started = time.perf_counter()
+        out = check(state)
+        if not out["steps"][-1].startswith("verify: skipped"):  # frames were looked at: learn what that costs
+            toolkit.verify_cost_s = 0.7 * toolkit.verify_cost_s + 0.3 * (time.perf_counter() - started)
+        return out
+
+    def check(state: AgentState) -> dict[str, Any]:
         f, plan = state.findings.model_copy(deep=True), state.plan
         if plan.kind is QuestionKind.AROUND and f.context:
             return {"findings": _look_at_moment(toolkit, f, plan.times[0]),
@@ -285,7 +299,7 @@ def decide_node(toolkit: "Toolkit") -> Node:
         chosen, _, _ = combine_cues(f.cues)
         if f.n_records == 0:
             decision, why = "abstain", "memory is empty"
-        elif dropped and chosen is None and state.attempt < MAX_RECALLS:
+        elif dropped and chosen is None and state.attempt < MAX_RECALLS and not (state.deadline and time.time() > state.deadline):
             decision, why = "recall_more", f"verification dropped {len(dropped)} claim(s); looking further"
         else:
             decision, why = "answer", "evidence checked" if f.checks else "evidence gathered"

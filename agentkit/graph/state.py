@@ -42,12 +42,15 @@ class AgentState(BaseModel):
     attempt: int = Field(0, description="recall passes made for this question")
     steps: list[str] = Field(default_factory=list, description="what each node did, in words (shown by -v)")
     notices: list[str] = Field(default_factory=list, description="things the user should know about this answer")
+    deadline: float = Field(0.0, description="wall-clock time (time.time()) the answer is due by, from ask's "
+                                             "budget_ms; 0 for none")
     answer: Answer | None = None
     # the conversation (kept across the turns of a thread)
     history: list[Turn] = Field(default_factory=list)
 
 
-TURN_RESET = {"plan": None, "findings": None, "decision": "", "attempt": 0, "steps": [], "notices": [], "answer": None}
+TURN_RESET = {"plan": None, "findings": None, "decision": "", "attempt": 0, "steps": [], "notices": [], "answer": None,
+              "deadline": 0.0}
 """Per-question fields cleared when a new question arrives in a thread that already holds a turn."""
 
 CHECKPOINT_TYPES = [

@@ -174,3 +174,15 @@ def test_it_still_names_the_subject_after_a_turn_without_one(agent, short_source
     assert after.evidence[0].source == short_source  # the time anchor belongs to the source asked about
     answer = agent.ask("how long was it on screen?", source=short_source, thread=thread)
     assert answer.plan["subject"] == "cat" and 1.0 <= (answer.value.seconds or 0) <= 5.0, answer.plan
+
+
+def test_a_budget_too_small_for_verification_skips_it_and_says_so(agent, short_source):
+    question = "When does the cat appear?"
+    full = agent.ask(question, source=short_source)
+    assert any(s.startswith("verify:") and "skipped" not in s for s in full.steps), full.steps
+    rushed = agent.ask(question, source=short_source, budget_ms=1)
+    assert any(s.startswith("verify: skipped") and "budget" in s for s in rushed.steps), rushed.steps
+    assert any("not verified" in n for n in rushed.notices) and any("over the budget" in n for n in rushed.notices)
+    assert rushed.evidence and rushed.evidence[0].t0 == pytest.approx(full.evidence[0].t0, abs=2.0)
+    roomy = agent.ask(question, source=short_source, budget_ms=60_000)
+    assert not any("not verified" in n for n in roomy.notices) and roomy.text == full.text
