@@ -26,7 +26,7 @@ __all__ = ["Expansion", "LabelHierarchy", "imagenet_hierarchy"]
 logger = logging.getLogger(__name__)
 
 _WNIDS = Path(__file__).with_name("imagenet_wnids.txt")
-_FORMAT = 1
+_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -56,16 +56,22 @@ class LabelHierarchy:
     max_family = 60
     """A grandparent's family larger than this is too broad to call its members near misses."""
 
-    def __init__(self, labels: tuple[str, ...], ancestors: list[list[str]], lemmas: dict[str, list[str]]):
-        if len(labels) != len(ancestors):
+    def __init__(self, labels: tuple[str, ...], ancestors: list[list[str]], lemmas: dict[str, list[str]],
+                 other_parents: list[list[str]] | None = None):
+        if len(labels) != len(ancestors) or (other_parents is not None and len(other_parents) != len(labels)):
             raise ValueError(f"{len(labels)} labels but {len(ancestors)} ancestor chains")
         self.labels = labels
         self._ancestors = ancestors  # per class: its own synset first, then parents up to the root
         self._lemmas = lemmas  # word -> synsets it names (most frequent sense first)
-        self._below: dict[str, list[int]] = {}
+        self._below: dict[str, list[int]] = {}  # classes under a synset on WordNet's main line
+        self._covered: dict[str, list[int]] = {}  # ... on any line: what a word covers
+        # A car is a vehicle although WordNet's main line runs car -> wheeled vehicle -> container;
+        # near misses keep to the main line, whose families stay small.
         for i, chain in enumerate(ancestors):
             for syn in chain:
                 self._below.setdefault(syn, []).append(i)
+            for syn in dict.fromkeys([*chain, *(other_parents[i] if other_parents else [])]):
+                self._covered.setdefault(syn, []).append(i)
         self._parent = {chain[k]: chain[k + 1] for chain in ancestors for k in range(len(chain) - 1)}
         for i, name in enumerate(labels):  # a label's own name always reaches its class
             self._lemmas.setdefault(_key(name), [ancestors[i][0]])
@@ -95,7 +101,7 @@ class LabelHierarchy:
         if not senses:
             return Expansion(phrase)
         sense = senses[0]
-        inside = set(self._below.get(sense, []))
+        inside = set(self._covered.get(sense, []))
         # Near misses: the classes under the nearest ancestors that hold anything else, up to two
         # levels (tiger -> big cats -> all cats), as long as that family stays small.
         beside: set[int] = set()
@@ -118,6 +124,7 @@ def _build(labels: tuple[str, ...], wnids: list[str]) -> dict:
 
     net = WordNet()
     ancestors: list[list[str]] = []
+    others: list[list[str]] = []
     seen: set[str] = set()
     for wnid in wnids:
         syn = net.synset_from_pos_and_offset("n", int(wnid[1:]))
@@ -125,15 +132,17 @@ def _build(labels: tuple[str, ...], wnids: list[str]) -> dict:
         while node.hypernyms():
             node = node.hypernyms()[0]  # the first parent: WordNet's main line
             chain.append(node.name())
+        every = {a.name() for path in syn.hypernym_paths() for a in path}
         ancestors.append(chain)
-        seen.update(chain)
+        others.append(sorted(every - set(chain)))
+        seen.update(chain, every)
     lemmas: dict[str, list[str]] = {}
     for name in sorted(seen):
         for lemma in net.synset(name).lemma_names():
             word = _key(lemma)
             if word not in lemmas:
                 lemmas[word] = [s.name() for s in net.synsets(lemma.replace(" ", "_"), pos="n") if s.name() in seen]
-    return {"format": _FORMAT, "ancestors": ancestors, "lemmas": lemmas}
+    return {"format": _FORMAT, "ancestors": ancestors, "other_parents": others, "lemmas": lemmas}
 
 
 @lru_cache(maxsize=1)
@@ -163,4 +172,4 @@ def imagenet_hierarchy() -> LabelHierarchy | None:
             write_bytes_atomic(path, json.dumps(data).encode("utf-8"))
         except OSError as err:
             logger.warning("could not cache the label hierarchy at %s (%s)", path, err)
-    return LabelHierarchy(labels, data["ancestors"], data["lemmas"])
+    return LabelHierarchy(labels, data["ancestors"], data["lemmas"], data["other_parents"])

@@ -24,6 +24,14 @@ def test_a_word_expands_into_the_classes_below_it(hierarchy):
     assert len(hierarchy.expand("dog").names) > 100
 
 
+def test_a_word_covers_classes_on_every_line_to_the_root(hierarchy):
+    """WordNet's main line runs car -> wheeled vehicle -> container; a car is a vehicle all the same."""
+    vehicle = set(hierarchy.expand("vehicle").names)
+    assert {"sports car", "taxicab", "minivan", "tram", "canoe", "airliner"} <= vehicle
+    assert "tabby cat" not in vehicle
+    assert set(hierarchy.expand("car").near_misses).isdisjoint(hierarchy.expand("car").names)
+
+
 def test_near_misses_are_the_neighbours_not_the_thing(hierarchy):
     tiger = hierarchy.expand("tiger")
     assert tiger.names == ("tiger",)
@@ -42,7 +50,7 @@ def test_the_cached_hierarchy_matches_a_fresh_build(tmp_path, monkeypatch, hiera
     try:
         built = imagenet_hierarchy()  # builds from WordNet and writes the JSON
         cached_file = next((tmp_path / "hierarchy").glob("imagenet-*.json"))
-        assert json.loads(cached_file.read_text())["format"] == 1
+        assert json.loads(cached_file.read_text())["format"] == 2
         imagenet_hierarchy.cache_clear()
         reloaded = imagenet_hierarchy()  # reads the JSON
     finally:
