@@ -1,3 +1,4 @@
+import contextlib
 import os
 import random
 
@@ -21,3 +22,28 @@ def _seeded_rngs():
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+@contextlib.contextmanager
+def _single_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def one_thread():
+    """A context manager giving torch one thread, for session fixtures (model loads, indexing),
+    which the autouse fixture below does not cover."""
+    return _single_thread
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """On 2 shared, oversubscribed cores one torch thread is several times faster than two
+    (spinning OpenMP threads get descheduled)."""
+    with _single_thread():
+        yield

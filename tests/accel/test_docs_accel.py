@@ -20,7 +20,6 @@ def test_the_guide_has_examples():
     assert len(BLOCKS) >= 4
 
 
-@pytest.mark.usefixtures("one_thread")
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
 def test_guide_example_runs(index, monkeypatch, capsys, tmp_path):
     monkeypatch.chdir(ROOT)

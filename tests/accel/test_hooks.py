@@ -32,7 +32,6 @@ from accel.hooks import (
     remove_hook,
 )
 
-pytestmark = pytest.mark.usefixtures("one_thread")  # tests/accel/conftest.py
 
 
 # ---------------------------------------------------------------------------- the registry

@@ -21,7 +21,6 @@ from benchmarks.dit.model import DiT, DiTConfig, sample  # noqa: E402
 
 STEPS = 12
 
-pytestmark = pytest.mark.usefixtures("one_thread")  # tests/accel/conftest.py
 
 
 @pytest.fixture(scope="module")

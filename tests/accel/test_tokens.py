@@ -12,7 +12,6 @@ import torch
 
 import accel.tokens as tk
 
-pytestmark = pytest.mark.usefixtures("one_thread")  # tests/accel/conftest.py
 
 
 def _members_mean(source: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:

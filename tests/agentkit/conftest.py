@@ -5,10 +5,7 @@ indexing stays within the test budget on 2 shared cores.
 """
 from __future__ import annotations
 
-import contextlib
-
 import pytest
-import torch
 
 SIZE = (320, 180)
 SHORT_SECONDS = 40
@@ -26,30 +23,6 @@ def short_needles(sign: str):
         ImageNeedle("chelsea", t0=26, duration=2, name="cat"),
         TextNeedle("CODE WORD: KUMQUAT", t0=34, duration=2),
     ]
-
-
-@contextlib.contextmanager
-def one_torch_thread():
-    """On shared, oversubscribed cores one torch thread is several times faster than two
-    (spinning OpenMP threads get descheduled); restored afterwards for other test folders."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="session")
-def one_thread():
-    """The `one_torch_thread` context manager, for fixtures in test modules."""
-    return one_torch_thread
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with one_torch_thread():
-        yield
 
 
 @pytest.fixture(scope="session")
@@ -76,12 +49,12 @@ def injection_video(workdir):
 
 
 @pytest.fixture(scope="session")
-def agent(workdir, short_video, injection_video):
+def agent(workdir, short_video, injection_video, one_thread):
     """One agent over one store holding both short videos (two sources), default models."""
     from agentkit import Agent
 
     a = Agent.default(store=workdir / "store")
-    with one_torch_thread():
+    with one_thread():
         a.index(short_video.path)
         a.index(injection_video.path)
     yield a

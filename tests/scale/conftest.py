@@ -6,20 +6,10 @@ so the whole folder indexes in a few seconds on 2 shared cores.
 from __future__ import annotations
 
 import pytest
-import torch
 
 SIZE = (320, 180)
 CAT_SIGN = "NO PARKING"
 CODE_SIGN = "CODE WORD: KUMQUAT"
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """On shared cores one torch thread is faster than several spinning ones."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

@@ -8,17 +8,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-import torch
 from server_testkit import SIGN, SIZE, TOKEN, start_server, wait_job
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """On shared cores one torch thread is faster than several spinning ones."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")
