@@ -116,14 +116,15 @@ class StoreReader:
         hits = self._store.search(space, np.asarray(vector, dtype=np.float32), k=int(k), source=source)
         return self._with_vectors([int(h.id) for h in hits], space)
 
-    def labelled(self, source: str, names: Sequence[str], space: str,
-                 min_score: float = 0.0) -> list[tuple[Record, np.ndarray | None]]:
+    def labelled(self, source: str, names: Sequence[str], space: str, min_score: float = 0.0,
+                 limit: int | None = None) -> list[tuple[Record, np.ndarray | None]]:
         """The segments of ``source`` whose label names hold one of ``names`` (case-insensitive
-        substrings, so "cat" also finds "cats") with ``min_score`` or more together, with their
-        vectors in ``space``, in time order.
+        substrings, so "cat" also finds "cats") with ``min_score`` or more together (the ``limit``
+        best when given), with their vectors in ``space``, in time order.
 
         The store's label-name index answers it: only the segments it returns are read."""
-        return self._with_vectors(self._store.labelled(names, source=source, min_score=min_score), space)
+        ids = self._store.labelled(names, source=source, min_score=min_score, limit=limit)
+        return self._with_vectors(ids, space)
 
     def above(self, source: str, space: str, vector: np.ndarray, min_score: float,
               limit: int) -> list[tuple[Record, np.ndarray | None]]:

@@ -61,9 +61,9 @@ class ReadCache:
         return found
 
     def labelled(self, conn: sqlite3.Connection, source: str | None, names: Sequence[str],
-                 min_score: float = 0.0) -> list[int]:
+                 min_score: float = 0.0, limit: int | None = None) -> list[int]:
         """Ids (sorted) of the segments whose label names holding one of ``names`` (case ignored)
-        score ``min_score`` or more together."""
+        score ``min_score`` or more together; only the ``limit`` best scoring when given."""
         index = self._labels.get(source)
         if index is None:
             postings: dict[str, tuple[list[int], list[float]]] = {}
@@ -84,5 +84,7 @@ class ReadCache:
         scores = np.concatenate([np.maximum(v, 0.0) for _, v in hits])
         unique, where = np.unique(ids, return_inverse=True)
         total = np.bincount(where, weights=scores, minlength=unique.size)
-        keep = total >= min_score if min_score > 0 else np.ones(unique.size, dtype=bool)
+        keep = np.flatnonzero(total >= min_score) if min_score > 0 else np.arange(unique.size)
+        if limit is not None and keep.size > limit:
+            keep = np.sort(keep[np.argsort(-total[keep], kind="stable")[:max(int(limit), 0)]])
         return unique[keep].tolist()

@@ -411,9 +411,10 @@ class EpisodicStore:
         return text_recall.search(self._conn, query, k, where, args)
 
     @_sql_errors
-    def labelled(self, names: Sequence[str], *, source: str | None = None, min_score: float = 0.0) -> list[int]:
-        """Ids of the segments (of ``source``) with a label name holding one of ``names``, whose
-        scores for such names sum to ``min_score`` or more.
+    def labelled(self, names: Sequence[str], *, source: str | None = None, min_score: float = 0.0,
+                 limit: int | None = None) -> list[int]:
+        """Ids (sorted) of the segments (of ``source``) with a label name holding one of ``names``,
+        whose scores for such names sum to ``min_score`` or more (only the ``limit`` best when given).
 
         Case is ignored and a name matches inside a longer one ("cat" finds "tabby cat"). Served
         from an index of label names read once per open, so only the segments that match are read.
@@ -421,7 +422,7 @@ class EpisodicStore:
         self._check_open()
         if source is not None:
             check_str(source, "source")
-        return self._cache.labelled(self._conn, source, list(names), float(min_score))
+        return self._cache.labelled(self._conn, source, list(names), float(min_score), limit)
 
     # ------------------------------------------------------------------ internals
 

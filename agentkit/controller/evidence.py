@@ -66,10 +66,10 @@ class TimelineReader(Protocol):
         """About ``k`` segments spread evenly over ``source``'s segments, with their vectors, and
         how many it holds; None when it cannot sample that way (`probe` samples by time)."""
 
-    def labelled(self, source: str, names: Sequence[str], space: str,
-                 min_score: float = 0.0) -> list[tuple[Record, np.ndarray | None]]:
+    def labelled(self, source: str, names: Sequence[str], space: str, min_score: float = 0.0,
+                 limit: int | None = None) -> list[tuple[Record, np.ndarray | None]]:
         """Every segment whose label names holding one of ``names`` score ``min_score`` or more
-        together (a store query: only those are read)."""
+        together, the ``limit`` best when given (a store query: only those are read)."""
 
     def nearest(self, source: str, space: str, vector: np.ndarray, k: int) -> list[tuple[Record, np.ndarray | None]]:
         """The ``k`` segments most similar to ``vector`` (an index lookup: only those are read)."""

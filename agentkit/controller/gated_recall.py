@@ -8,16 +8,18 @@ what they read, and never read the segments nothing can match:
    over its segment ids, so each segment weighs as in the full scan) gives each concept query's
    median and robust spread; the chance maximum comes from the source's size. These are the full
    scan's statistics (`match_concept`, docs/confidence.md), estimated.
-2. **Index lookups (the presence gate).** The store's label-name index returns every segment whose
-   labels carry the subject's names (the vocabulary expansion) at ``label_floor`` or more, so the
-   label cue is complete; the vector index returns the subject's (and each of its words') few best concept
+2. **Index lookups (the presence gate).** The store's label-name index returns the segments whose
+   labels carry the subject's names (the vocabulary expansion) at ``label_floor`` or more (every
+   one, up to `RecallConfig.gated_max_hits`, the strongest), so the label cue is the full scan's; the vector index returns the subject's (and each of its words') few best concept
    matches (`RecallConfig.gated_nearest`), so each concept cue's best is the full scan's. On them
    the full scan's presence decision (`combine_cues`) is taken; "exists" is settled here.
 3. **Everything the full scan would keep.** For the operators that need the subject's spans, one
    range query per concept cue returns every segment whose similarity reaches the full scan's
    keep floor (``keep_fraction`` of the way from the median to the best, or the timeline z), at
    most `RecallConfig.gated_max_hits`, the most similar. These are the segments
-   `concept_result` turns into spans, so the spans are the full scan's.
+   `concept_result` turns into spans, so the spans are the full scan's. Only when more segments
+   than that match does the answer differ: the weakest sightings are left out (the full scan
+   reports at most the `RecallConfig.timeline_spans` best spans anyway).
 
 The same matchers then run over every record read, against the sample's background, so the
 findings are the full scan's kind (`CueFinding` spans, stats) and verify, compose and calibration
@@ -196,7 +198,7 @@ def gated_cues(recaller: "Recaller", plan: Plan, expansion: ExpansionFinding | N
     # the names (so the label cue is complete) and the few best concept matches of the subject and
     # of each of its words (so each concept cue's best span is the full scan's). With them the
     # presence decision is the full scan's own, and "exists" is settled before any chunk is read.
-    keep(reader.labelled(scan.source, sorted(wanted), space, cfg.label_floor - 1e-9))
+    keep(reader.labelled(scan.source, sorted(wanted), space, cfg.label_floor - 1e-9, int(config.gated_max_hits)))
     if config.gated_nearest > 0:
         for q in queries:
             keep(reader.nearest(scan.source, space, q, config.gated_nearest))

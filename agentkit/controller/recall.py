@@ -61,8 +61,9 @@ class RecallConfig:
     the full scan. The environment variable ``AGENTKIT_GATED_RECALL=0`` turns the default off."""
     gated_min_segments: int = 600
     """Sources with fewer segments than this take the full scan (it is cheap there)."""
-    gated_max_hits: int = 4096
-    """The most segments one range query of the gated path reads (the most similar ones)."""
+    gated_max_hits: int = 512
+    """The most segments one index lookup of the gated path reads (the best matching ones); a
+    subject matched by more segments than this loses only its weakest sightings."""
     gated_sample: int = 192
     """Segments in the strided sample the gated path takes the concept background from."""
     gated_nearest: int = 8

@@ -365,6 +365,7 @@ def test_range_labels_and_windows_answer_from_indexes_and_follow_writes(store_di
         assert store.labelled(["walrus"], source="a") == []
         assert store.labelled(["tabby", "street"], source="a", min_score=0.75) == list(range(1, 61))  # 0.7 + 0.1
         assert store.labelled(["tabby"], source="a", min_score=0.75) == []
+        assert store.labelled(["tabby"], source="a", limit=5) == [1, 2, 3, 4, 5]  # ties: the earliest
         [long_id] = store.add([Obs("a", 0.0, 300.0, vectors={"visual": query, "concept": obs[0].vectors["concept"]},
                                    labels={"walrus": 0.9})])
         assert store.labelled(["walrus"], source="a") == [long_id]  # the write reached the label index
