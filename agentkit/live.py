@@ -12,6 +12,11 @@ now, not what was there a second ago. Every drop is counted (`LiveStats.dropped`
 queued without bound. Memory held by a stream is at most ``queue_size`` frames, one batch being
 encoded and ``chunk_size`` segments waiting to be written.
 
+Every segment written also updates the stream's latent slots online (`memory.slot_stream`:
+O(1) amortised work and bounded memory per segment), so a summary question ("what happens?")
+about the open stream reads them instead of rebuilding slots from the store; after `close` the
+store's slots apply again.
+
 A segment runs from a kept frame to the next kept frame, as for files; frames judged redundant
 only extend it. A kept frame is forced at least every ``max_gap`` seconds of stream time so that
 what memory covers never lags far behind a static scene.
@@ -85,6 +90,11 @@ class LiveStream:
             continued: frames must then come after the time it holds.
         settings: Queueing, thinning, skipping and writing (`LiveSettings`).
 
+    Attributes:
+        slots: The source's latent slots kept online (`memory.slot_stream.SlotStream`): every
+            segment written updates them; summary questions read ``slots.snapshot()`` while the
+            stream is open (None if the source's segments could not be consolidated online).
+
     Raises:
         ValueError: a bad source id, or a read-only agent.
     """
@@ -129,9 +139,48 @@ class LiveStream:
         self._closed_segments: list[Any] = []
         self._watches: dict[str, Any] = {}
         self._watch_lock = threading.Lock()
+        self.slots = self._slot_stream(memory.store)
+        if self.slots is not None:
+            toolkit.live_slots[source] = self.slots
         self._last_write = time.monotonic()
         self._thread = threading.Thread(target=self._run, name=f"live-perception:{source}", daemon=True)
         self._thread.start()
+
+    def _slot_stream(self, store: Any) -> Any:
+        """The stream's online slots (`memory.slot_stream.SlotStream`), seeded with what the store
+        already holds of the source when the stream continues it; None when those segments cannot
+        be consolidated online (summaries then read the store's slots)."""
+        from memory.slot_stream import SlotStream
+        from memory.slots import SlotConfig
+
+        slots = SlotStream(SlotConfig(), source=self.source)
+        held = store.segments(self.source)
+        try:
+            for i in range(0, len(held), 512):  # in slices: bounded memory whatever the source's length
+                for seg in store.get([s.id for s in held[i:i + 512]], vectors=True):
+                    slots.add(seg)
+        except ValueError as err:
+            logger.warning("live stream %r: no online slots (%s); summaries read the store's", self.source, err)
+            return None
+        return slots
+
+    def _feed_slots(self, segments: list[Any]) -> None:
+        """Add written segments to the online slots; a segment they refuse (other vector spaces)
+        detaches them, and summaries read the store's slots instead (memory itself is unaffected)."""
+        if self.slots is None:
+            return
+        try:
+            for seg in segments:  # O(1) amortised each; a question may read a snapshot meanwhile
+                self.slots.add(seg)
+        except ValueError as err:
+            logger.warning("live stream %r: online slots stopped (%s); summaries read the store's", self.source, err)
+            self._detach_slots()
+
+    def _detach_slots(self) -> None:
+        """Summaries read the store's slots again."""
+        if self.slots is not None and self.toolkit.live_slots.get(self.source) is self.slots:
+            del self.toolkit.live_slots[self.source]
+        self.slots = None
 
     def _load_ocr(self) -> Any:
         from agentkit import models
@@ -226,6 +275,7 @@ class LiveStream:
             if self._thread.is_alive():
                 raise TimeoutError(f"live stream {self.source!r}: perception did not finish within {timeout} s")
             self._closed = True
+            self._detach_slots()  # summaries read the store's slots again
         self._raise_error()
         return self.stats()
 
@@ -414,6 +464,7 @@ class LiveStream:
     def _write(self) -> None:
         segments, self._closed_segments = self._closed_segments, []
         until = self.toolkit.memory.write_chunk(self.source, segments)
+        self._feed_slots(segments)
         self._last_write = time.monotonic()
         with self._cond:
             s = self._stats

@@ -84,6 +84,9 @@ class Toolkit:
     """Calibrator JSON (`agentkit eval --fit` writes one); None uses the shipped one."""
     calibrate: bool = True
     """False reports raw evidence scores as confidences (what `agentkit eval` fits on)."""
+    live_slots: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Source -> online slots (`memory.slot_stream.SlotStream`) of a live stream open on it; summary
+    questions read them instead of rebuilding the store's slots (`agentkit.live` keeps this)."""
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:

@@ -15,6 +15,12 @@ chapter (all scenes ranked) and only the ``--chapters`` best by the chapters' ow
 
 The one-hour case is also run through the store itself (`load_slots`: build, save, then a cache
 hit; `coarse_to_fine` reading segments back from SQLite).
+
+``--stream-hours`` runs the online builder (`memory.slot_stream.SlotStream`, what a live stream
+keeps) over the same simulated sources one segment at a time: µs per `add`, the state's bytes as
+it goes, a `snapshot`'s cost, and its agreement with build_slots on the same segments (scene
+boundary F1, label names and first times, and the same needle test on the snapshot).
+``--hours`` with no value skips the batch rows.
 """
 from __future__ import annotations
 
@@ -125,6 +131,97 @@ def run_hours(base: list[Any], needle_pool: list[Any], hours: int, args: argpars
     return row
 
 
+def _f1(a: set[int], b: set[int]) -> float:
+    return 2 * len(a & b) / max(1, len(a) + len(b))
+
+
+def _near(a: set[int], b: set[int], tol: int) -> int:
+    """Members of ``a`` within ``tol`` of some member of ``b``."""
+    sb = np.array(sorted(b))
+    return sum(int(np.abs(sb - x).min() <= tol) for x in a) if sb.size else 0
+
+
+def _first_seen(slots: Any) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for d in slots.scenes.first:
+        for name, t in d.items():
+            out[name] = min(out.get(name, np.inf), t)
+    return out
+
+
+def run_stream(base: list[Any], needle_pool: list[Any], hours: int, args: argparse.Namespace) -> dict[str, Any]:
+    """The online builder over the same simulated source as `run_hours` (same seed and needles)."""
+    from memory.slot_recall import locate
+    from memory.slot_stream import SlotStream
+    from memory.slots import SlotConfig, build_slots
+
+    rng = np.random.default_rng(hours)
+    picks = rng.choice(len(needle_pool), size=min(args.needles, len(needle_pool)), replace=False)
+    segs, where = simulate(base, hours, [needle_pool[i] for i in picks], rng)
+    stream = SlotStream(SlotConfig(), source="sim")
+    times, peak = np.empty(len(segs)), 0
+    for i, seg in enumerate(segs):
+        t = time.perf_counter()
+        stream.add(seg)
+        times[i] = time.perf_counter() - t
+        if i % 500 == 0:
+            peak = max(peak, stream.nbytes())
+    state = stream.nbytes()
+    peak = max(peak, state)
+    t = time.perf_counter()
+    snap = stream.snapshot()
+    snap_s = time.perf_counter() - t
+    t = time.perf_counter()
+    ref = build_slots(segs, SlotConfig())
+    build_s = time.perf_counter() - t
+    got_b, ref_b = set(snap.scenes.children[1:, 0].tolist()), set(ref.scenes.children[1:, 0].tolist())
+    got_l, ref_l = {n for d in snap.scenes.labels for n in d}, {n for d in ref.scenes.labels for n in d}
+    fs, fr = _first_seen(snap), _first_seen(ref)
+    common = sorted(set(fs) & set(fr))
+    # the needle test of run_hours, on the snapshot and on build_slots's slots
+    concept = np.stack([s.vectors["concept"] for s in segs]).astype(np.float32)
+    concept /= np.linalg.norm(concept, axis=1, keepdims=True)
+    starts = np.array([s.t0 for s in segs])
+    good = {"stream": 0, "build_slots": 0}
+    for idx in where:
+        q = _query(segs[idx].vectors["concept"], rng)
+        full_best = float((concept @ q).max())
+        for name, slots in (("stream", snap), ("build_slots", ref)):
+            cands = locate(slots, "concept", q, scenes=args.scenes)
+            rows = np.unique(np.concatenate([np.arange(np.searchsorted(starts, c.t0, "left"),
+                                                       np.searchsorted(starts, c.t1, "left")) for c in cands]))
+            good[name] += bool(rows.size and float((concept[rows] @ q).max()) >= full_best - 1e-6)
+    raw = sum(sum(v.nbytes for v in s.vectors.values()) for s in segs)
+
+    def coherence(slots: Any) -> float:
+        """Segment-weighted mean over scenes of |sum of members' unit concept vectors|² / count²
+        (an estimate of the mean pairwise cosine inside a scene: how alike each scene's members are)."""
+        starts_, counts_ = slots.scenes.children[:, 0], slots.scenes.count.astype(np.float64)
+        sums = np.add.reduceat(concept, starts_, axis=0, dtype=np.float64)
+        return float(((np.einsum("ij,ij->i", sums, sums) / counts_ ** 2) * counts_).sum() / counts_.sum())
+
+    return {"hours": hours, "segments": len(segs), "add_us_mean": round(1e6 * float(times.mean()), 1),
+            "add_us_p50": round(1e6 * float(np.median(times)), 1),
+            "add_us_p99": round(1e6 * float(np.quantile(times, 0.99)), 1),
+            "add_us_max": round(1e6 * float(times.max()), 1), "state_bytes": state, "state_bytes_peak": peak,
+            "raw_vector_bytes": raw, "bound_merges": stream.merges, "snapshot_s": round(snap_s, 3),
+            "build_slots_s": round(build_s, 2), "scenes": len(snap.scenes), "chapters": len(snap.chapters),
+            "scenes_build_slots": len(ref.scenes), "threshold": round(stream.threshold, 4),
+            "threshold_build_slots": round(ref.threshold, 4),
+            "boundary_f1": round(_f1(got_b, ref_b), 3),
+            "boundary_f1_within_1": round((_near(got_b, ref_b, 1) + _near(ref_b, got_b, 1))
+                                          / max(1, len(got_b) + len(ref_b)), 3),
+            "boundary_f1_within_8": round((_near(got_b, ref_b, 8) + _near(ref_b, got_b, 8))
+                                          / max(1, len(got_b) + len(ref_b)), 3),
+            "labels_stream_only": len(got_l - ref_l), "labels_build_only": len(ref_l - got_l),
+            "labels_common": len(got_l & ref_l),
+            "first_time_equal_share": round(sum(fs[n] == fr[n] for n in common) / max(1, len(common)), 3),
+            "first_time_abs_diff_s_median": round(float(np.median([abs(fs[n] - fr[n]) for n in common])), 1)
+            if common else None,
+            "scene_coherence": round(coherence(snap), 4), "scene_coherence_build_slots": round(coherence(ref), 4),
+            "needles": len(where), "as_good_as_full_scan": good}
+
+
 def store_round_trip(store_path: str, args: argparse.Namespace) -> dict[str, Any]:
     """Build + save, then a cache hit, then coarse-to-fine reads through a copy of the real store."""
     import shutil
@@ -160,7 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", required=True, help="a one-hour store (read-only) whose segments are repeated")
     parser.add_argument("--needle-stores", nargs="+", required=True, help="stores of other videos: needles")
-    parser.add_argument("--hours", nargs="+", type=int, default=[1, 10, 100])
+    parser.add_argument("--hours", nargs="*", type=int, default=[1, 10, 100])
+    parser.add_argument("--stream-hours", nargs="*", type=int, default=[1, 10],
+                        help="hours the online builder (SlotStream) is run over (none: skipped)")
     parser.add_argument("--needles", type=int, default=20)
     parser.add_argument("--chapters", type=int, default=3, help="chapters opened (the all-chapters row is run too)")
     parser.add_argument("--scenes", type=int, default=6)
@@ -172,13 +271,20 @@ def main(argv: list[str] | None = None) -> int:
     if not base or not pool:
         print("no segments in --store or --needle-stores", file=sys.stderr)
         return 2
-    out = {"machine": "2 CPU cores", "base_segments": len(base), "needle_pool": len(pool),
-           "store": store_round_trip(args.store, args), "rows": []}
-    print(json.dumps(out["store"]))
+    out = {"machine": "2 CPU cores", "load_average": os.getloadavg(), "base_segments": len(base),
+           "needle_pool": len(pool), "rows": [], "stream": []}
+    if args.hours:
+        out["store"] = store_round_trip(args.store, args)
+        print(json.dumps(out["store"]))
     for h in args.hours:
         row = run_hours(base, pool, h, args)
         out["rows"].append(row)
         print(json.dumps(row), flush=True)
+    for h in args.stream_hours:
+        row = run_stream(base, pool, h, args)
+        out["stream"].append(row)
+        print(json.dumps(row), flush=True)
+    out["load_average_after"] = os.getloadavg()
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))
     return 0

@@ -11,7 +11,8 @@ import torch
 if TYPE_CHECKING:
     from memory.slots import SlotConfig, SlotLevel
 
-__all__ = ["attention_pool", "describe_groups", "describe_segments", "exemplars", "pool"]
+__all__ = ["attention_pool", "clean_text", "describe_groups", "describe_segments", "exemplars", "fit_exemplars", "pool",
+           "top_labels"]
 
 
 def attention_pool(members: np.ndarray, weights: np.ndarray | None, config: "SlotConfig") -> np.ndarray:
@@ -84,7 +85,7 @@ def pool(bounds: np.ndarray, mats: dict[str, np.ndarray], config: "SlotConfig", 
                 cands = np.concatenate([cands, flat[space][off[s]:off[e]].astype(np.float32)])
             picked = exemplars(cands, pooled[i], config.exemplars)
             if counts is not None:  # the first space fixed the count: pad or cut to it
-                picked = _fit(picked, int(counts[i]), pooled[i])
+                picked = fit_exemplars(picked, int(counts[i]), pooled[i])
             rows_out.append(picked)
         if counts is None:
             counts = np.array([r.shape[0] for r in rows_out], dtype=np.int64)
@@ -94,7 +95,8 @@ def pool(bounds: np.ndarray, mats: dict[str, np.ndarray], config: "SlotConfig", 
     return vectors, exs, offsets
 
 
-def _fit(rows: np.ndarray, k: int, pooled: np.ndarray) -> np.ndarray:
+def fit_exemplars(rows: np.ndarray, k: int, pooled: np.ndarray) -> np.ndarray:
+    """``k`` exemplar rows: the first ``k`` of ``rows``, padded with the pooled vector (fixed-size arrays)."""
     if rows.shape[0] >= k:
         return rows[:k]
     return np.concatenate([rows, np.repeat(pooled[None], k - rows.shape[0], axis=0)])
@@ -105,7 +107,8 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return (x / np.where(n > 0, n, 1.0)).astype(np.float32)
 
 
-def _top(mass: dict[str, float], k: int) -> dict[str, float]:
+def top_labels(mass: dict[str, float], k: int) -> dict[str, float]:
+    """The ``k`` heaviest labels, as shares of the whole mass."""
     total = sum(mass.values())
     if total <= 0:
         return {}
@@ -113,7 +116,8 @@ def _top(mass: dict[str, float], k: int) -> dict[str, float]:
     return {name: round(v / total, 6) for name, v in best}
 
 
-def _clean(text: Any, chars: int) -> str:
+def clean_text(text: Any, chars: int) -> str:
+    """Text as slots keep it: whitespace collapsed, at most ``chars`` characters."""
     return " ".join(str(text or "").split())[:chars]
 
 
@@ -138,7 +142,7 @@ def describe_segments(segs: Sequence[Any], bounds: np.ndarray, config: "SlotConf
                     strongest[name] = (p, t)
             if lab:
                 first_top.setdefault(max(lab, key=lambda k: (lab[k], k)), t)
-        kept = _top(mass, config.max_labels)
+        kept = top_labels(mass, config.max_labels)
         labels.append(kept)
         firsts.append({n: first_top.get(n, strongest[n][1]) for n in kept})
         texts.append(_texts_in_order(segs[s:e], config))
@@ -148,7 +152,7 @@ def describe_segments(segs: Sequence[Any], bounds: np.ndarray, config: "SlotConf
 def _texts_in_order(segs: Sequence[Any], config: "SlotConfig") -> list[tuple[str, float]]:
     out: dict[str, tuple[str, float]] = {}
     for seg in segs:
-        txt = _clean(seg.text, config.text_chars)
+        txt = clean_text(seg.text, config.text_chars)
         if txt and txt.lower() not in out:
             out[txt.lower()] = (txt, float(seg.t0))
             if len(out) >= config.max_texts:
@@ -172,7 +176,7 @@ def describe_groups(members: "SlotLevel", bounds: np.ndarray, config: "SlotConfi
             for txt, t in members.texts[i]:
                 if txt.lower() not in out and len(out) < config.max_texts:
                     out[txt.lower()] = (txt, t)
-        kept = _top(mass, config.max_labels)
+        kept = top_labels(mass, config.max_labels)
         labels.append(kept)
         firsts.append({n: first[n] for n in kept})
         texts.append(list(out.values()))

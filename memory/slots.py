@@ -31,12 +31,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["LEVELS", "SlotConfig", "SlotLevel", "SlotMemory", "build_slots"]
+__all__ = ["LEVELS", "SlotConfig", "SlotLevel", "SlotMemory", "build_slots", "chapter_level", "group_level",
+           "merge_neighbours", "threshold_from"]
 
 logger = logging.getLogger(__name__)
 
 LEVELS = ("scene", "chapter")
 """Slot levels, finest first."""
+
+THRESHOLD_SAMPLE = 256
+"""Segments (evenly strided) whose pairwise cosines give a source's background similarity."""
 
 
 @dataclass(frozen=True)
@@ -240,10 +244,16 @@ def _threshold(feature: np.ndarray | None, config: SlotConfig) -> float:
         return float(config.scene_similarity)
     if feature is None or feature.shape[0] < 3:
         return 0.5
-    sample = feature[np.linspace(0, feature.shape[0] - 1, min(feature.shape[0], 256)).astype(np.int64)]
+    n = feature.shape[0]
+    sample = feature[np.linspace(0, n - 1, min(n, THRESHOLD_SAMPLE)).astype(np.int64)]
     sims = sample @ sample.T
-    b = float(np.median(sims[np.triu_indices(sample.shape[0], 1)]))
-    return float(np.clip(b + config.scene_margin * (1.0 - b), 0.05, 0.95))
+    return threshold_from(float(np.median(sims[np.triu_indices(sample.shape[0], 1)])), config)
+
+
+def threshold_from(background: float, config: SlotConfig) -> float:
+    """The scene threshold for a source whose background similarity (median cosine of its segment
+    pairs) is ``background``: raised by ``scene_margin`` of the way to 1, within [0.05, 0.95]."""
+    return float(np.clip(background + config.scene_margin * (1.0 - background), 0.05, 0.95))
 
 
 def _initial_runs(t0: np.ndarray, t1: np.ndarray, feature: np.ndarray | None, top: list[str],
@@ -267,7 +277,8 @@ def _initial_runs(t0: np.ndarray, t1: np.ndarray, feature: np.ndarray | None, to
 
 
 def merge_neighbours(sums: np.ndarray, counts: np.ndarray, gaps: np.ndarray, *, keep: int, tau: float,
-                     max_count: int | None = None, balance: float = 0.0) -> np.ndarray:
+                     max_count: int | None = None, balance: float = 0.0,
+                     fixed: np.ndarray | None = None) -> np.ndarray:
     """Agglomerate neighbouring groups in two passes.
 
     1. Similarity: merge the most similar adjacent pair (cosine of their means) while it is at
@@ -287,6 +298,9 @@ def merge_neighbours(sums: np.ndarray, counts: np.ndarray, gaps: np.ndarray, *, 
         tau: Similarity at or above which neighbours merge anyway.
         max_count: Members a group merged for similarity alone may hold (None: no limit).
         balance: Weight of the size term of the bound pass.
+        fixed: ``[R]`` True for groups the similarity pass leaves alone (only the bound pass may
+            merge them): mixtures an earlier bound pass made, whose means have drifted toward the
+            source's mean (`memory.slot_stream` merges its scenes again and again).
 
     Returns:
         ``[G]`` start indices (into the R groups) of the merged groups, ascending.
@@ -295,8 +309,10 @@ def merge_neighbours(sums: np.ndarray, counts: np.ndarray, gaps: np.ndarray, *, 
     if r <= 1:
         return np.zeros(min(r, 1), dtype=np.int64)
     state = _Groups(sums, counts, gaps)
+    pinned = np.zeros(r, dtype=bool) if fixed is None else np.asarray(fixed, dtype=bool)
     state.run(lambda a, b: state.cosine(a, b), stop=lambda s, a, b: s < tau,
-              skip=lambda a, b: max_count is not None and state.counts[a] + state.counts[b] > max_count)
+              skip=lambda a, b: (max_count is not None and state.counts[a] + state.counts[b] > max_count)
+              or bool(pinned[a] or pinned[b]))
     if state.groups > keep:
         unit = max(float(state.counts.sum()) / keep, 1.0)
         state.run(lambda a, b: state.cosine(a, b) - balance * (state.counts[a] + state.counts[b]) / unit,
@@ -365,7 +381,7 @@ def build_slots(segments: Sequence[Any], config: SlotConfig = SlotConfig(), *, s
     Returns:
         The slots; the same segments and config always give the same slots.
     """
-    from memory.slot_pool import describe_groups, describe_segments, pool
+    from memory.slot_pool import describe_segments, pool
 
     segs = sorted(segments, key=lambda s: (float(s.t0), float(s.t1), int(getattr(s, "id", 0) or 0)))
     n = len(segs)
@@ -378,8 +394,8 @@ def build_slots(segments: Sequence[Any], config: SlotConfig = SlotConfig(), *, s
     top = [max(s.labels, key=s.labels.get) if s.labels else "" for s in segs]
     tau = _threshold(feature, config)
     if n == 0:
-        empty = _empty_level(mats, config)
-        return SlotMemory(source, config, empty, _empty_level(mats, config), 0, spaces, tau)
+        empty = empty_level(mats, config)
+        return SlotMemory(source, config, empty, empty_level(mats, config), 0, spaces, tau)
     runs = _initial_runs(t0, t1, feature, top, tau, config)
     scene_starts = runs[_consolidate(runs, n, t0, t1, feature, top, config, tau, config.max_scenes,
                                      max_count=config.max_run, balance=config.scene_balance)]
@@ -388,19 +404,37 @@ def build_slots(segments: Sequence[Any], config: SlotConfig = SlotConfig(), *, s
     scenes = SlotLevel(t0[scene_bounds[:, 0]], np.maximum.reduceat(t1, scene_bounds[:, 0]),
                        (scene_bounds[:, 1] - scene_bounds[:, 0]).astype(np.int64), scene_bounds, vectors, exemplars,
                        offsets, *describe_segments(segs, scene_bounds, config))
+    return SlotMemory(source, config, scenes, chapter_level(scenes, feature_space, config), n, spaces, tau)
+
+
+def chapter_level(scenes: SlotLevel, feature_space: str | None, config: SlotConfig) -> SlotLevel:
+    """Chapters over ``scenes``: about sqrt(scenes) groups of neighbouring scenes (at most
+    ``max_chapters``), toward equal lengths (see `merge_neighbours`)."""
     n_scenes = len(scenes)
+    if n_scenes == 0:
+        return empty_level(scenes.vectors, config)
     target = min(config.max_chapters, max(1, int(round(math.sqrt(n_scenes)))))
     chapter_starts = _consolidate(np.arange(n_scenes), n_scenes, scenes.t0, scenes.t1,
                                   scenes.vectors.get(feature_space) if feature_space else None,
                                   [max(d, key=d.get) if d else "" for d in scenes.labels], config, 1.01, target,
                                   weights=scenes.count, balance=config.chapter_balance)
-    chapter_bounds = np.stack([chapter_starts, np.append(chapter_starts[1:], n_scenes)], axis=1)
-    vectors, exemplars, offsets = pool(chapter_bounds, scenes.vectors, config, weights=scenes.count,
-                                       extra=(scenes.exemplars, scenes.ex_offsets))
-    chapters = SlotLevel(scenes.t0[chapter_bounds[:, 0]], np.maximum.reduceat(scenes.t1, chapter_bounds[:, 0]),
-                         np.add.reduceat(scenes.count, chapter_bounds[:, 0]).astype(np.int64), chapter_bounds,
-                         vectors, exemplars, offsets, *describe_groups(scenes, chapter_bounds, config))
-    return SlotMemory(source, config, scenes, chapters, n, spaces, tau)
+    return group_level(scenes, chapter_starts, config)
+
+
+def group_level(members: SlotLevel, starts: np.ndarray, config: SlotConfig) -> SlotLevel:
+    """The level whose slot ``i`` groups ``members`` rows ``starts[i]:starts[i + 1]`` (the last to
+    the end): spans and counts summed, vectors pooled over the members' pooled vectors weighted by
+    the segments each covers (their exemplars are candidates too), label mass weighted the same.
+    ``children`` are the member ranges."""
+    from memory.slot_pool import describe_groups, pool
+
+    starts = np.asarray(starts, dtype=np.int64)
+    bounds = np.stack([starts, np.append(starts[1:], len(members))], axis=1)
+    vectors, exemplars, offsets = pool(bounds, members.vectors, config, weights=members.count,
+                                       extra=(members.exemplars, members.ex_offsets))
+    return SlotLevel(members.t0[starts], np.maximum.reduceat(members.t1, starts),
+                     np.add.reduceat(members.count, starts).astype(np.int64), bounds,
+                     vectors, exemplars, offsets, *describe_groups(members, bounds, config))
 
 
 def _consolidate(starts: np.ndarray, n: int, t0: np.ndarray, t1: np.ndarray, feature: np.ndarray | None,
@@ -420,7 +454,7 @@ def _consolidate(starts: np.ndarray, n: int, t0: np.ndarray, t1: np.ndarray, fea
     return merge_neighbours(sums, counts, gaps, keep=keep, tau=tau, max_count=max_count, balance=balance)
 
 
-def _empty_level(mats: dict[str, np.ndarray], config: SlotConfig) -> SlotLevel:
+def empty_level(mats: dict[str, np.ndarray], config: SlotConfig) -> SlotLevel:
     return SlotLevel(np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros((0, 2), dtype=np.int64),
                      {s: np.zeros((0, m.shape[1]), np.float32) for s, m in mats.items()},
                      {s: np.zeros((0, m.shape[1]), np.float16) for s, m in mats.items()},

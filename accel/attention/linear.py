@@ -14,6 +14,9 @@ positions); 1 keeps everything. The chunked form computes chunks of ``chunk`` po
 matrix products (quadratic inside a chunk, the state carried between chunks), which is what
 makes it fast on matrix hardware. This is a different function from softmax attention: its
 error report against exact attention is large on most inputs, and that is the honest number.
+
+`linear_update` and `linear_read` are the recurrence one step at a time (a stream that gets one
+position at a time and keeps only the state); a loop of them equals ``linear_attention(causal=True)``.
 """
 
 from __future__ import annotations
@@ -24,12 +27,41 @@ import torch
 
 from accel.attention._checks import check_fraction, expand_kv
 
-__all__ = ["feature_map", "linear_attention"]
+__all__ = ["feature_map", "linear_attention", "linear_read", "linear_update"]
 
 
 def feature_map(x: torch.Tensor) -> torch.Tensor:
     """``elu(x) + 1``: positive features, so every normaliser is positive."""
     return torch.nn.functional.elu(x) + 1
+
+
+def linear_update(state: torch.Tensor, z: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
+                  decay: float = 1.0) -> None:
+    """One step of the causal recurrence, in place: ``S = decay * S + phi(k) vᵀ``, ``z = decay * z + phi(k)``.
+
+    Args:
+        state: ``[..., D, Dv]`` the running ``S`` (updated in place).
+        z: ``[..., D]`` the running normaliser (updated in place).
+        k: ``[..., D]`` this position's key; v: ``[..., Dv]`` its value (cast to the state's dtype).
+        decay: per-step forgetting factor in (0, 1].
+    """
+    check_fraction("decay", decay, low_open=True, allow_none=False)
+    fk = feature_map(k if k.dtype == state.dtype else k.to(state.dtype))
+    v = v if v.dtype == state.dtype else v.to(state.dtype)
+    if decay != 1.0:
+        state.mul_(decay)
+        z.mul_(decay)
+    state.add_(fk[..., :, None] * v[..., None, :])
+    z.add_(fk)
+
+
+def linear_read(state: torch.Tensor, z: torch.Tensor, q: torch.Tensor, *, eps: float = 1e-6) -> torch.Tensor:
+    """The attention output of query ``q [..., D]`` over the state: ``phi(q) S / (phi(q) · z + eps)``,
+    ``[..., Dv]`` in the state's dtype. Reading after `linear_update` with the same position's query
+    gives that position's causal output."""
+    fq = feature_map(q if q.dtype == state.dtype else q.to(state.dtype))
+    num = (fq[..., None, :] @ state)[..., 0, :]
+    return num / ((fq * z).sum(-1, keepdim=True) + eps)
 
 
 def linear_attention(

@@ -14,11 +14,16 @@ labels it names (a scene the encoder is unsure of spreads its mass over many nam
 of thing, the mean of each listed name's peak share in a scene. Calibrated in the "summary"
 family; until `agentkit eval` has fitted rows for it, the calibrator's pooled model maps it, and
 an answer below the abstention bar still shows its outline, marked as unsure.
+
+A source with a live stream open in this agent (`agentkit.live.LiveStream`) is read from the
+stream's online slots (`memory.slot_stream.SlotStream`, updated as each segment is written), not
+rebuilt from the store on every question: the stream registers them in `Toolkit.live_slots` and
+leaves when it closes, after which the store's slots (`memory.slot_files.load_slots`) apply.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from agentkit.controller.draft import AnswerConfig, Draft, draft_answer
 from agentkit.controller.findings import CueFinding, Findings
@@ -48,6 +53,15 @@ class SummaryConfig:
     """Labels named per chapter in an outline."""
     max_sources: int = 4
     """Sources outlined when the question names none."""
+
+
+def _live_snapshot(live: Mapping[str, Any] | None, source: str, config: Any) -> Any:
+    """The snapshot of ``source``'s live slots when they were built with ``config`` (a
+    `memory.slots.SlotConfig`) and hold something, else None."""
+    stream = (live or {}).get(source)
+    if stream is None or stream.config != config or not len(stream):
+        return None
+    return stream.snapshot()
 
 
 def _wanted(subject: str, vocabulary: Callable[[str], Any] | None) -> tuple[frozenset[str] | None, bool]:
@@ -101,7 +115,8 @@ def _chapters(slots: Any, source: str, wanted: frozenset[str] | None, config: Su
 
 
 def recall_summary(plan: Plan, store: Any = None, *, reader: Any = None, source: str | None = None,
-                   vocabulary: Callable[[str], Any] | None = None, config: SummaryConfig = SummaryConfig()) -> Findings:
+                   vocabulary: Callable[[str], Any] | None = None, live: Mapping[str, Any] | None = None,
+                   config: SummaryConfig = SummaryConfig()) -> Findings:
     """The findings of a summary plan, read from the latent slots of each source asked about.
 
     Args:
@@ -112,6 +127,8 @@ def recall_summary(plan: Plan, store: Any = None, *, reader: Any = None, source:
             (labels and text only: scenes follow changes of the top label).
         source: Restrict to one source id; None outlines up to ``config.max_sources`` sources.
         vocabulary: Expands a word into the frame encoder's label names (`Toolkit.vocabulary`).
+        live: Source -> the online slots of a live stream open on it (`Toolkit.live_slots`);
+            read instead of the store's slots.
         config: Thresholds.
 
     Returns:
@@ -133,8 +150,12 @@ def recall_summary(plan: Plan, store: Any = None, *, reader: Any = None, source:
     if plan.subject not in GENERIC_KINDS:
         findings.vocab_sim = 1.0 if understood else 0.0
     for src in sources:
-        slots = (load_slots(store, src, slot_config) if store is not None
-                 else build_slots(reader.records(src), slot_config, source=src))
+        if store is None:
+            slots = build_slots(reader.records(src), slot_config, source=src)
+        else:
+            slots = _live_snapshot(live, src, slot_config)
+            if slots is None:
+                slots = load_slots(store, src, slot_config)
         findings.n_records += slots.n_segments
         findings.context += _chapters(slots, src, wanted, config)
         findings.cues += _sightings(slots, src, wanted, config)

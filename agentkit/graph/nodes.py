@@ -171,7 +171,8 @@ def recall_node(toolkit: "Toolkit") -> Node:
                                                    span_floor=0.5 * config.match.span_floor))
         vocabulary = toolkit.vocabulary if plan.kind in CONCEPT_KINDS | {QuestionKind.ORDER, QuestionKind.BETWEEN,
                                                                           QuestionKind.AFTER, QuestionKind.BEFORE} else None
-        findings = recall_summary(plan, toolkit.memory.store, source=source, vocabulary=toolkit.vocabulary) \
+        findings = recall_summary(plan, toolkit.memory.store, source=source, vocabulary=toolkit.vocabulary,
+                                  live=toolkit.live_slots) \
             if plan.kind is QuestionKind.SUMMARY else recall(plan, reader, toolkit.embed_text, source=source,
                                                              centroid=toolkit.concept_centroid, config=config,
                                                              vocabulary=vocabulary)
