@@ -52,12 +52,20 @@ __all__ = ["DB_FILE", "FORMAT", "LOCK_FILE", "META_FILE", "SCHEMA_VERSION", "Epi
 
 
 def _sql_errors(method):
-    """Report SQLite failures while reading (a store damaged after it was opened) as StoreError."""
+    """A read: one thread at a time on the connection, SQLite failures (a store damaged after it
+    was opened) reported as StoreError.
+
+    The lock is not only for consistency. A text scan calls a Python SQL function (``casefold``)
+    per row, which takes the GIL inside SQLite's connection lock; a writer thread that holds the
+    GIL and waits for that connection lock would deadlock the two (it did, with a live stream
+    writing while a question was asked).
+    """
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
         try:
-            return method(self, *args, **kwargs)
+            with self._mutex:
+                return method(self, *args, **kwargs)
         except sqlite3.DatabaseError as err:
             raise StoreError(self.path, f"{DB_FILE} cannot be read ({err})") from err
 

@@ -375,3 +375,41 @@ def test_range_labels_and_windows_answer_from_indexes_and_follow_writes(store_di
             store.search_above("nowhere", query, 0.5)
         [seg] = store.get([5], vectors=True, spaces=["concept"])
         assert set(seg.vectors) == {"concept"}
+
+
+def test_reads_and_writes_from_two_threads_never_deadlock(store_dir):
+    """A live stream writes while a question reads: text search runs a Python SQL function
+    (casefold) per row, which needs the GIL inside SQLite, while the writer holds the GIL and waits
+    for SQLite's connection lock. The store serialises its connection, so both finish."""
+    import threading
+
+    with EpisodicStore.open(store_dir) as store:
+        store.add(make_obs(400, seed=5))
+        stop = threading.Event()
+        errors: list[BaseException] = []
+
+        def write():
+            try:
+                for k in range(40):
+                    store.add(make_obs(20, seed=100 + k, start=1000.0 + 20 * k))
+            except BaseException as err:  # noqa: BLE001 - reported below
+                errors.append(err)
+            finally:
+                stop.set()
+
+        def read():
+            try:
+                while not stop.is_set():
+                    store.text_search("frame 3", k=5)
+                    store.segments("clip-a", t0=10.0, t1=20.0)
+            except BaseException as err:  # noqa: BLE001 - reported below
+                errors.append(err)
+
+        threads = [threading.Thread(target=write, daemon=True), threading.Thread(target=read, daemon=True)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert not any(t.is_alive() for t in threads), "a reader and a writer deadlocked on the store"
+        assert not errors, errors
+        assert len(store) == 400 + 40 * 20
