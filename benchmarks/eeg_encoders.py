@@ -13,6 +13,11 @@ within each resample).
 Usage:
     OMP_NUM_THREADS=1 python benchmarks/eeg_encoders.py --out benchmarks/results/eeg_encoders.json
     python benchmarks/eeg_encoders.py --sets Blink --seeds 0 --encoders minirocket,tangent   # a quick look
+    python benchmarks/eeg_encoders.py --encoders transformer,transformer:merge=0.4 \
+        --out benchmarks/results/eeg_transformer_merge.json   # one encoder with and without a setting
+
+An encoder spec `name:key=value:key=value` passes settings to `make_encoder` (values read as
+JSON, else as strings); the spec is the row's name.
 """
 from __future__ import annotations
 
@@ -58,18 +63,35 @@ def run_baseline(tr, te, seed: int) -> dict:
             "predict_s": time.perf_counter() - t0, "probs": None}
 
 
-def run_encoder(name: str, tr, te, seed: int) -> dict:
+def parse_spec(spec: str) -> tuple[str, dict]:
+    """'transformer:merge=0.4:epochs=20' -> ('transformer', {'merge': 0.4, 'epochs': 20})."""
+    name, *pairs = spec.split(":")
+    settings = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"encoder spec {spec!r}: settings are key=value, got {pair!r}")
+        try:
+            settings[key] = json.loads(value)
+        except json.JSONDecodeError:
+            settings[key] = value
+    return name, settings
+
+
+def run_encoder(spec: str, tr, te, seed: int) -> dict:
     from perception.eeg.encoders import make_encoder, select_encoder
 
     t0 = time.perf_counter()
-    if name == AUTO:
+    if spec == AUTO:
         enc, scores = select_encoder(tr.X, tr.y, classes=tr.classes, sfreq=tr.sfreq, seed=seed, source=tr.name,
                                      budget_s=75.0)  # as `agentkit eeg train`
         extra = {"chosen": enc.name, "cv": {s.name: s.accuracy for s in scores},
                  "cut_by_budget": [s.name for s in scores if s.error]}
     else:
-        enc = make_encoder(name, seed=seed).fit(tr.X, tr.y, classes=tr.classes, sfreq=tr.sfreq, source=tr.name)
-        extra = {}
+        name, settings = parse_spec(spec)
+        enc = make_encoder(name, seed=seed, **settings).fit(tr.X, tr.y, classes=tr.classes, sfreq=tr.sfreq,
+                                                            source=tr.name)
+        extra = {"settings": settings} if settings else {}
     fit_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     probs = enc.predict_proba(te.X)
@@ -77,7 +99,7 @@ def run_encoder(name: str, tr, te, seed: int) -> dict:
     with tempfile.TemporaryDirectory() as d:
         size = folder_bytes(enc.save(d))
     nll = float(-np.log(probs[np.arange(len(te.y)), te.y] + 1e-12).mean())
-    return {"encoder": name, "accuracy": float((probs.argmax(1) == te.y).mean()), "ece": ece15(probs, te.y),
+    return {"encoder": spec, "accuracy": float((probs.argmax(1) == te.y).mean()), "ece": ece15(probs, te.y),
             "nll": nll, "fit_s": fit_s, "predict_s": predict_s, "size_bytes": size, "probs": probs, **extra}
 
 
@@ -138,13 +160,15 @@ def main() -> None:
     names = [AUTO if e == "auto" else e for e in args.encoders.split(",") if e]
     seeds = [int(s) for s in args.seeds.split(",")]
     rows, tests = [], {}
+    load_start = os.getloadavg()
+    t_start = time.perf_counter()
     for set_name in args.sets.split(","):
         tr, te = load_uea(set_name, "TRAIN"), load_uea(set_name, "TEST")
         tests[set_name] = te
         for seed in seeds:
             for name in [BASELINE] + names:
                 row = run_baseline(tr, te, seed) if name == BASELINE else run_encoder(name, tr, te, seed)
-                row.update(set=set_name, seed=seed)
+                row.update(set=set_name, seed=seed, loadavg_1min=os.getloadavg()[0])
                 rows.append(row)
                 print(json.dumps({k: v for k, v in row.items() if k != "probs"}), flush=True)
     summary = summarise(rows, tests)
@@ -152,7 +176,9 @@ def main() -> None:
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         meta = {"date": time.strftime("%Y-%m-%d"), "cpu_count": os.cpu_count(),
-                "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
+                "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "command": " ".join(sys.argv),
+                "loadavg_start": list(load_start), "loadavg_end": list(os.getloadavg()),
+                "wall_s": time.perf_counter() - t_start}
         args.out.write_text(json.dumps({"meta": meta, "summary": summary,
                                         "rows": [{k: v for k, v in r.items() if k != "probs"} for r in rows]}, indent=2))
 

@@ -362,6 +362,7 @@ def _train_transformer(tr, te, out: Path, rate: float, names, *, patch: int, gro
     import numpy as np
 
     from perception.eeg.classify import calibration_split, evaluate, fit_temperature, out_of_fold_logits
+    from perception.eeg.encoders.transformer import TransformerEncoderConfig
     from perception.eeg.transformer import EEGTransformerConfig, TrainSettings, save
     from perception.eeg.transformer import train as train_model
 
@@ -371,6 +372,8 @@ def _train_transformer(tr, te, out: Path, rate: float, names, *, patch: int, gro
     def fit_model(idx):
         cfg = EEGTransformerConfig(n_channels=tr.X.shape[1], n_samples=tr.X.shape[2], classes=tr.classes,
                                    patch=patch, group=group, sfreq=rate, ch_names=names)
+        # token merging as the encoder merges by default (faster training at equal accuracy)
+        cfg.merge_r = TransformerEncoderConfig(depth=cfg.depth).merge_r(cfg.n_groups * cfg.n_patches)
         return train_model(cfg, tr.X[idx], tr.y[idx], TrainSettings(epochs=epochs))
 
     if folds:
