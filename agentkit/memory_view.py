@@ -108,13 +108,17 @@ class StoreReader:
         self._sampled[source] = [r for r, _ in pairs]
         return pairs, n
 
-    def nearest(self, source: str, space: str, vector: np.ndarray, k: int) -> list[tuple[Record, np.ndarray | None]]:
-        """The ``k`` segments of ``source`` most similar to ``vector`` in ``space`` (the store's
-        vector index; only those ``k`` are read), with their vectors, in time order."""
+    def similar(self, source: str, space: str, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every segment of ``source``: its id and similarity to each of ``queries`` in ``space``
+        (one pass over the vector index; no segment is read)."""
+        q = np.atleast_2d(np.asarray(queries, dtype=np.float32))
         if space not in self._store.spaces:
-            return []
-        hits = self._store.search(space, np.asarray(vector, dtype=np.float32), k=int(k), source=source)
-        return self._with_vectors([int(h.id) for h in hits], space)
+            return np.zeros(0, np.int64), np.zeros((0, q.shape[0]), np.float32)
+        return self._store.similarities(space, q, source=source)
+
+    def read(self, ids: Sequence[int], space: str) -> list[tuple[Record, np.ndarray | None]]:
+        """The segments ``ids`` with their vectors in ``space``, in time order."""
+        return self._with_vectors([int(i) for i in ids], space)
 
     def labelled(self, source: str, names: Sequence[str], space: str, min_score: float = 0.0,
                  limit: int | None = None) -> list[tuple[Record, np.ndarray | None]]:
@@ -125,16 +129,6 @@ class StoreReader:
         The store's label-name index answers it: only the segments it returns are read."""
         ids = self._store.labelled(names, source=source, min_score=min_score, limit=limit)
         return self._with_vectors(ids, space)
-
-    def above(self, source: str, space: str, vector: np.ndarray, min_score: float,
-              limit: int) -> list[tuple[Record, np.ndarray | None]]:
-        """The segments of ``source`` whose similarity to ``vector`` in ``space`` exceeds ``min_score``
-        (a range query on the vector index; at most ``limit``, the most similar), in time order."""
-        if space not in self._store.spaces:
-            return []
-        pairs = self._store.search_above(space, np.asarray(vector, dtype=np.float32), float(min_score),
-                                         source=source, limit=limit)
-        return self._with_vectors([i for i, _ in pairs], space)
 
     def _with_vectors(self, ids: list[int], space: str) -> list[tuple[Record, np.ndarray | None]]:
         if not ids:
@@ -166,6 +160,8 @@ class StoreReader:
 
         if source in self._records:
             return bool(eeg_records(self._records[source]))
+        if "eeg" not in self._store.modalities(source):  # a question about video pays no scan
+            return False
         return bool(eeg_records([_record(s) for s in self._store.segments(source=source, modality="eeg")]))
 
     def similarity(self, space: str, vector: np.ndarray, source: str | None = None) -> dict[int, float]:

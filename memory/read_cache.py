@@ -1,8 +1,9 @@
 """What the store learns once per open to keep long-store reads from scanning every segment.
 
 A question about a 100 h source must not pay for every segment each time it asks the store
-something. Three facts, each read from SQLite once and forgotten on any write:
+something. These facts are read from SQLite once and forgotten on any write:
 
+* how many segments the store holds, which sources, and which modalities each holds;
 * each source's segment ids with a vector in a space, so a vector search restricted to the source
   hands faiss a ready id list instead of joining two tables;
 * each source's longest segment, so a time window becomes a bounded range on the
@@ -17,6 +18,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -33,12 +35,33 @@ class ReadCache:
         self._ids: dict[tuple[str, str], np.ndarray] = {}
         self._longest: dict[str | None, float] = {}
         self._labels: dict[str | None, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+        self._totals: dict[str, Any] = {}
 
     def clear(self) -> None:
         with self._lock:
             self._ids.clear()
             self._longest.clear()
             self._labels.clear()
+            self._totals.clear()
+
+    def count(self, conn: sqlite3.Connection) -> int:
+        """Segments in the store."""
+        if "count" not in self._totals:
+            self._totals["count"] = tables.count(conn)
+        return self._totals["count"]
+
+    def modalities(self, conn: sqlite3.Connection, source: str | None) -> set[str]:
+        """The modalities ``source`` (every source when None) holds."""
+        key = f"modalities:{source}"
+        if key not in self._totals:
+            self._totals[key] = tables.modalities(conn, source)
+        return set(self._totals[key])
+
+    def sources(self, conn: sqlite3.Connection) -> list[str]:
+        """Source ids that have segments, sorted."""
+        if "sources" not in self._totals:
+            self._totals["sources"] = tables.sources(conn)
+        return list(self._totals["sources"])
 
     def ids_with_vector(self, conn: sqlite3.Connection, space: str, source: str) -> np.ndarray:
         """Ids of ``source``'s segments that have a vector in ``space``."""

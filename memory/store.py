@@ -157,7 +157,7 @@ class EpisodicStore:
     @_sql_errors
     def __len__(self) -> int:
         self._check_open()
-        return tables.count(self._conn)
+        return self._cache.count(self._conn)
 
     @property
     def spaces(self) -> dict[str, int]:
@@ -292,7 +292,13 @@ class EpisodicStore:
     def sources(self) -> list[str]:
         """Source ids that have segments, sorted."""
         self._check_open()
-        return tables.sources(self._conn)
+        return self._cache.sources(self._conn)
+
+    @_sql_errors
+    def modalities(self, source: str | None = None) -> set[str]:
+        """The modalities ("video", "eeg", ...) the segments of ``source`` (of every source) hold."""
+        self._check_open()
+        return self._cache.modalities(self._conn, source)
 
     @_sql_errors
     def get(self, ids: Sequence[int], *, vectors: bool = False, spaces: Sequence[str] | None = None) -> list[Segment]:
@@ -365,35 +371,35 @@ class EpisodicStore:
         return [tables.hit(found[i], score) for i, score in pairs if i in found]
 
     @_sql_errors
-    def search_above(self, space: str, vector: np.ndarray, min_score: float, *, source: str | None = None,
-                     limit: int = 4096) -> list[tuple[int, float]]:
-        """Every segment (of ``source``) whose cosine similarity to ``vector`` exceeds ``min_score``.
+    def similarities(self, space: str, queries: np.ndarray, *, source: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Every segment's (of ``source``) cosine similarity to each query, without reading segments.
 
-        A range query on the faiss index: a long store answers "everything that looks like X"
-        without reading the segments that do not. Only ids and scores come back.
+        One pass over the space's vectors for all queries: a long store answers "which segments
+        look like X (or like any of its words)" at the cost of one scan, and only the segments
+        then chosen are read.
+
+        Args:
+            queries: ``[m, dim]`` (or one ``[dim]`` vector), normalised here.
 
         Returns:
-            (id, cosine) pairs, best first, at most ``limit`` (the best ones).
+            ``(ids [n], scores [n, m])``: int64 segment ids and float32 cosines.
 
         Raises:
-            ValueError: Unknown space, wrong dimension, or a non-finite vector or ``min_score``.
+            ValueError: Unknown space (in a non-empty store), wrong dimension, or non-finite queries.
         """
         self._check_open()
         index = self._spaces.indexes.get(space)
+        q = np.atleast_2d(np.asarray(queries, dtype=np.float32))
         if index is None:
             if len(self) == 0:
-                return []
+                return np.zeros(0, np.int64), np.zeros((0, q.shape[0]), np.float32)
             raise ValueError(f"space {space!r} is not in this store; it has {sorted(self._spaces.dims)}")
-        query = np.asarray(vector, dtype=np.float32)
-        if query.ndim != 1 or query.shape[0] != index.dim or not np.all(np.isfinite(query)):
-            raise ValueError(f"vector must be a finite 1-D array of dim {index.dim} for space {space!r}")
-        if not np.isfinite(min_score):
-            raise ValueError(f"min_score must be finite, got {min_score!r}")
+        if q.ndim != 2 or q.shape[1] != index.dim or not np.all(np.isfinite(q)):
+            raise ValueError(f"queries must be finite rows of dim {index.dim} for space {space!r}, got shape {q.shape}")
         allowed = self._allowed(space, source=source)
         if allowed is not None and allowed.size == 0:
-            return []
-        with self._mutex:
-            return index.above(query, float(min_score), allowed)[: max(int(limit), 0)]
+            return np.zeros(0, np.int64), np.zeros((0, q.shape[0]), np.float32)
+        return index.scores(q, allowed)
 
     @_sql_errors
     def text_search(self, query: str, k: int = 10, *, source: str | None = None,

@@ -126,6 +126,12 @@ def sources(conn: sqlite3.Connection) -> list[str]:
     return [r[0] for r in conn.execute("SELECT DISTINCT source FROM segments ORDER BY source")]
 
 
+def modalities(conn: sqlite3.Connection, source: str | None) -> set[str]:
+    """The modalities the segments (of ``source``) hold."""
+    where, args = where_clause(source=source)
+    return {r[0] for r in conn.execute(f"SELECT DISTINCT s.modality FROM segments s{where}", args)}
+
+
 def fetch(conn: sqlite3.Connection, ids: Sequence[int], *, vectors: bool = False,
           spaces: Sequence[str] | None = None) -> dict[int, Segment]:
     """Segments by id (missing ids are left out), with their raw vectors when asked (only those

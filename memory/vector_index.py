@@ -61,17 +61,20 @@ class VectorIndex:
         scores, ids = self.index.search(normalise(query[None, :]), k, params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
-    def above(self, query: np.ndarray, min_score: float, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """Every (id, cosine) with cosine above ``min_score`` (among ``allowed`` ids), best first."""
-        if self.count == 0:
-            return []
-        params = None
+    def scores(self, queries: np.ndarray, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Every stored id (among ``allowed``) with its cosine to each of ``queries`` ``[m, dim]``:
+        ``(ids [n], scores [n, m])``, one pass over the vectors (a matrix product on faiss's own
+        storage, not a copy), so several queries cost about what one does."""
+        flat = faiss.downcast_index(self.index.index)
+        n = int(flat.ntotal)
+        ids = faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        if n == 0:
+            return ids, np.zeros((0, len(queries)), dtype=np.float32)
+        rows = faiss.rev_swig_ptr(flat.get_xb(), n * self.dim).reshape(n, self.dim)
         if allowed is not None:
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64)))
-        lims, scores, ids = self.index.range_search(normalise(query[None, :]), float(min_score), params=params)
-        lo, hi = int(lims[0]), int(lims[1])
-        order = lo + np.argsort(-scores[lo:hi], kind="stable")
-        return [(int(ids[i]), float(scores[i])) for i in order]
+            keep = np.isin(ids, np.asarray(allowed, dtype=np.int64))
+            ids, rows = ids[keep], rows[keep]
+        return ids, rows @ normalise(queries).T
 
     def save(self, path: Path) -> None:
         """Write atomically to ``path`` (faiss's own format, no pickle)."""

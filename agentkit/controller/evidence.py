@@ -71,13 +71,11 @@ class TimelineReader(Protocol):
         """Every segment whose label names holding one of ``names`` score ``min_score`` or more
         together, the ``limit`` best when given (a store query: only those are read)."""
 
-    def nearest(self, source: str, space: str, vector: np.ndarray, k: int) -> list[tuple[Record, np.ndarray | None]]:
-        """The ``k`` segments most similar to ``vector`` (an index lookup: only those are read)."""
+    def similar(self, source: str, space: str, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every segment's id and similarity to each query (one index pass: nothing is read)."""
 
-    def above(self, source: str, space: str, vector: np.ndarray, min_score: float,
-              limit: int) -> list[tuple[Record, np.ndarray | None]]:
-        """Every segment more similar to ``vector`` than ``min_score`` (a range query on the index:
-        only those are read; at most ``limit``, the most similar), in time order."""
+    def read(self, ids: Sequence[int], space: str) -> list[tuple[Record, np.ndarray | None]]:
+        """The segments ``ids``, with their vectors in ``space``, in time order."""
 
     def seen(self, source: str) -> list[Record]:
         """Every record of ``source`` read so far, in time order."""

@@ -9,22 +9,24 @@ what they read, and never read the segments nothing can match:
    median and robust spread; the chance maximum comes from the source's size. These are the full
    scan's statistics (`match_concept`, docs/confidence.md), estimated.
 2. **Index lookups (the presence gate).** The store's label-name index returns the segments whose
-   labels carry the subject's names (the vocabulary expansion) at ``label_floor`` or more (every
-   one, up to `RecallConfig.gated_max_hits`, the strongest), so the label cue is the full scan's; the vector index returns the subject's (and each of its words') few best concept
-   matches (`RecallConfig.gated_nearest`), so each concept cue's best is the full scan's. On them
-   the full scan's presence decision (`combine_cues`) is taken; "exists" is settled here.
-3. **Everything the full scan would keep.** For the operators that need the subject's spans, one
-   range query per concept cue returns every segment whose similarity reaches the full scan's
-   keep floor (``keep_fraction`` of the way from the median to the best, or the timeline z), at
-   most `RecallConfig.gated_max_hits`, the most similar. These are the segments
-   `concept_result` turns into spans, so the spans are the full scan's. Only when more segments
-   than that match does the answer differ: the weakest sightings are left out (the full scan
-   reports at most the `RecallConfig.timeline_spans` best spans anyway).
+   labels carry the subject's names (the vocabulary expansion) at ``label_floor`` or more, so the
+   label cue is the full scan's. One pass over the vector index scores every segment against the
+   subject and each of its words at once (nothing is read); the few best of each
+   (`RecallConfig.gated_nearest`) are read, so each concept cue's best is the full scan's. On
+   them the full scan's presence decision (`combine_cues`) is taken; "exists" is settled here.
+3. **Everything the full scan would keep.** For the operators that need the subject's spans, the
+   same scores give every segment whose similarity reaches the full scan's keep floor
+   (``keep_fraction`` of the way from the median to the best, or the timeline z): the segments
+   `concept_result` turns into spans, so the spans are the full scan's.
+
+Each lookup reads at most `RecallConfig.gated_max_hits` segments, the strongest; only a subject
+matched by more segments than that gets a different answer, without its weakest sightings (the
+full scan reports at most the `RecallConfig.timeline_spans` best spans of a timeline anyway).
 
 The same matchers then run over every record read, against the sample's background, so the
 findings are the full scan's kind (`CueFinding` spans, stats) and verify, compose and calibration
-are unchanged. The cost is index work (label names, a flat vector scan in faiss) plus the segments
-that match: it grows with what the answer holds, not with the hours stored. Short stores, the
+are unchanged. The cost is index work (label names, one pass over the vectors) plus the segments
+read, which the bound caps: it grows with what the answer holds, not with the hours stored. Short stores, the
 other operators, questions with text cues or a time window, and readers without these indexes
 take the full scan. The recurrent `memory.gated.GatedReader` serves the live stream instead
 (`LiveStream.watch`), where there is no index to ask, only the next frame.
@@ -123,6 +125,13 @@ def _unit(v: np.ndarray | None) -> np.ndarray | None:
     return v / norm if norm > 0 and math.isfinite(norm) else None
 
 
+def _best(values: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the ``k`` largest ``values`` (all of them when there are fewer)."""
+    if len(values) <= k:
+        return np.arange(len(values))
+    return np.argpartition(-values, k - 1)[:k]
+
+
 def _estimate_size(sample: list[tuple[Record, np.ndarray | None]], extent: tuple[float, float], k: int) -> int:
     """Segments in the source from a sample by time (probes ``spacing`` seconds apart): a segment
     shorter than the spacing is hit with probability length / spacing, so it stands for
@@ -199,9 +208,10 @@ def gated_cues(recaller: "Recaller", plan: Plan, expansion: ExpansionFinding | N
     # of each of its words (so each concept cue's best span is the full scan's). With them the
     # presence decision is the full scan's own, and "exists" is settled before any chunk is read.
     keep(reader.labelled(scan.source, sorted(wanted), space, cfg.label_floor - 1e-9, int(config.gated_max_hits)))
-    if config.gated_nearest > 0:
-        for q in queries:
-            keep(reader.nearest(scan.source, space, q, config.gated_nearest))
+    ids, sims = reader.similar(scan.source, space, np.stack(queries))  # one pass over the index, all cues
+    if config.gated_nearest > 0 and len(ids):  # the few best matches of the subject and of each word
+        nearest = np.unique(np.concatenate([_best(sims[:, j], config.gated_nearest) for j in range(len(queries))]))
+        keep(reader.read(ids[nearest].tolist(), space))
     known = findings()
     chosen, confidence, _ = combine_cues(known)
     if scan.goal == "exists" or chosen is None:
@@ -212,12 +222,14 @@ def gated_cues(recaller: "Recaller", plan: Plan, expansion: ExpansionFinding | N
     # `concept_result` keeps a segment above the median whose similarity reaches keep_fraction of
     # the way to the best, or whose z reaches the timeline floor; the best is known from the lookups.
     timeline_z = float("inf") if cfg.timeline_z is None else chance + cfg.timeline_z
-    seen = np.stack([v for v in vectors.values() if v is not None])
-    for q, (median, spread) in zip(queries, backgrounds):
-        best = float((seen @ q).max())
+    for j, (median, spread) in enumerate(backgrounds):
+        column = sims[:, j]
+        best = float(column.max()) if len(column) else median
         floor = max(median, min(median + cfg.keep_fraction * (best - median), median + spread * timeline_z))
-        found = reader.above(scan.source, space, q, floor - 1e-6, int(config.gated_max_hits))
-        scan.ranged += len(found)
-        keep(found)
+        above = np.flatnonzero(column > floor - 1e-6)
+        if len(above) > config.gated_max_hits:  # the strongest only
+            above = above[_best(column[above], int(config.gated_max_hits))]
+        scan.ranged += len(above)
+        keep(reader.read(ids[np.sort(above)].tolist(), space))
     scan.settled = "present" if confidence >= 0.5 else "weak"
     return findings()

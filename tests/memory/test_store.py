@@ -349,18 +349,20 @@ def test_unwritable_folder_opens_read_only(store_dir, monkeypatch):
 
 
 def test_range_labels_and_windows_answer_from_indexes_and_follow_writes(store_dir):
-    """search_above equals a brute-force threshold, labelled finds names inside longer names, a
-    time window still finds a long segment that starts well before it, and all three see new writes."""
+    """similarities equal a brute-force cosine for every query at once, labelled finds names inside
+    longer names, a time window still finds a long segment that starts well before it, and all
+    three see new writes."""
     obs = make_obs(60, source="a", seed=3)
     query = obs[10].vectors["visual"]
     with EpisodicStore.open(store_dir) as store:
         store.add(obs + make_obs(20, source="b", seed=4, start=500.0))
         unit = np.stack([o.vectors["visual"] / np.linalg.norm(o.vectors["visual"]) for o in obs])
-        sims = unit @ (query / np.linalg.norm(query))
-        got = store.search_above("visual", query, 0.2, source="a")
-        assert sorted(i for i, _ in got) == [i + 1 for i in np.flatnonzero(sims > 0.2)]
-        assert [s for _, s in got] == sorted((s for _, s in got), reverse=True)
-        assert len(store.search_above("visual", query, 0.2, source="a", limit=3)) == min(3, len(got))
+        queries = np.stack([query, obs[20].vectors["visual"]])
+        ids, sims = store.similarities("visual", queries, source="a")
+        assert ids.tolist() == list(range(1, 61)) and sims.shape == (60, 2)
+        expected = unit @ (queries / np.linalg.norm(queries, axis=1, keepdims=True)).T
+        np.testing.assert_allclose(sims, expected, atol=1e-5)
+        assert len(store.similarities("visual", query)[0]) == 80  # every source
         assert store.labelled(["TABBY"], source="a") == list(range(1, 61))  # "tabby cat", case ignored
         assert store.labelled(["walrus"], source="a") == []
         assert store.labelled(["tabby", "street"], source="a", min_score=0.75) == list(range(1, 61))  # 0.7 + 0.1
@@ -369,10 +371,12 @@ def test_range_labels_and_windows_answer_from_indexes_and_follow_writes(store_di
         [long_id] = store.add([Obs("a", 0.0, 300.0, vectors={"visual": query, "concept": obs[0].vectors["concept"]},
                                    labels={"walrus": 0.9})])
         assert store.labelled(["walrus"], source="a") == [long_id]  # the write reached the label index
+        assert store.modalities("a") == {"video"} and store.modalities() == {"video"}
         assert long_id in [s.id for s in store.segments("a", t0=250.0, t1=251.0)]
-        assert long_id in [i for i, _ in store.search_above("visual", query, 0.99, source="a")]
+        ids, sims = store.similarities("visual", query, source="a")
+        assert long_id in ids[sims[:, 0] > 0.99].tolist()
         with pytest.raises(ValueError, match="space"):
-            store.search_above("nowhere", query, 0.5)
+            store.similarities("nowhere", query)
         [seg] = store.get([5], vectors=True, spaces=["concept"])
         assert set(seg.vectors) == {"concept"}
 
