@@ -203,10 +203,9 @@ def gated_cues(recaller: "Recaller", plan: Plan, expansion: ExpansionFinding | N
             found.append(finding)
         return found
 
-    # Index lookups first (only what they return is read): every segment whose labels carry one of
-    # the names (so the label cue is complete) and the few best concept matches of the subject and
-    # of each of its words (so each concept cue's best span is the full scan's). With them the
-    # presence decision is the full scan's own, and "exists" is settled before any chunk is read.
+    # Index lookups (only what they return is read): the segments whose labels carry the names (the
+    # label cue), and the few best concept matches of the subject and of each of its words (each
+    # concept cue's best). With them the presence decision is the full scan's own: "exists" ends here.
     keep(reader.labelled(scan.source, sorted(wanted), space, cfg.label_floor - 1e-9, int(config.gated_max_hits)))
     ids, sims = reader.similar(scan.source, space, np.stack(queries))  # one pass over the index, all cues
     if config.gated_nearest > 0 and len(ids):  # the few best matches of the subject and of each word
