@@ -45,7 +45,7 @@ def _same(a: dict, b: dict) -> bool:
     return a["span"] is None or all(abs(x - y) <= 1.0 for x, y in zip(a["span"], b["span"]))
 
 
-def _recall_seconds(toolkit, question: str, source: str) -> float:
+def recall_seconds(toolkit, question: str, source: str) -> float:
     """The recall step alone (plan, read, match), as the graph's recall node calls it."""
     from agentkit.controller.plan import CONCEPT_KINDS, parse_question
     from agentkit.controller.recall import recall
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
                 started = time.perf_counter()
                 answer = agent.ask(c["question"], source=source)
                 main = answer.evidence[0] if answer.evidence and answer.value.yes is not False else None
-                recall_s = _recall_seconds(agent.toolkit, c["question"], source)
+                recall_s = recall_seconds(agent.toolkit, c["question"], source)
                 row[name] = {"answer": answer.text, "read": _segments_read(answer), "raw": answer.raw_score,
                              "recall_seconds": round(recall_s, 4),
                              "yes": answer.value.yes, "span": [main.t0, main.t1] if main is not None else None,

@@ -9,7 +9,7 @@ asked through `Agent.ask` ("Does a X appear?", "When does a X appear for the fir
 is a X shown?"), once on the default path and once with every long-store shortcut off (the full
 scan), and the answers are judged against the planted span.
 
-    python benchmarks/long_recall.py --store ~/.cache/agentkit/eval/work/stores/fit-11-... \\
+    python -m benchmarks.long_recall --store ~/.cache/agentkit/eval/work/stores/fit-11-... \\
         --needle-stores '~/.cache/agentkit/eval/work/stores/test-*' --hours 1 10 100 \\
         --work /tmp/long-stores --json benchmarks/results/long_recall_cpu.json
 
@@ -26,14 +26,16 @@ import random
 import statistics
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-HOUR = 3600.0
+from benchmarks.gated_recall import recall_seconds  # noqa: E402
+from benchmarks.slot_memory import HOUR, Seg, read_store  # noqa: E402
+
 QUESTIONS = {
     "whether": "Does {a} {x} appear?",
     "first": "When does {a} {x} appear for the first time?",
@@ -42,36 +44,11 @@ QUESTIONS = {
 
 
 @dataclass
-class Obs:
-    """One segment to write (the store reads it structurally)."""
-
-    source: str
-    t0: float
-    t1: float
-    vectors: dict[str, Any]
-    labels: dict[str, float]
-    text: str = ""
-    modality: str = "video"
-    kind: str = "segment"
-    meta: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
 class Needle:
     label: str
     segments: list[Any]
     t0: float = 0.0
     t1: float = 0.0
-
-
-def _read(path: str) -> list[Any]:
-    from memory.store import EpisodicStore
-
-    with EpisodicStore.open(Path(path).expanduser(), read_only=True) as store:
-        out = []
-        for source in store.sources():
-            out += store.get([s.id for s in store.segments(source)], vectors=True)
-        return out
 
 
 def _top(seg: Any) -> str | None:
@@ -115,15 +92,15 @@ def build(path: Path, base: list[Any], hours: int, needles: list[Needle], rng: r
 
     source, span = f"sim-{hours}h", HOUR * hours
     place(needles, hours, rng)
-    rows: list[Obs] = []
+    rows: list[Seg] = []
     for h in range(hours):
         for s in base:
             t0, t1 = s.t0 + h * HOUR, s.t1 + h * HOUR
             if not any(t1 > nd.t0 and t0 < nd.t1 for nd in needles):
-                rows.append(Obs(source, t0, t1, s.vectors, s.labels, s.text, meta=dict(s.meta)))
+                rows.append(Seg(0, t0, t1, s.vectors, s.labels, s.text, source=source, meta=dict(s.meta)))
     for nd in needles:
         shift = nd.t0 - nd.segments[0].t0
-        rows += [Obs(source, s.t0 + shift, s.t1 + shift, s.vectors, s.labels, s.text, meta=dict(s.meta))
+        rows += [Seg(0, s.t0 + shift, s.t1 + shift, s.vectors, s.labels, s.text, source=source, meta=dict(s.meta))
                  for s in nd.segments]
     rows.sort(key=lambda o: (o.t0, o.t1))  # written in time order, as indexing writes
     tmp = path.with_name(path.name + ".partial")
@@ -150,18 +127,6 @@ def _right(family: str, answer: Any, nd: Needle) -> bool:
     return hit
 
 
-def _recall_seconds(toolkit: Any, question: str, source: str) -> float:
-    from agentkit.controller.plan import CONCEPT_KINDS, parse_question
-    from agentkit.controller.recall import recall
-
-    plan = parse_question(question)
-    vocabulary = toolkit.vocabulary if plan.kind in CONCEPT_KINDS else None
-    started = time.perf_counter()
-    recall(plan, toolkit.memory.reader(), toolkit.embed_text, source=source, centroid=toolkit.concept_centroid,
-           config=toolkit.recall_config, vocabulary=vocabulary)
-    return time.perf_counter() - started
-
-
 def ask_all(path: Path, hours: int, needles: list[Needle], full: bool) -> list[dict[str, Any]]:
     from agentkit import Agent
 
@@ -186,7 +151,7 @@ def ask_all(path: Path, hours: int, needles: list[Needle], full: bool) -> list[d
                     answer = agent.ask(q, source=source)
                     seconds = time.perf_counter() - started
                     row[name] = {"seconds": round(seconds, 3),
-                                 "recall_seconds": round(_recall_seconds(agent.toolkit, q, source), 4),
+                                 "recall_seconds": round(recall_seconds(agent.toolkit, q, source), 4),
                                  "right": _right(family, answer, nd), "text": answer.text[:200],
                                  "spans": _spans(answer)[:5],
                                  "step": next((s for s in answer.steps if s.startswith("recall #")), "")}
@@ -235,8 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
 
-    base = _read(args.store)
-    pool = [_read(p) for p in sorted(glob.glob(os.path.expanduser(args.needle_stores)))]
+    base = read_store(args.store)
+    pool = [read_store(p) for p in sorted(glob.glob(os.path.expanduser(args.needle_stores)))]
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     rows = []

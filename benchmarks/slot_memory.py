@@ -43,7 +43,8 @@ HOUR = 3600.0
 
 @dataclass
 class Seg:
-    """A segment as the slot builder reads it (vectors shared between repeats, not copied)."""
+    """A simulated segment, as the slot builder and the store read it (vectors shared between
+    repeats, not copied)."""
 
     id: int
     t0: float
@@ -57,7 +58,8 @@ class Seg:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-def _read(store_path: str) -> list[Any]:
+def read_store(store_path: str) -> list[Any]:
+    """Every segment of a store (all sources), with its vectors."""
     from memory.store import EpisodicStore
 
     with EpisodicStore.open(Path(store_path).expanduser(), read_only=True) as store:
@@ -266,8 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
 
-    base = _read(args.store)
-    pool = [s for p in args.needle_stores for s in _read(p)]
+    base = read_store(args.store)
+    pool = [s for p in args.needle_stores for s in read_store(p)]
     if not base or not pool:
         print("no segments in --store or --needle-stores", file=sys.stderr)
         return 2
