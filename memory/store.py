@@ -46,6 +46,7 @@ from memory.read_cache import ReadCache
 from memory.rebuild import load_or_rebuild
 from memory.records import Hit, ObservationLike, Segment
 from memory.validation import check_k, check_str, dumps, observation_row
+from memory.vector_index import VectorIndex
 from memory.vector_spaces import VectorSpaces
 
 __all__ = ["DB_FILE", "FORMAT", "LOCK_FILE", "META_FILE", "SCHEMA_VERSION", "EpisodicStore"]
@@ -352,11 +353,9 @@ class EpisodicStore:
         """
         self._check_open()
         k = check_k(k)
-        index = self._spaces.indexes.get(space)
+        index = self._index(space)
         if index is None:
-            if len(self) == 0:
-                return []
-            raise ValueError(f"space {space!r} is not in this store; it has {sorted(self._spaces.dims)}")
+            return []
         query = np.asarray(vector, dtype=np.float32)
         if query.ndim != 1 or query.shape[0] != index.dim:
             raise ValueError(f"vector must be 1-D of dim {index.dim} for space {space!r}, got shape {query.shape}")
@@ -388,12 +387,10 @@ class EpisodicStore:
             ValueError: Unknown space (in a non-empty store), wrong dimension, or non-finite queries.
         """
         self._check_open()
-        index = self._spaces.indexes.get(space)
+        index = self._index(space)
         q = np.atleast_2d(np.asarray(queries, dtype=np.float32))
         if index is None:
-            if len(self) == 0:
-                return np.zeros(0, np.int64), np.zeros((0, q.shape[0]), np.float32)
-            raise ValueError(f"space {space!r} is not in this store; it has {sorted(self._spaces.dims)}")
+            return np.zeros(0, np.int64), np.zeros((0, q.shape[0]), np.float32)
         if q.ndim != 2 or q.shape[1] != index.dim or not np.all(np.isfinite(q)):
             raise ValueError(f"queries must be finite rows of dim {index.dim} for space {space!r}, got shape {q.shape}")
         allowed = self._allowed(space, source=source)
@@ -439,6 +436,17 @@ class EpisodicStore:
         return self._cache.labelled(self._conn, source, list(names), float(min_score), limit)
 
     # ------------------------------------------------------------------ internals
+
+    def _index(self, space: str) -> VectorIndex | None:
+        """The vector index of ``space``; None in an empty store (nothing to find yet).
+
+        Raises:
+            ValueError: ``space`` is not in this (non-empty) store.
+        """
+        index = self._spaces.indexes.get(space)
+        if index is None and len(self) > 0:
+            raise ValueError(f"space {space!r} is not in this store; it has {sorted(self._spaces.dims)}")
+        return index
 
     def _where(self, **filters: Any) -> tuple[str, list]:
         """`tables.where_clause` with a time window bounded on both sides (see ``longest`` there)."""

@@ -246,7 +246,7 @@ def verify_node(toolkit: "Toolkit") -> Node:
                                                 "frames again"]}
         started = time.perf_counter()
         out = check(state)
-        if not out["steps"][-1].startswith("verify: skipped"):  # frames were looked at: learn what that costs
+        if "findings" in out:  # frames were looked at: learn what that costs
             toolkit.verify_cost_s = 0.7 * toolkit.verify_cost_s + 0.3 * (time.perf_counter() - started)
         return out
 
