@@ -93,7 +93,8 @@ class LiveStream:
     Attributes:
         slots: The source's latent slots kept online (`memory.slot_stream.SlotStream`): every
             segment written updates them; summary questions read ``slots.snapshot()`` while the
-            stream is open (None if the source's segments could not be consolidated online).
+            stream is open (None after `close`, or if the source's segments could not be consolidated
+            online).
 
     Raises:
         ValueError: a bad source id, or a read-only agent.

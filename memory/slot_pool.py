@@ -11,8 +11,8 @@ import torch
 if TYPE_CHECKING:
     from memory.slots import SlotConfig, SlotLevel
 
-__all__ = ["attention_pool", "clean_text", "describe_groups", "describe_segments", "exemplars", "fit_exemplars", "pool",
-           "top_labels"]
+__all__ = ["LabelTally", "attention_pool", "clean_text", "describe_groups", "describe_segments", "exemplars",
+           "fit_exemplars", "pool", "top_labels"]
 
 
 def attention_pool(members: np.ndarray, weights: np.ndarray | None, config: "SlotConfig") -> np.ndarray:
@@ -121,43 +121,59 @@ def clean_text(text: Any, chars: int) -> str:
     return " ".join(str(text or "").split())[:chars]
 
 
+class LabelTally:
+    """Label mass, first times and texts of a slot's members, added one at a time: a label's first
+    time is the first member whose top label it is, failing that the member where it is strongest.
+
+    ``max_tally`` bounds the names kept (beyond it the weaker half is dropped: the online builder's
+    open scene); None keeps every name (a batch-built scene)."""
+
+    def __init__(self, config: "SlotConfig", max_tally: int | None = None):
+        self.config, self.max_tally = config, max_tally
+        self.mass: dict[str, float] = defaultdict(float)
+        self.first_top: dict[str, float] = {}
+        self.strongest: dict[str, tuple[float, float]] = {}
+        self.texts: dict[str, tuple[str, float]] = {}
+
+    def add(self, labels: dict[str, float] | None, text: Any, t: float) -> None:
+        lab = {str(k): float(v) for k, v in (labels or {}).items() if np.isfinite(v) and v > 0}
+        for name, p in lab.items():
+            self.mass[name] += p
+            if p > self.strongest.get(name, (-1.0, t))[0]:
+                self.strongest[name] = (p, t)
+        if lab:
+            self.first_top.setdefault(max(lab, key=lambda k: (lab[k], k)), t)
+        if self.max_tally is not None and len(self.mass) > self.max_tally:  # bounded: keep the stronger half
+            keep = sorted(self.mass, key=lambda k: (-self.mass[k], k))[: self.max_tally // 2]
+            self.mass = defaultdict(float, {k: self.mass[k] for k in keep})
+            self.strongest = {k: self.strongest[k] for k in keep}
+            self.first_top = {k: v for k, v in self.first_top.items() if k in self.mass}
+        if len(self.texts) < self.config.max_texts:
+            txt = clean_text(text, self.config.text_chars)
+            if txt and txt.lower() not in self.texts:
+                self.texts[txt.lower()] = (txt, t)
+
+    def describe(self) -> tuple[dict[str, float], dict[str, float], list[tuple[str, float]]]:
+        kept = top_labels(dict(self.mass), self.config.max_labels)
+        return kept, {n: self.first_top.get(n, self.strongest[n][1]) for n in kept}, list(self.texts.values())
+
+    def nbytes(self) -> int:
+        return 48 * len(self.mass) + sum(len(t) + 8 for t, _ in self.texts.values())
+
+
 def describe_segments(segs: Sequence[Any], bounds: np.ndarray, config: "SlotConfig"
                       ) -> tuple[list[dict[str, float]], list[dict[str, float]], list[list[tuple[str, float]]]]:
-    """Label mass, first times and texts of scenes made of segments ``[start, end)``.
-
-    A label's first time is the first member whose top label it is; failing that, the member where
-    it is strongest.
-    """
+    """Label mass, first times and texts of scenes made of segments ``[start, end)`` (`LabelTally`)."""
     labels, firsts, texts = [], [], []
     for s, e in bounds:
-        mass: dict[str, float] = defaultdict(float)
-        first_top: dict[str, float] = {}
-        strongest: dict[str, tuple[float, float]] = {}
+        tally = LabelTally(config)
         for seg in segs[s:e]:
-            lab = {str(k): float(v) for k, v in (seg.labels or {}).items() if np.isfinite(v) and v > 0}
-            t = float(seg.t0)
-            for name, p in lab.items():
-                mass[name] += p
-                if p > strongest.get(name, (-1.0, t))[0]:
-                    strongest[name] = (p, t)
-            if lab:
-                first_top.setdefault(max(lab, key=lambda k: (lab[k], k)), t)
-        kept = top_labels(mass, config.max_labels)
+            tally.add(seg.labels, seg.text, float(seg.t0))
+        kept, first, seen = tally.describe()
         labels.append(kept)
-        firsts.append({n: first_top.get(n, strongest[n][1]) for n in kept})
-        texts.append(_texts_in_order(segs[s:e], config))
+        firsts.append(first)
+        texts.append(seen)
     return labels, firsts, texts
-
-
-def _texts_in_order(segs: Sequence[Any], config: "SlotConfig") -> list[tuple[str, float]]:
-    out: dict[str, tuple[str, float]] = {}
-    for seg in segs:
-        txt = clean_text(seg.text, config.text_chars)
-        if txt and txt.lower() not in out:
-            out[txt.lower()] = (txt, float(seg.t0))
-            if len(out) >= config.max_texts:
-                break
-    return list(out.values())
 
 
 def describe_groups(members: "SlotLevel", bounds: np.ndarray, config: "SlotConfig"

@@ -1,24 +1,22 @@
 """The pieces of an online scene (`memory.slot_stream`): a closed scene, and the open one's
-fixed-size state (linear-attention state, exemplar candidates, label tally).
+fixed-size state (linear-attention state, exemplar candidates, `memory.slot_pool.LabelTally`).
 
 Split from the stream itself so each module stays small; nothing here is used elsewhere.
 """
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from memory.slot_pool import clean_text, top_labels
-from memory.slots import SlotConfig
+from memory.slot_pool import LabelTally
 
 if TYPE_CHECKING:
     from memory.slot_stream import SlotStream
 
-__all__ = ["Candidates", "LabelTally", "OpenScene", "Scene"]
+__all__ = ["Candidates", "OpenScene", "Scene"]
 
 
 @dataclass
@@ -74,44 +72,6 @@ class Candidates:
 
     def nbytes(self) -> int:
         return self.rows.nbytes + self.sims.nbytes
-
-
-class LabelTally:
-    """Label mass, first times and texts of the open scene, by the rule of
-    `memory.slot_pool.describe_segments` (first time: the first member whose top label it is,
-    failing that the member where it is strongest)."""
-
-    def __init__(self, config: SlotConfig, max_tally: int):
-        self.config, self.max_tally = config, max_tally
-        self.mass: dict[str, float] = defaultdict(float)
-        self.first_top: dict[str, float] = {}
-        self.strongest: dict[str, tuple[float, float]] = {}
-        self.texts: dict[str, tuple[str, float]] = {}
-
-    def add(self, labels: dict[str, float] | None, text: Any, t: float) -> None:
-        lab = {str(k): float(v) for k, v in (labels or {}).items() if np.isfinite(v) and v > 0}
-        for name, p in lab.items():
-            self.mass[name] += p
-            if p > self.strongest.get(name, (-1.0, t))[0]:
-                self.strongest[name] = (p, t)
-        if lab:
-            self.first_top.setdefault(max(lab, key=lambda k: (lab[k], k)), t)
-        if len(self.mass) > self.max_tally:  # bounded: keep the stronger half
-            keep = sorted(self.mass, key=lambda k: (-self.mass[k], k))[: self.max_tally // 2]
-            self.mass = defaultdict(float, {k: self.mass[k] for k in keep})
-            self.strongest = {k: self.strongest[k] for k in keep}
-            self.first_top = {k: v for k, v in self.first_top.items() if k in self.mass}
-        if len(self.texts) < self.config.max_texts:
-            txt = clean_text(text, self.config.text_chars)
-            if txt and txt.lower() not in self.texts:
-                self.texts[txt.lower()] = (txt, t)
-
-    def describe(self) -> tuple[dict[str, float], dict[str, float], list[tuple[str, float]]]:
-        kept = top_labels(dict(self.mass), self.config.max_labels)
-        return kept, {n: self.first_top.get(n, self.strongest[n][1]) for n in kept}, list(self.texts.values())
-
-    def nbytes(self) -> int:
-        return 48 * len(self.mass) + sum(len(t) + 8 for t, _ in self.texts.values())
 
 
 class OpenScene:
